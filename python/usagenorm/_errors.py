@@ -1,0 +1,47 @@
+"""Exceptions raised by usagenorm. The Rust core raises these through one mapping."""
+
+from __future__ import annotations
+
+
+class NormalizeError(ValueError):
+    """A record (or document) could not be normalized.
+
+    Attributes:
+        source: the file path, or ``<memory>``.
+        index: the record's position in its source (``source_index``).
+        line: the 1-based line for NDJSON input, else ``None``.
+        provider: the detected or forced format, when known.
+        path: the JSON path of the offending field, e.g. ``$.records[3].createdAt``.
+        reason: what was wrong and what was expected.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        index: int | None = None,
+        line: int | None = None,
+        provider: str | None = None,
+        path: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.index = index
+        self.line = line
+        self.provider = provider
+        self.path = path
+        self.reason = reason
+
+
+class ColumnError(ValueError):
+    """An input frame lacks a column usagenorm needs, or has it with the wrong type."""
+
+
+class RateCardError(ValueError):
+    """A rate card row is unusable, or two rows match a usage row equally well."""
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row

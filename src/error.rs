@@ -1,0 +1,34 @@
+//! The one error type of the core. `src/py/` maps each variant to a Python exception once.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// A record (or a whole document) that cannot be normalized.
+    #[error("{source_name}: record {index}{}, {path}: {reason}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Record {
+        source_name: String,
+        /// The record's position in its source (`source_index`).
+        index: u64,
+        /// The 1-based line, for NDJSON input.
+        line: Option<u64>,
+        provider: Option<&'static str>,
+        /// JSON path of the offending field, e.g. `$.records[3].createdAt`.
+        path: String,
+        reason: String,
+    },
+    /// A source that cannot be read at all (missing file, permission denied).
+    #[error("{path}: {message}")]
+    Io { path: String, message: String, not_found: bool },
+    /// An argument the caller passed is not usable.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An input frame lacks a column, or has it with the wrong type.
+    #[error("{0}")]
+    Column(String),
+    /// A rate card row is unusable, or two rows match one usage row equally well.
+    #[error("rate card row {row}: {message}")]
+    RateCard { row: usize, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,270 @@
+//! Exact decimal money: `Decimal` is an `i128` count of 10⁻⁹ units, the physical form of the
+//! canonical `decimal(38, 9)` columns. Values are read from a JSON number's *text*, never through
+//! `f64`, and every rounding is half-to-even, done once at the end of a computation.
+
+use std::fmt;
+
+/// Digits after the decimal point of every money column.
+pub const SCALE: u32 = 9;
+const ONE: i128 = 1_000_000_000;
+/// The largest magnitude a decimal(38, 9) holds: 38 nines.
+const MAX_ABS: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
+
+/// A decimal(38, 9) value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Decimal(pub i128);
+
+impl Decimal {
+    pub const ZERO: Decimal = Decimal(0);
+
+    pub fn from_int(v: i64) -> Decimal {
+        Decimal(v as i128 * ONE)
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        self.0.checked_add(other.0).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
+    }
+
+    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
+        self.0.checked_sub(other.0).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
+    }
+
+    /// Multiplies by an integer, exactly.
+    pub fn checked_mul_int(self, k: i128) -> Option<Decimal> {
+        self.0.checked_mul(k).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
+    }
+
+    /// `self × num / den`, rounded half-to-even once. `den` must be positive.
+    pub fn mul_ratio(self, num: i128, den: i128) -> Option<Decimal> {
+        let prod = self.0.checked_mul(num)?;
+        div_round_half_even(prod, den).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
+    }
+
+    /// `self × other`, both decimal(·, 9), rounded half-to-even to 9 places.
+    pub fn checked_mul(self, other: Decimal) -> Option<Decimal> {
+        self.mul_ratio(other.0, ONE)
+    }
+
+    /// Parses a decimal from text such as `3.148992`, `-12`, `1.5e-3` or `"0.25"` without the
+    /// quotes. More than nine fraction digits are rounded half-to-even.
+    pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
+        parse_decimal(text)
+    }
+
+    /// The value as `f64` (for quantities computed from money, never for money itself).
+    pub fn to_f64(self) -> f64 {
+        self.0 as f64 / ONE as f64
+    }
+}
+
+/// Why a text is not a decimal(38, 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecimalError {
+    NotANumber,
+    OutOfRange,
+}
+
+impl fmt::Display for DecimalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecimalError::NotANumber => f.write_str("not a decimal number"),
+            DecimalError::OutOfRange => f.write_str("outside the range of decimal(38, 9)"),
+        }
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// Plain notation with trailing fraction zeros removed (`3.148992`, `12`, `-0.5`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.0 < 0;
+        let abs = self.0.unsigned_abs();
+        let int = abs / ONE as u128;
+        let mut frac = abs % ONE as u128;
+        if neg {
+            f.write_str("-")?;
+        }
+        write!(f, "{int}")?;
+        if frac != 0 {
+            let mut digits = SCALE as usize;
+            while frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            write!(f, ".{frac:0digits$}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `n / d` rounded half-to-even; `d > 0`.
+pub fn div_round_half_even(n: i128, d: i128) -> Option<i128> {
+    if d <= 0 {
+        return None;
+    }
+    let q = n.div_euclid(d);
+    let r = n.rem_euclid(d); // 0 <= r < d
+    let twice = r.checked_mul(2)?;
+    let up = match twice.cmp(&d) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => q % 2 != 0,
+    };
+    Some(if up { q + 1 } else { q })
+}
+
+fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let neg = match b.first() {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    // Mantissa digits, accumulated exactly (up to 38 significant digits).
+    let mut mantissa: i128 = 0;
+    let mut frac_digits: i32 = 0;
+    let mut seen_digit = false;
+    let mut seen_point = false;
+    let mut dropped_nonzero = false; // digits beyond what fits: only ever past the 9th decimal
+    let mut sig_digits = 0u32;
+    let mut extra_int_digits: i32 = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            seen_digit = true;
+            let d = (c - b'0') as i128;
+            if sig_digits < 38 {
+                mantissa = mantissa * 10 + d;
+                if mantissa != 0 {
+                    sig_digits += 1;
+                }
+                if seen_point {
+                    frac_digits += 1;
+                }
+            } else if seen_point {
+                dropped_nonzero |= d != 0;
+            } else {
+                extra_int_digits += 1;
+            }
+        } else if c == b'.' && !seen_point {
+            seen_point = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if !seen_digit {
+        return Err(DecimalError::NotANumber);
+    }
+    let mut exp: i32 = 0;
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        let mut eneg = false;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            eneg = b[i] == b'-';
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            exp = exp.saturating_mul(10).saturating_add((b[i] - b'0') as i32);
+            i += 1;
+        }
+        if start == i {
+            return Err(DecimalError::NotANumber);
+        }
+        if eneg {
+            exp = -exp;
+        }
+    }
+    if i != b.len() {
+        return Err(DecimalError::NotANumber);
+    }
+    // value = mantissa × 10^(exp + extra_int_digits − frac_digits); we want value × 10^9.
+    let shift = exp.saturating_add(extra_int_digits).saturating_sub(frac_digits).saturating_add(SCALE as i32);
+    let scaled = if mantissa == 0 {
+        0
+    } else if shift >= 0 {
+        if shift > 38 {
+            return Err(DecimalError::OutOfRange);
+        }
+        mantissa.checked_mul(10i128.pow(shift as u32)).ok_or(DecimalError::OutOfRange)?
+    } else {
+        let down = (-shift) as u32;
+        if down > 38 {
+            // Far below 10⁻⁹: rounds to zero (half-even of < 0.5 units).
+            0
+        } else {
+            let d = 10i128.pow(down);
+            let q = mantissa / d;
+            let r = mantissa % d;
+            let twice = r * 2;
+            let up = twice > d || (twice == d && (dropped_nonzero || q % 2 != 0));
+            q + up as i128
+        }
+    };
+    if scaled > MAX_ABS {
+        return Err(DecimalError::OutOfRange);
+    }
+    Ok(Decimal(if neg { -scaled } else { scaled }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_plain_and_exponent_forms() {
+        assert_eq!(d("3.148992").0, 3_148_992_000);
+        assert_eq!(d("-12").0, -12 * ONE);
+        assert_eq!(d("1.5e-3").0, 1_500_000);
+        assert_eq!(d("2E2").0, 200 * ONE);
+        assert_eq!(d("0.000000001").0, 1);
+        assert_eq!(d("0").0, 0);
+    }
+
+    #[test]
+    fn rounds_half_even_past_nine_places() {
+        assert_eq!(d("0.0000000005").0, 0);
+        assert_eq!(d("0.0000000015").0, 2);
+        assert_eq!(d("0.00000000050001").0, 1);
+        assert_eq!(d("-0.0000000025").0, -2);
+    }
+
+    #[test]
+    fn rejects_garbage_and_overflow() {
+        assert_eq!(Decimal::parse("abc"), Err(DecimalError::NotANumber));
+        assert_eq!(Decimal::parse("1.2.3"), Err(DecimalError::NotANumber));
+        assert_eq!(Decimal::parse(""), Err(DecimalError::NotANumber));
+        assert_eq!(Decimal::parse("1e400"), Err(DecimalError::OutOfRange));
+        assert_eq!(Decimal::parse("NaN"), Err(DecimalError::NotANumber));
+    }
+
+    #[test]
+    fn displays_without_trailing_zeros() {
+        assert_eq!(d("3.148992").to_string(), "3.148992");
+        assert_eq!(d("-0.5").to_string(), "-0.5");
+        assert_eq!(d("12").to_string(), "12");
+    }
+
+    #[test]
+    fn ratio_rounds_half_even() {
+        assert_eq!(Decimal(5).mul_ratio(1, 2), Some(Decimal(2)));
+        assert_eq!(Decimal(7).mul_ratio(1, 2), Some(Decimal(4)));
+        assert_eq!(Decimal(-5).mul_ratio(1, 2), Some(Decimal(-2)));
+        assert_eq!(d("0.005112").checked_mul_int(60), Some(d("0.30672")));
+    }
+}

@@ -1,0 +1,554 @@
+//! The normalize driver: reads each source (file or bytes; gzip, BOM, JSON or NDJSON), detects
+//! its format, splits it into pages and records, and turns records into canonical rows in
+//! parallel with rayon. Every record read ends up as rows or as a `Rejection`; the per-source
+//! `SourceStats` prove it (`records == accepted + rejected`).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::json::{parse_array, FieldError, Kind, RawObject};
+use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
+use crate::schema::{CanonicalBatch, Row};
+
+/// Records per parallel work item within one page or NDJSON file.
+const RECORD_CHUNK: usize = 2048;
+/// The longest raw text kept in a rejection.
+const MAX_RAW: usize = 1 << 20;
+
+/// One source to normalize.
+#[derive(Debug, Clone)]
+pub enum Input<'a> {
+    /// A file; `.gz` content is recognized by its magic bytes.
+    Path(PathBuf),
+    /// In-memory JSON or NDJSON text, named `name` in the output (`<memory>` by default).
+    Bytes { name: String, data: &'a [u8] },
+}
+
+impl<'a> Input<'a> {
+    /// A path when `data` is `None`, else in-memory text named `name`.
+    pub fn new(name: &str, data: Option<&'a [u8]>) -> Input<'a> {
+        match data {
+            None => Input::Path(PathBuf::from(name)),
+            Some(data) => Input::Bytes { name: name.to_string(), data },
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What to do with a bad record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorMode {
+    /// Fail with the first bad record (in source order).
+    #[default]
+    Raise,
+    /// Return bad records as rejections.
+    Collect,
+}
+
+impl std::str::FromStr for ErrorMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ErrorMode> {
+        match s {
+            "raise" => Ok(ErrorMode::Raise),
+            "collect" => Ok(ErrorMode::Collect),
+            _ => Err(Error::InvalidArgument(format!("errors must be \"raise\" or \"collect\", not {s:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NormalizeOptions {
+    /// Force one format instead of detecting it.
+    pub provider: Option<String>,
+    pub errors: ErrorMode,
+    pub read: ReadOptions,
+}
+
+/// A record (or a document that yielded no records) that could not be normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// Index into `NormalizeOutput::sources`.
+    pub source: u32,
+    pub source_index: u64,
+    /// 1-based line for NDJSON input.
+    pub line: Option<u64>,
+    pub provider: Option<&'static str>,
+    /// JSON path of the offending field.
+    pub path: String,
+    pub reason: String,
+    /// The record's raw text (at most 1 MiB).
+    pub raw: String,
+}
+
+/// The accounting of one source: `records == accepted + rejected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStats {
+    pub source: String,
+    pub provider: Option<&'static str>,
+    /// Records read (a document that yields no records but fails counts as one).
+    pub records: u64,
+    /// Records that became rows.
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Rows produced (a Suger group or a VMware item may give several).
+    pub rows: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct NormalizeOutput {
+    pub sources: Vec<String>,
+    /// Row batches in output order (sources in the order given, then source_index).
+    pub batches: Vec<CanonicalBatch>,
+    pub rejects: Vec<Rejection>,
+    pub stats: Vec<SourceStats>,
+}
+
+impl NormalizeOutput {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(CanonicalBatch::len).sum()
+    }
+
+    /// All rows in one batch.
+    pub fn concat(&self) -> CanonicalBatch {
+        let mut out = CanonicalBatch::default();
+        for b in &self.batches {
+            out.append(b, 0);
+        }
+        out
+    }
+}
+
+/// Normalizes `inputs` into canonical rows.
+pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<NormalizeOutput> {
+    let forced = match options.provider.as_deref() {
+        None => None,
+        Some(id) => Some(providers::by_id(id).ok_or_else(|| {
+            Error::InvalidArgument(format!("unknown provider {id:?}; known: {}", providers::ids().join(", ")))
+        })?),
+    };
+    let per_source: Vec<Result<(Chunk, Option<&'static str>)>> = inputs
+        .par_iter()
+        .enumerate()
+        .map(|(i, input)| read_source(i as u32, input, forced, &options.read))
+        .collect();
+    let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
+    for (i, result) in per_source.into_iter().enumerate() {
+        let (chunk, provider) = result?;
+        let rows: u64 = chunk.batches.iter().map(|b| b.len() as u64).sum();
+        let rejected = chunk.rejects.len() as u64;
+        out.stats.push(SourceStats {
+            source: out.sources[i].clone(),
+            provider,
+            records: chunk.records,
+            accepted: chunk.records - rejected,
+            rejected,
+            rows,
+        });
+        out.batches.extend(chunk.batches.into_iter().filter(|b| !b.is_empty()));
+        out.rejects.extend(chunk.rejects);
+    }
+    if options.errors == ErrorMode::Raise {
+        if let Some(r) = out.rejects.first() {
+            return Err(Error::Record {
+                source_name: out.sources[r.source as usize].clone(),
+                index: r.source_index,
+                line: r.line,
+                provider: r.provider,
+                path: r.path.clone(),
+                reason: r.reason.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The output of part of a source, with `source_index` counted from the part's start.
+#[derive(Debug, Default)]
+struct Chunk {
+    batches: Vec<CanonicalBatch>,
+    rejects: Vec<Rejection>,
+    records: u64,
+}
+
+impl Chunk {
+    /// Appends a later part, shifting its indices past this part's records.
+    fn absorb(&mut self, mut later: Chunk) {
+        let offset = self.records;
+        for b in &mut later.batches {
+            b.source_index.iter_mut().for_each(|i| *i += offset);
+        }
+        later.rejects.iter_mut().for_each(|r| r.source_index += offset);
+        self.batches.append(&mut later.batches);
+        self.rejects.append(&mut later.rejects);
+        self.records += later.records;
+    }
+
+    /// A part that is one rejected record or document.
+    fn rejected(ctx: &Ctx, line: Option<u64>, path: String, reason: String, raw: &[u8]) -> Chunk {
+        Chunk {
+            batches: Vec::new(),
+            rejects: vec![Rejection {
+                source: ctx.source,
+                source_index: 0,
+                line,
+                provider: ctx.provider.map(|p| p.id()),
+                path,
+                reason,
+                raw: cap_raw(raw),
+            }],
+            records: 1,
+        }
+    }
+}
+
+fn cap_raw(raw: &[u8]) -> String {
+    if raw.len() <= MAX_RAW {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        format!("{}… ({} bytes in all)", String::from_utf8_lossy(&raw[..MAX_RAW]), raw.len())
+    }
+}
+
+/// What every part of one source shares.
+#[derive(Clone, Copy)]
+struct Ctx<'o> {
+    source: u32,
+    provider: Option<&'static dyn Provider>,
+    options: &'o ReadOptions,
+}
+
+fn read_source(
+    source: u32,
+    input: &Input,
+    forced: Option<&'static dyn Provider>,
+    options: &ReadOptions,
+) -> Result<(Chunk, Option<&'static str>)> {
+    let owned;
+    let (name, data): (String, &[u8]) = match input {
+        Input::Path(p) => {
+            owned = std::fs::read(p).map_err(|e| Error::Io {
+                path: p.display().to_string(),
+                message: e.to_string(),
+                not_found: e.kind() == std::io::ErrorKind::NotFound,
+            })?;
+            (p.display().to_string(), &owned)
+        }
+        Input::Bytes { name, data } => (name.clone(), data),
+    };
+    let mut ctx = Ctx { source, provider: forced, options };
+    let inflated;
+    let data = if data.starts_with(&[0x1f, 0x8b]) {
+        let mut buf = Vec::new();
+        if let Err(e) = flate2::read::MultiGzDecoder::new(data).read_to_end(&mut buf) {
+            let reason = format!("not a readable gzip stream: {e}");
+            return Ok((Chunk::rejected(&ctx, None, "$".into(), reason, &[]), None));
+        }
+        inflated = buf;
+        &inflated[..]
+    } else {
+        data
+    };
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
+    let ndjson_by_name = stem.ends_with(".ndjson") || stem.ends_with(".jsonl");
+    let chunk = if ndjson_by_name || looks_like_ndjson(data) {
+        read_ndjson(&mut ctx, data)
+    } else {
+        read_json(&mut ctx, data)
+    };
+    Ok((chunk, ctx.provider.map(|p| p.id())))
+}
+
+/// Whether text holds several JSON values, the first of them on the first line.
+fn looks_like_ndjson(data: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', data) else { return false };
+    let rest = &data[nl + 1..];
+    if rest.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    let first = &data[..nl];
+    if first.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    // Cheap test first: a complete one-line document ends with `}` or `]`.
+    let trimmed = first.trim_ascii_end();
+    matches!(trimmed.last(), Some(b'}') | Some(b']'))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
+}
+
+fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
+    }
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        Err(e) => {
+            let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+            return Chunk::rejected(ctx, None, "$".into(), reason, data);
+        }
+    };
+    // Usually one document; concatenated documents are read one after another.
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    let mut out = Chunk::default();
+    let mut doc = 0usize;
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                let prefix = if doc == 0 && text[stream.byte_offset()..].trim().is_empty() { "$".to_string() } else { format!("document {doc}: $") };
+                out.absorb(read_document(ctx, value, None, &prefix));
+            }
+            Some(Err(e)) => {
+                let reason = format!("malformed JSON: {e}");
+                out.absorb(Chunk::rejected(ctx, None, "$".into(), reason, &data[start..]));
+                break;
+            }
+        }
+        doc += 1;
+    }
+    out
+}
+
+fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
+    let mut lines: Vec<(u64, &[u8])> = Vec::new();
+    let mut start = 0usize;
+    let mut number = 1u64;
+    for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+        if start > data.len() {
+            break;
+        }
+        let line = &data[start..end];
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            lines.push((number, line));
+        }
+        start = end + 1;
+        number += 1;
+    }
+    if lines.is_empty() {
+        return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
+    }
+    if ctx.provider.is_none() {
+        // Detect once per file, from the first line that detects.
+        ctx.provider = lines.iter().find_map(|(_, l)| {
+            let v: &RawValue = serde_json::from_slice(l).ok()?;
+            detect(v).ok().flatten()
+        });
+    }
+    let ctx = *ctx;
+    let parts: Vec<Chunk> = lines
+        .par_chunks(RECORD_CHUNK)
+        .map(|chunk| {
+            let mut out = Chunk::default();
+            for (number, line) in chunk {
+                let part = match std::str::from_utf8(line) {
+                    Err(e) => {
+                        let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+                        Chunk::rejected(&ctx, Some(*number), "$".into(), reason, line)
+                    }
+                    Ok(text) => match serde_json::from_str::<&RawValue>(text) {
+                        Ok(value) => read_document(&ctx, value, Some(*number), "$"),
+                        Err(e) => Chunk::rejected(&ctx, Some(*number), "$".into(), format!("malformed JSON: {e}"), line),
+                    },
+                };
+                out.absorb(part);
+            }
+            out
+        })
+        .collect();
+    let mut out = Chunk::default();
+    parts.into_iter().for_each(|p| out.absorb(p));
+    out
+}
+
+/// Which format a document is: `Ok(None)` for an empty array (nothing to detect).
+pub fn detect(value: &RawValue) -> std::result::Result<Option<&'static dyn Provider>, String> {
+    let probe = match Kind::of(value) {
+        Kind::Array => match providers::first_element(value) {
+            None => return Ok(None),
+            Some(first) => first,
+        },
+        Kind::Object => value,
+        k => return Err(format!("expected a JSON object or array, got {}", k.name())),
+    };
+    let obj = RawObject::parse(probe, "$").map_err(|e| e.reason)?;
+    let pages: Vec<_> = REGISTRY.iter().copied().filter(|p| p.is_page(&obj)).collect();
+    let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(&obj)).collect() } else { pages };
+    match found.as_slice() {
+        [one] => Ok(Some(*one)),
+        [] => Err(format!("the document matches no known format (tried {})", providers::ids().join(", "))),
+        many => Err(format!(
+            "the document matches more than one format ({}); pass provider= to choose",
+            many.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Reads one JSON document (a page, an array of pages or records, or one record).
+fn read_document(ctx: &Ctx, value: &RawValue, line: Option<u64>, prefix: &str) -> Chunk {
+    let provider = match ctx.provider {
+        Some(p) => p,
+        None => match detect(value) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Chunk::default(),
+            Err(reason) => return Chunk::rejected(ctx, line, prefix.to_string(), reason, value.get().as_bytes()),
+        },
+    };
+    let ctx = Ctx { provider: Some(provider), ..*ctx };
+    match Kind::of(value) {
+        Kind::Object => match RawObject::parse(value, "") {
+            Ok(obj) if provider.is_page(&obj) => read_page(&ctx, provider, &obj, value, line, prefix),
+            Ok(_) => read_records(&ctx, provider, None, &[value], line, prefix, None),
+            Err(e) => Chunk::rejected(&ctx, line, prefix.to_string(), e.reason, value.get().as_bytes()),
+        },
+        Kind::Array => {
+            let items = match parse_array(value) {
+                Ok(items) => items,
+                Err(e) => return Chunk::rejected(&ctx, line, prefix.to_string(), e.reason, value.get().as_bytes()),
+            };
+            // Pages are read one by one; runs of bare records between them share a page.
+            let mut out = Chunk::default();
+            let mut run_start = 0;
+            let mut i = 0;
+            while i <= items.len() {
+                let page = items.get(i).and_then(|v| RawObject::parse(v, "").ok()).filter(|o| provider.is_page(o));
+                if page.is_some() || i == items.len() {
+                    if run_start < i {
+                        out.absorb(read_records(&ctx, provider, None, &items[run_start..i], line, prefix, Some(run_start)));
+                    }
+                    if let Some(obj) = page {
+                        out.absorb(read_page(&ctx, provider, &obj, items[i], line, &format!("{prefix}[{i}]")));
+                    }
+                    run_start = i + 1;
+                }
+                i += 1;
+            }
+            out
+        }
+        k => Chunk::rejected(&ctx, line, prefix.to_string(), format!("expected a JSON object or array, got {}", k.name()), value.get().as_bytes()),
+    }
+}
+
+fn read_page<'d>(
+    ctx: &Ctx,
+    provider: &'static dyn Provider,
+    page: &RawObject<'d>,
+    raw: &'d RawValue,
+    line: Option<u64>,
+    prefix: &str,
+) -> Chunk {
+    let key = provider.records_key();
+    let records = match page.array(key) {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => return Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, raw.get().as_bytes()),
+    };
+    let page = PageRef { obj: page, raw, prefix };
+    read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), Some(0))
+}
+
+/// A page envelope with its raw text and JSON path.
+#[derive(Clone, Copy)]
+struct PageRef<'p, 'd> {
+    obj: &'p RawObject<'d>,
+    raw: &'d RawValue,
+    prefix: &'p str,
+}
+
+/// Reads records that share one page. `first` is the index of `records[0]` in the array the
+/// path prefix names, or `None` for a lone top-level record.
+fn read_records<'d>(
+    ctx: &Ctx,
+    provider: &'static dyn Provider,
+    page: Option<PageRef<'_, 'd>>,
+    records: &[&'d RawValue],
+    line: Option<u64>,
+    prefix: &str,
+    first: Option<usize>,
+) -> Chunk {
+    let path_of = |j: usize| match first {
+        Some(f) => format!("{prefix}[{}]", f + j),
+        None => prefix.to_string(),
+    };
+    let mut out = Chunk::default();
+    let result = provider.with_page(page.map(|p| p.obj), records, ctx.options, &mut |reader| {
+        let parts: Vec<Chunk> = records
+            .par_chunks(RECORD_CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * RECORD_CHUNK + j)))
+            .collect();
+        parts.into_iter().for_each(|p| out.absorb(p));
+    });
+    let Err(e) = result else { return out };
+    // The page's shared part is unusable: every record of it is rejected with that reason.
+    let page_path = join_path(page.map_or(prefix, |p| p.prefix), &e.path);
+    let reason = format!("page: {}", e.reason);
+    let mut out = Chunk::default();
+    if records.is_empty() {
+        let raw = page.map_or(&b""[..], |p| p.raw.get().as_bytes());
+        return Chunk::rejected(ctx, line, page_path, reason, raw);
+    }
+    for raw in records {
+        out.absorb(Chunk::rejected(ctx, line, page_path.clone(), reason.clone(), raw.get().as_bytes()));
+    }
+    out
+}
+
+fn read_chunk<'d>(
+    ctx: &Ctx,
+    provider: &'static str,
+    reader: &dyn RecordReader,
+    chunk: &[&'d RawValue],
+    line: Option<u64>,
+    path_of: &dyn Fn(usize) -> String,
+) -> Chunk {
+    let mut out = Chunk::default();
+    let mut batch = CanonicalBatch::default();
+    let mut rows: Vec<Row<'d>> = Vec::with_capacity(4);
+    for (j, raw) in chunk.iter().enumerate() {
+        let index = j as u64;
+        let result = RawObject::parse(raw, "").and_then(|rec| reader.rows(&rec, &mut rows));
+        match result {
+            Ok(()) => {
+                for row in rows.drain(..) {
+                    batch.push(provider, &row, ctx.source, index);
+                }
+            }
+            Err(FieldError { path, reason }) => {
+                rows.clear();
+                out.rejects.push(Rejection {
+                    source: ctx.source,
+                    source_index: index,
+                    line,
+                    provider: Some(provider),
+                    path: join_path(&path_of(j), &path),
+                    reason,
+                    raw: cap_raw(raw.get().as_bytes()),
+                });
+            }
+        }
+    }
+    out.records = chunk.len() as u64;
+    out.batches.push(batch);
+    out
+}
+
+fn join_path(prefix: &str, field: &str) -> String {
+    if field.is_empty() {
+        prefix.to_string()
+    } else if field.starts_with('[') {
+        format!("{prefix}{field}")
+    } else {
+        format!("{prefix}.{field}")
+    }
+}

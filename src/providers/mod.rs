@@ -1,0 +1,239 @@
+//! The provider formats: one file per provider, each implementing `Format`, registered once in
+//! `REGISTRY`. The driver (`crate::normalize`) knows nothing provider-specific: it asks the
+//! registry which format a document is, where its records are, and how a record becomes rows.
+
+use serde::de::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::json::{FieldResult, RawObject};
+use crate::schema::Row;
+
+pub mod consumption_log;
+pub mod exabits;
+pub mod gitpod;
+pub mod suger;
+pub mod vmware;
+
+/// Options a format may need while reading a page.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// VMware's aggregation period when the caller states it (`period=`).
+    pub period: Option<Period>,
+}
+
+impl ReadOptions {
+    /// Options with VMware's period given by name (`HOURLY`, `DAILY`, `MONTHLY`), if any.
+    pub fn with_period(period: Option<&str>) -> crate::Result<ReadOptions> {
+        let period = period
+            .map(|p| {
+                Period::parse(p).ok_or_else(|| {
+                    crate::Error::InvalidArgument(format!("period must be HOURLY, DAILY or MONTHLY, not {p:?}"))
+                })
+            })
+            .transpose()?;
+        Ok(ReadOptions { period })
+    }
+}
+
+/// An aggregation period of a provider's pre-aggregated records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Hourly,
+    Daily,
+    Monthly,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Option<Period> {
+        match s.to_ascii_uppercase().as_str() {
+            "HOURLY" | "HOUR" | "1H" => Some(Period::Hourly),
+            "DAILY" | "DAY" | "1D" => Some(Period::Daily),
+            "MONTHLY" | "MONTH" | "1MO" => Some(Period::Monthly),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Hourly => "HOURLY",
+            Period::Daily => "DAILY",
+            Period::Monthly => "MONTHLY",
+        }
+    }
+}
+
+/// How a format maps onto the canonical schema, for `usagenorm.formats()` and the README.
+pub struct FormatInfo {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The API call whose responses this format reads.
+    pub api: &'static str,
+    /// `(canonical column, where its value comes from)`.
+    pub mapping: &'static [(&'static str, &'static str)],
+}
+
+/// One provider format. `Page` is what the format reads once per page (the envelope's
+/// metadata, an inferred period) and then shares with every record of that page.
+pub trait Format: Sync {
+    type Page: Sync;
+
+    fn info(&self) -> &'static FormatInfo;
+
+    /// The envelope key that holds the records array.
+    fn records_key(&self) -> &'static str;
+
+    /// Whether a top-level object is one of this format's response pages.
+    fn is_page(&self, obj: &RawObject) -> bool;
+
+    /// Whether an object is one of this format's bare records.
+    fn is_record(&self, obj: &RawObject) -> bool;
+
+    /// Reads what a page shares with its records. `envelope` is `None` for bare records;
+    /// `records` are the page's records (used, e.g., to infer VMware's period). An error
+    /// rejects the whole page.
+    fn page(&self, envelope: Option<&RawObject>, records: &[&RawValue], options: &ReadOptions) -> FieldResult<Self::Page>;
+
+    /// Turns one record into its canonical rows (at least one).
+    fn rows<'a>(&self, record: &RawObject<'a>, page: &Self::Page, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
+}
+
+/// The object-safe face of a `Format`, used by the registry and the driver.
+pub trait Provider: Sync {
+    fn info(&self) -> &'static FormatInfo;
+    fn id(&self) -> &'static str {
+        self.info().id
+    }
+    fn records_key(&self) -> &'static str;
+    fn is_page(&self, obj: &RawObject) -> bool;
+    fn is_record(&self, obj: &RawObject) -> bool;
+    /// Reads a page's shared part and hands a record reader to `f`.
+    fn with_page<'d>(
+        &self,
+        envelope: Option<&RawObject<'d>>,
+        records: &[&'d RawValue],
+        options: &ReadOptions,
+        f: &mut dyn FnMut(&(dyn RecordReader + '_)),
+    ) -> FieldResult<()>;
+}
+
+/// Reads the records of one page (after `Provider::with_page`).
+pub trait RecordReader: Sync {
+    fn rows<'a>(&self, record: &RawObject<'a>, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
+}
+
+struct PageReader<'p, F: Format> {
+    format: &'p F,
+    page: F::Page,
+}
+
+impl<F: Format> RecordReader for PageReader<'_, F> {
+    fn rows<'a>(&self, record: &RawObject<'a>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+        self.format.rows(record, &self.page, out)
+    }
+}
+
+impl<F: Format> Provider for F {
+    fn info(&self) -> &'static FormatInfo {
+        Format::info(self)
+    }
+    fn records_key(&self) -> &'static str {
+        Format::records_key(self)
+    }
+    fn is_page(&self, obj: &RawObject) -> bool {
+        Format::is_page(self, obj)
+    }
+    fn is_record(&self, obj: &RawObject) -> bool {
+        Format::is_record(self, obj)
+    }
+    fn with_page<'d>(
+        &self,
+        envelope: Option<&RawObject<'d>>,
+        records: &[&'d RawValue],
+        options: &ReadOptions,
+        f: &mut dyn FnMut(&(dyn RecordReader + '_)),
+    ) -> FieldResult<()> {
+        let page = self.page(envelope, records, options)?;
+        f(&PageReader { format: self, page });
+        Ok(())
+    }
+}
+
+/// Every format usagenorm reads. A new format is a new module plus one line here.
+pub static REGISTRY: &[&dyn Provider] = &[
+    &gitpod::Gitpod,
+    &suger::Suger,
+    &exabits::Exabits,
+    &vmware::Vmware,
+    &consumption_log::ConsumptionLog,
+];
+
+pub fn by_id(id: &str) -> Option<&'static dyn Provider> {
+    REGISTRY.iter().copied().find(|p| p.id() == id)
+}
+
+pub fn ids() -> Vec<&'static str> {
+    REGISTRY.iter().map(|p| p.id()).collect()
+}
+
+/// The first element of a raw JSON array, read without parsing the rest.
+pub fn first_element(raw: &RawValue) -> Option<&RawValue> {
+    let rest = raw.get().strip_prefix('[')?.trim_start();
+    if rest.starts_with(']') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(rest);
+    <&RawValue>::deserialize(&mut de).ok()
+}
+
+/// Whether `obj[key]` is an array whose first element, an object, satisfies `test`.
+pub fn first_item_is(obj: &RawObject, key: &str, test: impl Fn(&RawObject) -> bool) -> bool {
+    obj.get(key)
+        .and_then(first_element)
+        .and_then(|first| RawObject::parse(first, "").ok())
+        .is_some_and(|o| test(&o))
+}
+
+/// Whether `obj[key]` is present and a JSON array.
+pub fn has_array(obj: &RawObject, key: &str) -> bool {
+    obj.get(key).is_some_and(|v| v.get().starts_with('['))
+}
+
+/// Converts a quantity in a duration unit to hours: `Some((hours, "Hours"))` for durations.
+pub fn duration_to_hours(quantity: f64, unit: &str) -> Option<f64> {
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "second" | "seconds" | "sec" | "secs" | "s" => 1.0 / 3600.0,
+        "minute" | "minutes" | "min" | "mins" => 1.0 / 60.0,
+        "hour" | "hours" | "hr" | "hrs" | "h" => 1.0,
+        "day" | "days" => 24.0,
+        _ => return None,
+    };
+    Some(quantity * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_element_reads_only_the_first() {
+        let raw: &RawValue = serde_json::from_str(r#"[ {"a":1}, {"b":2} ]"#).unwrap();
+        assert_eq!(first_element(raw).unwrap().get(), r#"{"a":1}"#);
+        let empty: &RawValue = serde_json::from_str("[ ]").unwrap();
+        assert!(first_element(empty).is_none());
+    }
+
+    #[test]
+    fn registry_ids_are_unique() {
+        let mut ids = ids();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), REGISTRY.len());
+    }
+
+    #[test]
+    fn durations_convert_to_hours() {
+        assert_eq!(duration_to_hours(90.0, "Minute"), Some(1.5));
+        assert_eq!(duration_to_hours(2.0, "days"), Some(48.0));
+        assert_eq!(duration_to_hours(1.0, "GB"), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! Conversions between the core's columnar output and Polars DataFrames. Runs detached from
+//! the interpreter; only the finished DataFrame crosses into Python.
+
+use polars::prelude::*;
+
+use crate::normalize::NormalizeOutput;
+use crate::providers::REGISTRY;
+use crate::schema::{CanonicalBatch, StrColumn};
+
+fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
+    StringChunked::from_iter_options(name.into(), it).into_column()
+}
+
+fn utc_datetimes(name: &str, it: impl Iterator<Item = Option<i64>>) -> Column {
+    Int64Chunked::from_iter_options(name.into(), it)
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column()
+}
+
+fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<Column> {
+    Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
+}
+
+/// The canonical table, in the column order of `schema::COLUMNS`.
+pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
+    let b = &out.batches;
+    let s = |name: &str, col: fn(&CanonicalBatch) -> &StrColumn| strings(name, b.iter().flat_map(move |x| col(x).iter()));
+    let columns = vec![
+        strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))),
+        s("record_id", |x| &x.record_id),
+        s("account_id", |x| &x.account_id),
+        s("customer_id", |x| &x.customer_id),
+        s("project_id", |x| &x.project_id),
+        s("user_id", |x| &x.user_id),
+        s("resource_id", |x| &x.resource_id),
+        s("resource_name", |x| &x.resource_name),
+        s("resource_type", |x| &x.resource_type),
+        s("metric", |x| &x.metric),
+        s("sku", |x| &x.sku),
+        strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c)))),
+        utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t)))),
+        utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())),
+        Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied())).into_column(),
+        s("unit", |x| &x.unit),
+        decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))?,
+        decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0))))?,
+        s("currency", |x| &x.currency),
+        s("status", |x| &x.status),
+        BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied())).into_column(),
+        s("tags", |x| &x.tags),
+        strings("source", b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str)))),
+        UInt64Chunked::from_iter_values("source_index".into(), b.iter().flat_map(|x| x.source_index.iter().copied())).into_column(),
+    ];
+    DataFrame::new_infer_height(columns)
+}
+
+/// One row per rejected record.
+pub fn rejected(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
+    let r = &out.rejects;
+    DataFrame::new_infer_height(vec![
+        strings("source", r.iter().map(|x| out.sources.get(x.source as usize).map(String::as_str))),
+        UInt64Chunked::from_iter_values("source_index".into(), r.iter().map(|x| x.source_index)).into_column(),
+        UInt64Chunked::from_iter_options("line".into(), r.iter().map(|x| x.line)).into_column(),
+        strings("provider", r.iter().map(|x| x.provider)),
+        strings("path", r.iter().map(|x| Some(x.path.as_str()))),
+        strings("reason", r.iter().map(|x| Some(x.reason.as_str()))),
+        strings("raw", r.iter().map(|x| Some(x.raw.as_str()))),
+    ])
+}
+
+/// The per-source accounting.
+pub fn stats(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
+    let s = &out.stats;
+    let count = |name: &str, f: fn(&crate::SourceStats) -> u64| UInt64Chunked::from_iter_values(name.into(), s.iter().map(f)).into_column();
+    DataFrame::new_infer_height(vec![
+        strings("source", s.iter().map(|x| Some(x.source.as_str()))),
+        strings("provider", s.iter().map(|x| x.provider)),
+        count("records", |x| x.records),
+        count("accepted", |x| x.accepted),
+        count("rejected", |x| x.rejected),
+        count("rows", |x| x.rows),
+    ])
+}
+
+/// One row per (format, canonical column) with where the value comes from.
+pub fn formats() -> PolarsResult<DataFrame> {
+    let rows: Vec<_> = REGISTRY
+        .iter()
+        .flat_map(|p| p.info().mapping.iter().map(move |(col, from)| (p.info(), *col, *from)))
+        .collect();
+    DataFrame::new_infer_height(vec![
+        strings("provider", rows.iter().map(|r| Some(r.0.id))),
+        strings("title", rows.iter().map(|r| Some(r.0.title))),
+        strings("api", rows.iter().map(|r| Some(r.0.api))),
+        strings("column", rows.iter().map(|r| Some(r.1))),
+        strings("source_field", rows.iter().map(|r| Some(r.2))),
+    ])
+}
