@@ -227,9 +227,7 @@ impl<'a> RawObject<'a> {
             Kind::String => decode_string(raw).unwrap_or_default(),
             _ => return Err(wrong_kind(key, "a decimal number", raw)),
         };
-        Decimal::parse(text.trim())
-            .map(Some)
-            .map_err(|e| FieldError::new(key, format!("{}: {e}", snippet(raw))))
+        Decimal::parse(text.trim()).map(Some).map_err(|e| FieldError::new(key, format!("{}: {e}", snippet(raw))))
     }
 
     /// A timestamp: RFC 3339 text, or an epoch number (see `time::from_epoch`).

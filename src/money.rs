@@ -90,7 +90,7 @@ impl fmt::Display for Decimal {
         write!(f, "{int}")?;
         if frac != 0 {
             let mut digits = SCALE as usize;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 digits -= 1;
             }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
 
+use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
 use crate::json::{parse_array, FieldError, Kind, RawObject};
 use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
@@ -66,12 +67,20 @@ impl std::str::FromStr for ErrorMode {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NormalizeOptions {
     /// Force one format instead of detecting it.
     pub provider: Option<String>,
     pub errors: ErrorMode,
     pub read: ReadOptions,
+    /// Drop duplicate records and resolve conflicts (see `crate::dedupe`).
+    pub dedupe: bool,
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        NormalizeOptions { provider: None, errors: ErrorMode::Raise, read: ReadOptions::default(), dedupe: true }
+    }
 }
 
 /// A record (or a document that yielded no records) that could not be normalized.
@@ -90,17 +99,21 @@ pub struct Rejection {
     pub raw: String,
 }
 
-/// The accounting of one source: `records == accepted + rejected`.
+/// The accounting of one source: `records == accepted + rejected + duplicates + superseded`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceStats {
     pub source: String,
     pub provider: Option<&'static str>,
     /// Records read (a document that yields no records but fails counts as one).
     pub records: u64,
-    /// Records that became rows.
+    /// Records whose rows are in the output.
     pub accepted: u64,
     pub rejected: u64,
-    /// Rows produced (a Suger group or a VMware item may give several).
+    /// Identical copies of a record seen earlier, dropped.
+    pub duplicates: u64,
+    /// Older revisions of a record, dropped in favour of a newer one.
+    pub superseded: u64,
+    /// Rows in the output (a Suger group or a VMware item may give several).
     pub rows: u64,
 }
 
@@ -111,6 +124,8 @@ pub struct NormalizeOutput {
     pub batches: Vec<CanonicalBatch>,
     pub rejects: Vec<Rejection>,
     pub stats: Vec<SourceStats>,
+    /// Every version of every record whose id came with different content.
+    pub conflicts: Vec<Conflict>,
 }
 
 impl NormalizeOutput {
@@ -136,24 +151,13 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
             Error::InvalidArgument(format!("unknown provider {id:?}; known: {}", providers::ids().join(", ")))
         })?),
     };
-    let per_source: Vec<Result<(Chunk, Option<&'static str>)>> = inputs
-        .par_iter()
-        .enumerate()
-        .map(|(i, input)| read_source(i as u32, input, forced, &options.read))
-        .collect();
+    let per_source: Vec<Result<(Chunk, Option<&'static str>)>> =
+        inputs.par_iter().enumerate().map(|(i, input)| read_source(i as u32, input, forced, &options.read)).collect();
     let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
-    for (i, result) in per_source.into_iter().enumerate() {
+    let mut read = Vec::with_capacity(inputs.len());
+    for result in per_source {
         let (chunk, provider) = result?;
-        let rows: u64 = chunk.batches.iter().map(|b| b.len() as u64).sum();
-        let rejected = chunk.rejects.len() as u64;
-        out.stats.push(SourceStats {
-            source: out.sources[i].clone(),
-            provider,
-            records: chunk.records,
-            accepted: chunk.records - rejected,
-            rejected,
-            rows,
-        });
+        read.push((provider, chunk.records, chunk.rejects.len() as u64));
         out.batches.extend(chunk.batches.into_iter().filter(|b| !b.is_empty()));
         out.rejects.extend(chunk.rejects);
     }
@@ -168,6 +172,27 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
                 reason: r.reason.clone(),
             });
         }
+    }
+    let removed = if options.dedupe { dedupe(&mut out.batches) } else { DedupeResult::default() };
+    out.conflicts = removed.conflicts;
+    let mut rows = vec![0u64; inputs.len()];
+    for b in &out.batches {
+        b.source.iter().for_each(|s| rows[*s as usize] += 1);
+    }
+    for (i, (provider, records, rejected)) in read.into_iter().enumerate() {
+        let key = i as u32;
+        let duplicates = removed.duplicates.get(&key).copied().unwrap_or(0);
+        let superseded = removed.superseded.get(&key).copied().unwrap_or(0);
+        out.stats.push(SourceStats {
+            source: out.sources[i].clone(),
+            provider,
+            records,
+            accepted: records - rejected - duplicates - superseded,
+            rejected,
+            duplicates,
+            superseded,
+            rows: rows[i],
+        });
     }
     Ok(out)
 }
@@ -262,11 +287,8 @@ fn read_source(
     let lower = name.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
     let ndjson_by_name = stem.ends_with(".ndjson") || stem.ends_with(".jsonl");
-    let chunk = if ndjson_by_name || looks_like_ndjson(data) {
-        read_ndjson(&mut ctx, data)
-    } else {
-        read_json(&mut ctx, data)
-    };
+    let chunk =
+        if ndjson_by_name || looks_like_ndjson(data) { read_ndjson(&mut ctx, data) } else { read_json(&mut ctx, data) };
     Ok((chunk, ctx.provider.map(|p| p.id())))
 }
 
@@ -283,8 +305,7 @@ fn looks_like_ndjson(data: &[u8]) -> bool {
     }
     // Cheap test first: a complete one-line document ends with `}` or `]`.
     let trimmed = first.trim_ascii_end();
-    matches!(trimmed.last(), Some(b'}') | Some(b']'))
-        && serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
+    matches!(trimmed.last(), Some(b'}') | Some(b']')) && serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
 }
 
 fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
@@ -307,7 +328,11 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
         match stream.next() {
             None => break,
             Some(Ok(value)) => {
-                let prefix = if doc == 0 && text[stream.byte_offset()..].trim().is_empty() { "$".to_string() } else { format!("document {doc}: $") };
+                let prefix = if doc == 0 && text[stream.byte_offset()..].trim().is_empty() {
+                    "$".to_string()
+                } else {
+                    format!("document {doc}: $")
+                };
                 out.absorb(read_document(ctx, value, None, &prefix));
             }
             Some(Err(e)) => {
@@ -324,17 +349,13 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
 fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     let mut lines: Vec<(u64, &[u8])> = Vec::new();
     let mut start = 0usize;
-    let mut number = 1u64;
-    for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
-        if start > data.len() {
-            break;
-        }
-        let line = &data[start..end];
+    let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+    for (number, end) in (1u64..).zip(ends) {
+        let line = data.get(start..end).unwrap_or_default();
         if !line.iter().all(u8::is_ascii_whitespace) {
             lines.push((number, line));
         }
         start = end + 1;
-        number += 1;
     }
     if lines.is_empty() {
         return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
@@ -359,7 +380,9 @@ fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                     }
                     Ok(text) => match serde_json::from_str::<&RawValue>(text) {
                         Ok(value) => read_document(&ctx, value, Some(*number), "$"),
-                        Err(e) => Chunk::rejected(&ctx, Some(*number), "$".into(), format!("malformed JSON: {e}"), line),
+                        Err(e) => {
+                            Chunk::rejected(&ctx, Some(*number), "$".into(), format!("malformed JSON: {e}"), line)
+                        }
                     },
                 };
                 out.absorb(part);
@@ -425,7 +448,15 @@ fn read_document(ctx: &Ctx, value: &RawValue, line: Option<u64>, prefix: &str) -
                 let page = items.get(i).and_then(|v| RawObject::parse(v, "").ok()).filter(|o| provider.is_page(o));
                 if page.is_some() || i == items.len() {
                     if run_start < i {
-                        out.absorb(read_records(&ctx, provider, None, &items[run_start..i], line, prefix, Some(run_start)));
+                        out.absorb(read_records(
+                            &ctx,
+                            provider,
+                            None,
+                            &items[run_start..i],
+                            line,
+                            prefix,
+                            Some(run_start),
+                        ));
                     }
                     if let Some(obj) = page {
                         out.absorb(read_page(&ctx, provider, &obj, items[i], line, &format!("{prefix}[{i}]")));
@@ -436,7 +467,13 @@ fn read_document(ctx: &Ctx, value: &RawValue, line: Option<u64>, prefix: &str) -
             }
             out
         }
-        k => Chunk::rejected(&ctx, line, prefix.to_string(), format!("expected a JSON object or array, got {}", k.name()), value.get().as_bytes()),
+        k => Chunk::rejected(
+            &ctx,
+            line,
+            prefix.to_string(),
+            format!("expected a JSON object or array, got {}", k.name()),
+            value.get().as_bytes(),
+        ),
     }
 }
 

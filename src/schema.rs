@@ -81,6 +81,9 @@ pub struct Row<'a> {
     pub status: Option<Cow<'a, str>>,
     pub billable: bool,
     pub tags: String,
+    /// Not a column: orders two versions of one record (same provider and record_id, other
+    /// content) so deduplication keeps the newest. Suger: lastUpdateTime; Exabits: uptime.
+    pub revision: Option<i64>,
 }
 
 impl<'a> Row<'a> {
@@ -108,6 +111,7 @@ impl<'a> Row<'a> {
             status: None,
             billable: true,
             tags: String::from("{}"),
+            revision: None,
         }
     }
 }
@@ -199,6 +203,7 @@ pub struct CanonicalBatch {
     pub tags: StrColumn,
     pub source: Vec<u32>,
     pub source_index: Vec<u64>,
+    pub revision: Vec<Option<i64>>,
 }
 
 /// Applies `$m!(field)` to every string column of a batch.
@@ -234,6 +239,7 @@ macro_rules! vec_columns {
         $m!(billable);
         $m!(source);
         $m!(source_index);
+        $m!(revision);
     };
 }
 
@@ -272,6 +278,7 @@ impl CanonicalBatch {
         self.tags.push(Some(&row.tags));
         self.source.push(source);
         self.source_index.push(source_index);
+        self.revision.push(row.revision);
     }
 
     /// Appends every row of `other`, shifting its source indices by `index_offset`.
@@ -292,6 +299,7 @@ impl CanonicalBatch {
         self.billable.extend_from_slice(&other.billable);
         self.source.extend_from_slice(&other.source);
         self.source_index.extend(other.source_index.iter().map(|i| i + index_offset));
+        self.revision.extend_from_slice(&other.revision);
     }
 
     /// Keeps the rows whose `keep` flag is set.

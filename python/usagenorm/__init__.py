@@ -20,9 +20,9 @@ __all__ = [
     "ColumnError",
     "NormalizeError",
     "RateCardError",
+    "__version__",
     "formats",
     "normalize",
-    "__version__",
 ]
 
 
@@ -34,20 +34,39 @@ class _Pair(NamedTuple):
 class Collected(_Pair):
     """What ``normalize(..., errors="collect")`` returns: unpacks as ``records, rejected``.
 
-    ``stats`` has one row per source: records read, accepted, rejected and rows out, with
-    ``records == accepted + rejected`` for every source.
+    Attributes:
+        records: the canonical table.
+        rejected: one row per bad record: source, source_index, line, provider, path,
+            reason, raw.
+        stats: one row per source: records read, accepted, rejected, duplicates, superseded
+            and rows out, with ``records == accepted + rejected + duplicates + superseded``.
+        conflicts: every version of a record whose id arrived with different content, and
+            how it was resolved (``kept``, ``superseded``, ``kept_unresolved``).
     """
 
     stats: pl.DataFrame
+    conflicts: pl.DataFrame
 
 
 @overload
 def normalize(
-    sources: Any, /, *, provider: str | None = ..., errors: Literal["raise"] = ..., period: str | None = ...
+    sources: Any,
+    /,
+    *,
+    provider: str | None = ...,
+    errors: Literal["raise"] = ...,
+    period: str | None = ...,
+    dedupe: bool = ...,
 ) -> pl.DataFrame: ...
 @overload
 def normalize(
-    sources: Any, /, *, provider: str | None = ..., errors: Literal["collect"], period: str | None = ...
+    sources: Any,
+    /,
+    *,
+    provider: str | None = ...,
+    errors: Literal["collect"],
+    period: str | None = ...,
+    dedupe: bool = ...,
 ) -> Collected: ...
 def normalize(
     sources: Any,
@@ -56,14 +75,43 @@ def normalize(
     provider: str | None = None,
     errors: Literal["raise", "collect"] = "raise",
     period: str | None = None,
+    dedupe: bool = True,
 ) -> pl.DataFrame | Collected:
-    """Read usage exports into the canonical table. See ``usagenorm._core.normalize``."""
-    records, rejected, _stats = _core.normalize(
-        _sources.collect(sources), provider=provider, errors=errors, period=period
+    """Read usage exports into the canonical table.
+
+    Arguments:
+        sources: a path, directory or glob (``str`` / ``os.PathLike``); bytes-like JSON or
+            NDJSON text; a binary file object; a dict or list of dicts (what an API call
+            returned); or a list of any of these. Directories are searched recursively for
+            ``*.json``, ``*.jsonl``, ``*.ndjson`` (also ``.gz``).
+        provider: force a format (see ``formats()``) instead of detecting it per file.
+        errors: ``"raise"`` raises ``NormalizeError`` for the first bad record;
+            ``"collect"`` returns a ``Collected`` with the rejects and the accounting.
+        period: VMware's aggregation period (``HOURLY``, ``DAILY``, ``MONTHLY``) when the
+            spacing of a page's records should not decide it.
+        dedupe: drop identical copies of a record and resolve conflicting versions (see the
+            README's "Duplicates"); ``False`` keeps every record read.
+
+    Returns:
+        The canonical ``polars.DataFrame``, or a ``Collected`` with ``errors="collect"``.
+
+    Raises:
+        NormalizeError: a bad record, with ``errors="raise"``.
+        FileNotFoundError: a path or glob that names no file.
+        TypeError: a source of an unsupported type.
+        ValueError: an unknown provider, errors mode or period.
+
+    Example:
+        >>> df = normalize("exports/")
+        >>> records, rejected = normalize("exports/", errors="collect")
+    """
+    records, rejected, stats, conflicts = _core.normalize(
+        _sources.collect(sources), provider=provider, errors=errors, period=period, dedupe=dedupe
     )
     if errors == "collect":
         out = Collected(records, rejected)
-        out.stats = _stats
+        out.stats = stats
+        out.conflicts = conflicts
         return out
     return records
 

@@ -65,8 +65,10 @@ def collect(sources: Any) -> list[Source]:
         # The list a paginated API call returned: one in-memory document.
         return [(MEMORY, json.dumps(list(sources), allow_nan=False).encode())]
     if isinstance(sources, list | tuple) or (
-        isinstance(sources, Iterable) and not isinstance(sources, str | bytes | bytearray | memoryview | dict | io.IOBase)
-        and not hasattr(sources, "read") and not isinstance(sources, os.PathLike)
+        isinstance(sources, Iterable)
+        and not isinstance(sources, str | bytes | bytearray | memoryview | dict | io.IOBase)
+        and not hasattr(sources, "read")
+        and not isinstance(sources, os.PathLike)
     ):
         out: list[Source] = []
         for s in sources:

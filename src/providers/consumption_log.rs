@@ -32,7 +32,8 @@ static INFO: FormatInfo = FormatInfo {
     ],
 };
 
-const MAPPED: &[&str] = &["id", "tenantId", "projectId", "resourceId", "metricType", "validFrom", "validTo", "value", "unit"];
+const MAPPED: &[&str] =
+    &["id", "tenantId", "projectId", "resourceId", "metricType", "validFrom", "validTo", "value", "unit"];
 
 impl Format for ConsumptionLog {
     type Page = ();

@@ -35,7 +35,8 @@ static INFO: FormatInfo = FormatInfo {
     ],
 };
 
-const MAPPED: &[&str] = &["id", "resource", "created_time", "terminated_time", "status", "total_uptime", "total_fee", "per_minute_fee"];
+const MAPPED: &[&str] =
+    &["id", "resource", "created_time", "terminated_time", "status", "total_uptime", "total_fee", "per_minute_fee"];
 const RESOURCE_MAPPED: &[&str] = &["id", "display_name", "type"];
 
 impl Format for Exabits {
@@ -53,12 +54,15 @@ impl Format for Exabits {
         let error_page = obj.get("status").is_some_and(|s| s.get() == "false") && obj.has("message");
         let marked = obj.has("status") || obj.has("total") || obj.has("message");
         error_page
-            || (has_array(obj, "data") && (marked || first_item_is(obj, "data", |r| self.is_record(r)))
-                && !obj.has("offset") && !obj.has("limit"))
+            || (has_array(obj, "data")
+                && (marked || first_item_is(obj, "data", |r| self.is_record(r)))
+                && !obj.has("offset")
+                && !obj.has("limit"))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
-        obj.has("resource") && ["total_uptime", "per_minute_fee", "total_fee", "created_time"].iter().any(|k| obj.has(k))
+        obj.has("resource")
+            && ["total_uptime", "per_minute_fee", "total_fee", "created_time"].iter().any(|k| obj.has(k))
     }
 
     fn page(&self, envelope: Option<&RawObject>, _: &[&RawValue], _: &ReadOptions) -> FieldResult<()> {
@@ -71,7 +75,8 @@ impl Format for Exabits {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, _: &(), out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start = rec.time("created_time")?.ok_or_else(|| FieldError::new("created_time", "required field is missing"))?;
+        let start =
+            rec.time("created_time")?.ok_or_else(|| FieldError::new("created_time", "required field is missing"))?;
         let status = rec.str("status")?;
         let terminated = rec.time("terminated_time")?.filter(|t| *t != 0);
         let end = match status.as_deref() {
@@ -84,7 +89,8 @@ impl Format for Exabits {
         if end.is_some_and(|e| e < start) {
             return Err(FieldError::new("terminated_time", "ends before created_time"));
         }
-        let minutes = rec.number("total_uptime")?.ok_or_else(|| FieldError::new("total_uptime", "required field is missing"))?;
+        let minutes =
+            rec.number("total_uptime")?.ok_or_else(|| FieldError::new("total_uptime", "required field is missing"))?;
         if minutes < 0.0 {
             return Err(FieldError::new("total_uptime", format!("negative uptime {minutes}")));
         }
@@ -99,11 +105,15 @@ impl Format for Exabits {
         };
         row.resource_type = resource.str("type").map_err(|e| e.within("resource"))?;
         row.quantity = Some(minutes / 60.0);
+        // An active resource's row is a running total: more uptime is a later version.
+        row.revision = Some((minutes * 1000.0).round() as i64);
         row.unit = Some(Cow::Borrowed(HOURS));
         row.cost = rec.decimal("total_fee")?;
         row.unit_price = rec
             .decimal("per_minute_fee")?
-            .map(|p| p.checked_mul_int(60).ok_or_else(|| FieldError::new("per_minute_fee", "per-hour price out of range")))
+            .map(|p| {
+                p.checked_mul_int(60).ok_or_else(|| FieldError::new("per_minute_fee", "per-hour price out of range"))
+            })
             .transpose()?;
         row.currency = Some(Cow::Borrowed("USD"));
         let mut tags = Tags::new();

@@ -91,7 +91,12 @@ pub trait Format: Sync {
     /// Reads what a page shares with its records. `envelope` is `None` for bare records;
     /// `records` are the page's records (used, e.g., to infer VMware's period). An error
     /// rejects the whole page.
-    fn page(&self, envelope: Option<&RawObject>, records: &[&RawValue], options: &ReadOptions) -> FieldResult<Self::Page>;
+    fn page(
+        &self,
+        envelope: Option<&RawObject>,
+        records: &[&RawValue],
+        options: &ReadOptions,
+    ) -> FieldResult<Self::Page>;
 
     /// Turns one record into its canonical rows (at least one).
     fn rows<'a>(&self, record: &RawObject<'a>, page: &Self::Page, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
@@ -159,13 +164,8 @@ impl<F: Format> Provider for F {
 }
 
 /// Every format usagenorm reads. A new format is a new module plus one line here.
-pub static REGISTRY: &[&dyn Provider] = &[
-    &gitpod::Gitpod,
-    &suger::Suger,
-    &exabits::Exabits,
-    &vmware::Vmware,
-    &consumption_log::ConsumptionLog,
-];
+pub static REGISTRY: &[&dyn Provider] =
+    &[&gitpod::Gitpod, &suger::Suger, &exabits::Exabits, &vmware::Vmware, &consumption_log::ConsumptionLog];
 
 pub fn by_id(id: &str) -> Option<&'static dyn Provider> {
     REGISTRY.iter().copied().find(|p| p.id() == id)
@@ -187,10 +187,7 @@ pub fn first_element(raw: &RawValue) -> Option<&RawValue> {
 
 /// Whether `obj[key]` is an array whose first element, an object, satisfies `test`.
 pub fn first_item_is(obj: &RawObject, key: &str, test: impl Fn(&RawObject) -> bool) -> bool {
-    obj.get(key)
-        .and_then(first_element)
-        .and_then(|first| RawObject::parse(first, "").ok())
-        .is_some_and(|o| test(&o))
+    obj.get(key).and_then(first_element).and_then(|first| RawObject::parse(first, "").ok()).is_some_and(|o| test(&o))
 }
 
 /// Whether `obj[key]` is present and a JSON array.

@@ -64,9 +64,9 @@ impl Format for Suger {
         let meta = rec.object("metaInfo")?.unwrap_or_default();
         let start = match meta.time("timestamp").map_err(|e| e.within("metaInfo"))? {
             Some(t) => t,
-            None => rec
-                .time("creationTime")?
-                .ok_or_else(|| FieldError::new("metaInfo.timestamp", "required field is missing (and so is creationTime)"))?,
+            None => rec.time("creationTime")?.ok_or_else(|| {
+                FieldError::new("metaInfo.timestamp", "required field is missing (and so is creationTime)")
+            })?,
         };
         let status = rec.str("status")?;
         let billable = !matches!(status.as_deref(), Some("DELETED") | Some("INVALID"));
@@ -87,6 +87,7 @@ impl Format for Suger {
         base.resource_type = Some(Cow::Borrowed("entitlement"));
         base.status = status;
         base.billable = billable;
+        base.revision = rec.time("lastUpdateTime")?;
 
         let dimensions = rec.object("records")?.unwrap_or_default();
         let billable_records = meta.array("billableRecords").map_err(|e| e.within("metaInfo"))?.unwrap_or_default();
@@ -109,21 +110,26 @@ impl Format for Suger {
                 let at = format!("metaInfo.billableRecords[{i}]");
                 let item = RawObject::parse(item, "").map_err(|e| e.within(&at))?;
                 let key = item.str("key").map_err(|e| e.within(&at))?;
-                let key = key.filter(|k| !k.is_empty()).ok_or_else(|| FieldError::new("key", "required field is missing").within(&at))?;
+                let key = key
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| FieldError::new("key", "required field is missing").within(&at))?;
                 let quantity = non_negative(item.number("quantity"), "quantity").map_err(|e| e.within(&at))?;
                 let mut row = base.clone();
                 row.metric = key;
                 row.quantity = Some(quantity);
                 let mut t = tags.clone();
                 if let Some(p) = item.get("properties") {
-                    t.raw("properties", p);
+                    t.raw("billableRecord.properties", p);
                 }
                 row.tags = t.finish();
                 out.push(row);
             }
         }
         if out.len() == first {
-            return Err(FieldError::new("records", "the group has no quantities in records or metaInfo.billableRecords"));
+            return Err(FieldError::new(
+                "records",
+                "the group has no quantities in records or metaInfo.billableRecords",
+            ));
         }
         Ok(())
     }
@@ -137,4 +143,3 @@ fn non_negative(q: FieldResult<Option<f64>>, key: &str) -> FieldResult<f64> {
         Some(v) => Ok(v),
     }
 }
-

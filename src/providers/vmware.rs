@@ -29,7 +29,10 @@ static INFO: FormatInfo = FormatInfo {
         ("usage_end", "usage_start + the period (given, inferred from spacing, or HOURLY)"),
         ("quantity", "usage − overage, overage (durations converted to Hours)"),
         ("unit", "metadata.unit_of_measure_display_name (durations as \"Hours\")"),
-        ("tags", "commitment, usage, resources, period, metadata display_name, service_definition_id, charge_attributes"),
+        (
+            "tags",
+            "commitment, usage, resources, period, metadata display_name, service_definition_id, charge_attributes",
+        ),
     ],
 };
 
@@ -61,7 +64,10 @@ impl Format for Vmware {
 
     fn is_page(&self, obj: &RawObject) -> bool {
         has_array(obj, "content")
-            && (obj.has("metadata") || obj.has("pageable") || obj.has("total_elements") || first_item_is(obj, "content", |r| self.is_record(r)))
+            && (obj.has("metadata")
+                || obj.has("pageable")
+                || obj.has("total_elements")
+                || first_item_is(obj, "content", |r| self.is_record(r)))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
@@ -107,7 +113,9 @@ impl Format for Vmware {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, page: &Page, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start = rec.time("usage_datetime")?.ok_or_else(|| FieldError::new("usage_datetime", "required field is missing"))?;
+        let start = rec
+            .time("usage_datetime")?
+            .ok_or_else(|| FieldError::new("usage_datetime", "required field is missing"))?;
         let usage = rec.number("usage")?.ok_or_else(|| FieldError::new("usage", "required field is missing"))?;
         let overage = rec.number("overage")?.unwrap_or(0.0);
         let commitment = rec.number("commitment")?;
@@ -117,7 +125,8 @@ impl Format for Vmware {
         if overage < 0.0 || overage > usage {
             return Err(FieldError::new("overage", format!("overage {overage} is not within usage {usage}")));
         }
-        let end = period_end(start, page.period).ok_or_else(|| FieldError::new("usage_datetime", "period end out of range"))?;
+        let end = period_end(start, page.period)
+            .ok_or_else(|| FieldError::new("usage_datetime", "period end out of range"))?;
         let mut tags = Tags::new();
         tags.rest(rec, MAPPED, "");
         let mut tags = tags.finish();
@@ -127,7 +136,9 @@ impl Format for Vmware {
 
         let resources = rec.array("resources")?.unwrap_or_default();
         let resource_id = match resources.as_slice() {
-            [only] => RawObject::parse(only, "resources[0]")?.id("resource_id").map_err(|e| e.within("resources[0]"))?,
+            [only] => {
+                RawObject::parse(only, "resources[0]")?.id("resource_id").map_err(|e| e.within("resources[0]"))?
+            }
             _ => None,
         };
         let scale = |q: f64| page.hours_factor.map_or(q, |f| q * f);
@@ -162,18 +173,16 @@ fn period_end(start: i64, period: Period) -> Option<i64> {
     match period {
         Period::Hourly => start.checked_add(MICROS_PER_HOUR),
         Period::Daily => start.checked_add(MICROS_PER_DAY),
-        Period::Monthly => DateTime::from_timestamp_micros(start)?
-            .checked_add_months(Months::new(1))
-            .map(|t| t.timestamp_micros()),
+        Period::Monthly => {
+            DateTime::from_timestamp_micros(start)?.checked_add_months(Months::new(1)).map(|t| t.timestamp_micros())
+        }
     }
 }
 
 /// Infers the period from the smallest spacing between distinct `usage_datetime`s.
 fn infer_period(records: &[&RawValue]) -> FieldResult<Option<Period>> {
-    let mut times: Vec<i64> = records
-        .iter()
-        .filter_map(|r| RawObject::parse(r, "").ok()?.time("usage_datetime").ok()?)
-        .collect();
+    let mut times: Vec<i64> =
+        records.iter().filter_map(|r| RawObject::parse(r, "").ok()?.time("usage_datetime").ok()?).collect();
     times.sort_unstable();
     times.dedup();
     let Some(step) = times.windows(2).map(|w| w[1] - w[0]).min() else { return Ok(None) };

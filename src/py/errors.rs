@@ -45,12 +45,7 @@ impl From<Error> for PyErr {
             Error::Io { .. } => PyOSError::new_err(message),
             Error::InvalidArgument(_) => PyValueError::new_err(message),
             Error::Column(_) => raise(py, "ColumnError", message, &[]),
-            Error::RateCard { row, .. } => raise(
-                py,
-                "RateCardError",
-                message,
-                &[("row", any(py, row))],
-            ),
+            Error::RateCard { row, .. } => raise(py, "RateCardError", message, &[("row", any(py, row))]),
         })
     }
 }

@@ -24,7 +24,8 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<
 /// The canonical table, in the column order of `schema::COLUMNS`.
 pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
     let b = &out.batches;
-    let s = |name: &str, col: fn(&CanonicalBatch) -> &StrColumn| strings(name, b.iter().flat_map(move |x| col(x).iter()));
+    let s =
+        |name: &str, col: fn(&CanonicalBatch) -> &StrColumn| strings(name, b.iter().flat_map(move |x| col(x).iter()));
     let columns = vec![
         strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))),
         s("record_id", |x| &x.record_id),
@@ -40,16 +41,22 @@ pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
         strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c)))),
         utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t)))),
         utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())),
-        Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied())).into_column(),
+        Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied()))
+            .into_column(),
         s("unit", |x| &x.unit),
         decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))?,
         decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0))))?,
         s("currency", |x| &x.currency),
         s("status", |x| &x.status),
-        BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied())).into_column(),
+        BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied()))
+            .into_column(),
         s("tags", |x| &x.tags),
-        strings("source", b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str)))),
-        UInt64Chunked::from_iter_values("source_index".into(), b.iter().flat_map(|x| x.source_index.iter().copied())).into_column(),
+        strings(
+            "source",
+            b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str))),
+        ),
+        UInt64Chunked::from_iter_values("source_index".into(), b.iter().flat_map(|x| x.source_index.iter().copied()))
+            .into_column(),
     ];
     DataFrame::new_infer_height(columns)
 }
@@ -71,23 +78,38 @@ pub fn rejected(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
 /// The per-source accounting.
 pub fn stats(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
     let s = &out.stats;
-    let count = |name: &str, f: fn(&crate::SourceStats) -> u64| UInt64Chunked::from_iter_values(name.into(), s.iter().map(f)).into_column();
+    let count = |name: &str, f: fn(&crate::SourceStats) -> u64| {
+        UInt64Chunked::from_iter_values(name.into(), s.iter().map(f)).into_column()
+    };
     DataFrame::new_infer_height(vec![
         strings("source", s.iter().map(|x| Some(x.source.as_str()))),
         strings("provider", s.iter().map(|x| x.provider)),
         count("records", |x| x.records),
         count("accepted", |x| x.accepted),
         count("rejected", |x| x.rejected),
+        count("duplicates", |x| x.duplicates),
+        count("superseded", |x| x.superseded),
         count("rows", |x| x.rows),
+    ])
+}
+
+/// Every version of every conflicting record, with how it was resolved.
+pub fn conflicts(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
+    let c = &out.conflicts;
+    DataFrame::new_infer_height(vec![
+        strings("provider", c.iter().map(|x| Some(x.provider))),
+        strings("record_id", c.iter().map(|x| Some(x.record_id.as_str()))),
+        strings("source", c.iter().map(|x| out.sources.get(x.source as usize).map(String::as_str))),
+        UInt64Chunked::from_iter_values("source_index".into(), c.iter().map(|x| x.source_index)).into_column(),
+        Int64Chunked::from_iter_options("revision".into(), c.iter().map(|x| x.revision)).into_column(),
+        strings("resolution", c.iter().map(|x| Some(x.resolution))),
     ])
 }
 
 /// One row per (format, canonical column) with where the value comes from.
 pub fn formats() -> PolarsResult<DataFrame> {
-    let rows: Vec<_> = REGISTRY
-        .iter()
-        .flat_map(|p| p.info().mapping.iter().map(move |(col, from)| (p.info(), *col, *from)))
-        .collect();
+    let rows: Vec<_> =
+        REGISTRY.iter().flat_map(|p| p.info().mapping.iter().map(move |(col, from)| (p.info(), *col, *from))).collect();
     DataFrame::new_infer_height(vec![
         strings("provider", rows.iter().map(|r| Some(r.0.id))),
         strings("title", rows.iter().map(|r| Some(r.0.title))),

@@ -12,21 +12,29 @@ use pyo3_polars::PyDataFrame;
 use crate::normalize::{Input, NormalizeOptions};
 use crate::providers::ReadOptions;
 
-type Frames = (PyDataFrame, PyDataFrame, PyDataFrame);
+type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
 
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
-/// Returns `(records, rejected, stats)`.
+/// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None))]
-fn normalize(py: Python<'_>, sources: Vec<(String, Option<PyBackedBytes>)>, provider: Option<String>, errors: &str, period: Option<&str>) -> PyResult<Frames> {
-    let options = NormalizeOptions { provider, errors: errors.parse()?, read: ReadOptions::with_period(period)? };
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true))]
+fn normalize(
+    py: Python<'_>,
+    sources: Vec<(String, Option<PyBackedBytes>)>,
+    provider: Option<String>,
+    errors: &str,
+    period: Option<&str>,
+    dedupe: bool,
+) -> PyResult<Frames> {
+    let options =
+        NormalizeOptions { provider, errors: errors.parse()?, read: ReadOptions::with_period(period)?, dedupe };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
     let frames = py.detach(|| -> crate::Result<_> {
         let out = crate::normalize(&inputs, &options)?;
-        Ok((frame::canonical(&out), frame::rejected(&out), frame::stats(&out)))
+        Ok((frame::canonical(&out), frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
     let pl = |r: polars::prelude::PolarsResult<_>| r.map(PyDataFrame).map_err(|e| PyErr::from(PyPolarsErr::from(e)));
-    Ok((pl(frames.0)?, pl(frames.1)?, pl(frames.2)?))
+    Ok((pl(frames.0)?, pl(frames.1)?, pl(frames.2)?, pl(frames.3)?))
 }
 
 /// The formats usagenorm reads and how each maps onto the canonical columns.

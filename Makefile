@@ -1,0 +1,33 @@
+# usagenorm: every task has one entry point here. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+# The cargo target dir lives outside the clone so CI runs and later checkouts reuse the build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help setup build demo test test-rust test-python lint
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## install the Python tools and test dependencies
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "polars>=1.30" "pytest>=8" "hypothesis>=6.100"
+
+build: setup ## build the abi3 wheel (release) and install it
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+
+demo: build ## normalize the bundled sample exports and print the result
+	$(PYTHON) examples/demo.py examples/exports
+
+test-rust: ## the core's tests, no Python needed
+	cargo test --quiet
+
+test-python: ## the Python test suite against the installed wheel
+	$(PYTHON) -m pytest -q tests
+
+test: build test-rust test-python ## build, then run every test
+
+lint: ## clippy, rustfmt, ruff
+	cargo clippy --all-targets -- -D warnings
+	cargo fmt --check
+	$(PYTHON) -m ruff check python tests examples

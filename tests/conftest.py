@@ -1,0 +1,79 @@
+"""Shared helpers: the canonical schema, an expected-frame builder, and ways to feed a fixture."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "exports"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+UTC = timezone.utc
+
+SCHEMA = {
+    "provider": pl.String,
+    "record_id": pl.String,
+    "account_id": pl.String,
+    "customer_id": pl.String,
+    "project_id": pl.String,
+    "user_id": pl.String,
+    "resource_id": pl.String,
+    "resource_name": pl.String,
+    "resource_type": pl.String,
+    "metric": pl.String,
+    "sku": pl.String,
+    "charge_type": pl.String,
+    "usage_start": pl.Datetime("us", "UTC"),
+    "usage_end": pl.Datetime("us", "UTC"),
+    "quantity": pl.Float64,
+    "unit": pl.String,
+    "cost": pl.Decimal(38, 9),
+    "unit_price": pl.Decimal(38, 9),
+    "currency": pl.String,
+    "status": pl.String,
+    "billable": pl.Boolean,
+    "tags": pl.String,
+    "source": pl.String,
+    "source_index": pl.UInt64,
+}
+
+DEFAULTS = {name: None for name in SCHEMA} | {"charge_type": "usage", "billable": True, "tags": "{}"}
+
+
+def ts(text: str) -> datetime:
+    """An aware UTC datetime from ISO text."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def dec(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def expected(rows: list[dict], source: str) -> pl.DataFrame:
+    """A canonical frame from partial rows (missing columns take DEFAULTS)."""
+    full = [DEFAULTS | {"source": source} | r for r in rows]
+    return pl.DataFrame(full, schema=SCHEMA)
+
+
+def feeds(path: Path):
+    """The same document as a path, as str path, as bytes, as a parsed dict: (input, source name)."""
+    data = path.read_bytes()
+    return [
+        (path, str(path)),
+        (str(path), str(path)),
+        (data, "<memory>"),
+        (bytearray(data), "<memory>"),
+        (memoryview(data), "<memory>"),
+        (json.loads(data), "<memory>"),
+    ]
+
+
+@pytest.fixture
+def tmp_exports(tmp_path: Path) -> Path:
+    return tmp_path

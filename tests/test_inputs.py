@@ -1,0 +1,173 @@
+"""Every way a user can hand usagenorm an export: files, folders, globs, gzip, NDJSON, bytes, dicts."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import polars as pl
+import pytest
+import usagenorm as un
+from conftest import EXAMPLES
+from polars.testing import assert_frame_equal
+
+PROVIDERS = ["consumption_log", "exabits", "gitpod", "suger", "vmware"]
+
+
+def sample(provider: str) -> dict:
+    return json.loads((EXAMPLES / f"{provider}.json").read_text())
+
+
+def records_key(provider: str) -> str:
+    return {
+        "gitpod": "records",
+        "suger": "usageRecordGroups",
+        "exabits": "data",
+        "vmware": "content",
+        "consumption_log": "data",
+    }[provider]
+
+
+def content(df: pl.DataFrame) -> pl.DataFrame:
+    """Rows without where they came from."""
+    return df.drop("source", "source_index")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_detection_from_page_alone(provider):
+    df = un.normalize(json.dumps(sample(provider)).encode())
+    assert df["provider"].unique().to_list() == [provider]
+
+
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "vmware"])
+def test_bare_record_and_array_of_bare_records(provider):
+    page = sample(provider)
+    recs = page[records_key(provider)]
+    whole = un.normalize(page)
+    one = un.normalize(recs[0])
+    assert_frame_equal(content(one), content(whole.filter(pl.col("source_index") == 0)))
+    arr = un.normalize(recs)  # a list of dicts is one in-memory JSON array
+    assert_frame_equal(content(arr), content(whole))
+    assert arr["source_index"].to_list() == whole["source_index"].to_list()
+
+
+def test_vmware_bare_items_need_no_metadata():
+    items = sample("vmware")["content"]
+    df = un.normalize(items)
+    # Without the page's metadata the metric falls back to "usage"; the period is still inferred.
+    assert set(df["metric"]) == {"usage"}
+    assert (df["usage_end"] - df["usage_start"]).dt.total_hours().to_list() == [1] * df.height
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_array_of_pages_and_ndjson_of_pages(provider, tmp_path):
+    page = sample(provider)
+    whole = un.normalize(page)
+    two = un.normalize([page, page], dedupe=False)  # JSON array of two pages
+    assert_frame_equal(content(two), content(pl.concat([whole, whole])))
+    n = whole["source_index"].max() + 1
+    assert two["source_index"].to_list() == whole["source_index"].to_list() + [i + n for i in whole["source_index"]]
+    nd = tmp_path / "pages.ndjson"
+    nd.write_text(json.dumps(page) + "\n\n" + json.dumps(page) + "\n")
+    assert_frame_equal(content(un.normalize(nd, dedupe=False)), content(two))
+    # The same text without an NDJSON name is recognized by its shape.
+    assert_frame_equal(content(un.normalize(nd.read_bytes(), dedupe=False)), content(two))
+    # By default the second copy of each record is a duplicate: dropped, and counted.
+    out = un.normalize(nd, errors="collect")
+    assert_frame_equal(content(out.records), content(whole))
+    assert out.stats.select("records", "accepted", "duplicates", "superseded").row(0) == (2 * n, n, n, 0)
+
+
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "vmware"])
+def test_ndjson_of_bare_records(provider, tmp_path):
+    recs = sample(provider)[records_key(provider)]
+    f = tmp_path / "recs.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    assert_frame_equal(content(un.normalize(f)), content(un.normalize(sample(provider))))
+
+
+def test_gzip_files_and_bytes(tmp_path):
+    raw = (EXAMPLES / "gitpod.json").read_bytes()
+    gz = tmp_path / "gitpod.json.gz"
+    gz.write_bytes(gzip.compress(raw))
+    want = content(un.normalize(raw))
+    assert_frame_equal(content(un.normalize(gz)), want)
+    assert_frame_equal(content(un.normalize(gzip.compress(raw))), want)
+    nd = tmp_path / "x.ndjson.gz"
+    nd.write_bytes(gzip.compress(raw.replace(b"\n", b"") + b"\n" + raw.replace(b"\n", b"") + b"\n"))
+    assert un.normalize(nd, dedupe=False).height == 2 * want.height
+
+
+def test_mixed_folder_recursive_sorted_and_other_files_ignored(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "suger.json").write_bytes((EXAMPLES / "suger.json").read_bytes())
+    (tmp_path / "a" / "gitpod.json.gz").write_bytes(gzip.compress((EXAMPLES / "gitpod.json").read_bytes()))
+    (tmp_path / "a" / "z.jsonl").write_text(json.dumps(sample("exabits")) + "\n")
+    (tmp_path / "README.txt").write_text("not an export")
+    df = un.normalize(tmp_path)
+    sources = df["source"].unique(maintain_order=True).to_list()
+    assert sources == [
+        str(tmp_path / "a" / "gitpod.json.gz"),
+        str(tmp_path / "a" / "z.jsonl"),
+        str(tmp_path / "b" / "suger.json"),
+    ]
+    assert df["provider"].unique(maintain_order=True).to_list() == ["gitpod", "exabits", "suger"]
+
+
+def test_globs_and_lists_keep_the_given_order(tmp_path):
+    for p in PROVIDERS:
+        (tmp_path / f"{p}.json").write_bytes((EXAMPLES / f"{p}.json").read_bytes())
+    df = un.normalize([str(tmp_path / "s*.json"), tmp_path / "gitpod.json"])
+    assert df["provider"].unique(maintain_order=True).to_list() == ["suger", "gitpod"]
+    assert un.normalize(str(tmp_path / "**" / "*.json"))["provider"].n_unique() == 5
+
+
+def test_bom_and_file_objects():
+    raw = (EXAMPLES / "exabits.json").read_bytes()
+    want = content(un.normalize(raw))
+    assert_frame_equal(content(un.normalize(b"\xef\xbb\xbf" + raw)), want)
+    assert_frame_equal(content(un.normalize(io.BytesIO(raw))), want)
+    with open(EXAMPLES / "exabits.json", "rb") as fh:
+        df = un.normalize(fh)
+    assert df["source"][0] == str(EXAMPLES / "exabits.json")
+
+
+def test_missing_paths_and_wrong_types_are_clear():
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        un.normalize("does/not/exist.json")
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        un.normalize("does/not/*.json")
+    with pytest.raises(TypeError, match="a source is a path"):
+        un.normalize(12)
+    with pytest.raises(TypeError, match="binary mode"):
+        un.normalize(io.StringIO("{}"))
+    with pytest.raises(ValueError, match="unknown provider"):
+        un.normalize(b"{}", provider="aws")
+    with pytest.raises(ValueError, match='errors must be "raise" or "collect"'):
+        un.normalize(b"{}", errors="ignore")
+
+
+def test_undetectable_and_ambiguous_documents_name_the_formats_tried():
+    with pytest.raises(
+        un.NormalizeError, match="matches no known format \\(tried gitpod, suger, exabits, vmware, consumption_log\\)"
+    ):
+        un.normalize({"hello": "world"})
+    with pytest.raises(un.NormalizeError, match="more than one format \\(exabits, consumption_log\\)"):
+        un.normalize({"data": [{"resource": {}, "total_uptime": 1, "metricType": "x"}]})
+    # provider= settles it.
+    rec, rej = un.normalize({"hello": "world"}, provider="gitpod", errors="collect")
+    assert rec.height == 0
+    assert rej["reason"].item() == "required field is missing"
+    assert rej["path"].item() == "$.createdAt"
+
+
+def test_empty_array_has_no_records_but_an_empty_file_is_reported(tmp_path):
+    assert un.normalize(b"[]").height == 0
+    f = tmp_path / "empty.json"
+    f.write_bytes(b"")
+    out = un.normalize(f, errors="collect")
+    assert out.records.height == 0
+    assert out.rejected["reason"].to_list() == ["the document is empty"]
+    assert out.stats.select("records", "accepted", "rejected").row(0) == (1, 0, 1)
