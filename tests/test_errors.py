@@ -8,6 +8,7 @@ import json
 
 import polars as pl
 import pytest
+
 import usagenorm as un
 from conftest import EXAMPLES
 

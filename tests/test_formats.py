@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
+
 import usagenorm as un
 from conftest import EXAMPLES, SCHEMA, dec, expected, feeds, ts
-from polars.testing import assert_frame_equal
 
 GITPOD = [
     {

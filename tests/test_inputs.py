@@ -8,9 +8,10 @@ import json
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
+
 import usagenorm as un
 from conftest import EXAMPLES
-from polars.testing import assert_frame_equal
 
 PROVIDERS = ["consumption_log", "exabits", "gitpod", "suger", "vmware"]
 
@@ -171,3 +172,13 @@ def test_empty_array_has_no_records_but_an_empty_file_is_reported(tmp_path):
     assert out.records.height == 0
     assert out.rejected["reason"].to_list() == ["the document is empty"]
     assert out.stats.select("records", "accepted", "rejected").row(0) == (1, 0, 1)
+
+
+def test_readme_mapping_tables_match_formats():
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for provider, title, api, column, source_field in un.formats().rows():
+        assert f"#### `{provider}` — {title}" in readme
+        assert f"Reads: {api}" in readme
+        assert f"| {column} | {source_field.replace('|', chr(92) + '|')} |" in readme, (provider, column)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+
 import usagenorm as un
 from conftest import EXAMPLES, ts
 

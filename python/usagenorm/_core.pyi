@@ -1,0 +1,52 @@
+"""The native core of usagenorm (Rust, via pyo3). Use the wrappers in ``usagenorm`` instead:
+they accept paths, globs, folders, file objects and dicts, and shape the results."""
+
+import polars as pl
+
+__version__: str
+
+def normalize(
+    sources: list[tuple[str, bytes | bytearray | None]],
+    /,
+    *,
+    provider: str | None = None,
+    errors: str = "raise",
+    period: str | None = None,
+    dedupe: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Normalize sources into the canonical table, in parallel, with the GIL released.
+
+    Arguments:
+        sources: ``(name, None)`` reads the file ``name`` (gzip is recognized by its magic
+            bytes; ``.ndjson`` / ``.jsonl`` names are NDJSON, others are told by their shape);
+            ``(name, data)`` reads ``data``, JSON or NDJSON text, and reports it as ``name``.
+            Rows come out in this order, then by ``source_index``.
+        provider: one of ``gitpod``, ``suger``, ``exabits``, ``vmware``, ``consumption_log``
+            to skip detection.
+        errors: ``"raise"`` or ``"collect"``.
+        period: VMware's aggregation period, ``HOURLY``, ``DAILY`` or ``MONTHLY``.
+        dedupe: drop duplicate records and resolve conflicting versions.
+
+    Returns:
+        ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected
+        record (source, source_index, line, provider, path, reason, raw); one row per source
+        (records, accepted, rejected, duplicates, superseded, rows); and every version of every
+        conflicting record (provider, record_id, source, source_index, revision, resolution).
+
+    Raises:
+        usagenorm.NormalizeError: with ``errors="raise"``, the first bad record in source
+            order; ``source``, ``index``, ``line``, ``path`` and ``reason`` say where and why.
+        FileNotFoundError / OSError: a file that cannot be read.
+        ValueError: an unknown provider, errors mode or period.
+
+    Example:
+        >>> records, rejected, stats, conflicts = normalize([("<memory>", b'{"records": []}')])
+    """
+
+def formats() -> pl.DataFrame:
+    """The formats the core reads: one row per (provider, canonical column) with the provider
+    field or rule it comes from. Columns: provider, title, api, column, source_field.
+
+    Example:
+        >>> formats().filter(pl.col("provider") == "gitpod")
+    """
