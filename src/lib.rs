@@ -2,6 +2,7 @@
 //! canonical table (`normalize`), splits usage into time buckets (`aggregate`) and prices it
 //! with rate cards (`pricing`). `py` (behind the `python` feature) is the only binding layer.
 
+pub mod aggregate;
 pub mod dedupe;
 pub mod error;
 pub mod json;

@@ -8,7 +8,8 @@
 //! - Epoch numbers are seconds; magnitudes of 10¹¹ or more (year 5138 in seconds) are read as
 //!   milliseconds, and of 10¹⁴ or more as microseconds; 10¹⁷ or more is rejected.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
 
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
@@ -125,6 +126,211 @@ pub fn format_utc(micros: i64) -> String {
     }
 }
 
+/// A bucket size, as in Polars duration strings: `30m`, `1h`, `6h`, `1d`, `1w`, `1mo`, `1q`, `1y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    /// Minutes or hours, in microseconds.
+    SubDay(i64),
+    Days(u32),
+    /// Weeks start on Monday.
+    Weeks(u32),
+    /// Months (`1q` is 3 months, `1y` 12).
+    Months(u32),
+}
+
+impl Every {
+    pub fn parse(s: &str) -> Result<Every, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u32 = num.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("every must be a positive count and a unit such as 1h, 6h, 1d, 1w, 1mo, 1q, 1y, not {s:?}")
+        })?;
+        let every = match unit {
+            "m" => Every::SubDay(n as i64 * 60 * MICROS_PER_SECOND),
+            "h" => Every::SubDay(n as i64 * MICROS_PER_HOUR),
+            "d" => Every::Days(n),
+            "w" => Every::Weeks(n),
+            "mo" => Every::Months(n),
+            "q" => Every::Months(n * 3),
+            "y" => Every::Months(n * 12),
+            _ => return Err(format!("every: unknown unit {unit:?} in {s:?}; use m, h, d, w, mo, q or y")),
+        };
+        if let Every::SubDay(us) = every {
+            if us > MICROS_PER_DAY || MICROS_PER_DAY % us != 0 {
+                return Err(format!("every: {s:?} does not divide a day; use a divisor of 24h, or days"));
+            }
+        }
+        Ok(every)
+    }
+}
+
+/// Calendar buckets of one size in one time zone. Boundaries are calendar boundaries in the
+/// zone: local midnights for days, Mondays for weeks, first days for months; sub-day buckets
+/// start at local wall-clock multiples of their size from midnight (00:00, 06:00, ...), so a
+/// DST day has 23 or 25 hourly buckets, each a real hour. Counts of days, weeks and months are
+/// aligned to 1970-01-01 (weeks: Monday 1969-12-29).
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    every: Every,
+    /// `None` is UTC (integer arithmetic only).
+    tz: Option<Tz>,
+}
+
+const EPOCH_DAY_OF_MONDAY: i64 = -3; // 1969-12-29
+
+fn epoch_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+impl Calendar {
+    pub fn new(every: Every, tz: &str) -> Result<Calendar, String> {
+        let tz = match tz {
+            "UTC" | "utc" | "Etc/UTC" | "Z" => None,
+            name => Some(name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?}"))?),
+        };
+        Ok(Calendar { every, tz })
+    }
+
+    /// The start of the bucket that holds `t`.
+    pub fn bucket_start(&self, t: i64) -> i64 {
+        match self.tz {
+            None => self.utc_start(t),
+            Some(tz) => self.zoned_start(tz, t),
+        }
+    }
+
+    /// The end of the bucket that starts at `start` (a value `bucket_start` returned).
+    pub fn bucket_end(&self, start: i64) -> i64 {
+        match self.tz {
+            None => self.utc_end(start),
+            Some(tz) => self.zoned_end(tz, start),
+        }
+    }
+
+    fn utc_start(&self, t: i64) -> i64 {
+        let day = t.div_euclid(MICROS_PER_DAY);
+        match self.every {
+            Every::SubDay(us) => t - t.rem_euclid(us),
+            Every::Days(n) => (day - day.rem_euclid(n as i64)) * MICROS_PER_DAY,
+            Every::Weeks(n) => {
+                let k = 7 * n as i64;
+                let since = day - EPOCH_DAY_OF_MONDAY;
+                (since - since.rem_euclid(k) + EPOCH_DAY_OF_MONDAY) * MICROS_PER_DAY
+            }
+            Every::Months(n) => {
+                let date = epoch_date().checked_add_signed(chrono::Duration::days(day)).unwrap_or_default();
+                let first = floor_month(date, n);
+                first.signed_duration_since(epoch_date()).num_days() * MICROS_PER_DAY
+            }
+        }
+    }
+
+    fn utc_end(&self, start: i64) -> i64 {
+        match self.every {
+            Every::SubDay(us) => start + us,
+            Every::Days(n) => start + n as i64 * MICROS_PER_DAY,
+            Every::Weeks(n) => start + 7 * n as i64 * MICROS_PER_DAY,
+            Every::Months(n) => {
+                let date = DateTime::from_timestamp_micros(start).map(|d| d.date_naive()).unwrap_or_default();
+                let next = date.checked_add_months(Months::new(n)).unwrap_or(date);
+                next.signed_duration_since(epoch_date()).num_days() * MICROS_PER_DAY
+            }
+        }
+    }
+
+    fn local(tz: Tz, t: i64) -> NaiveDateTime {
+        DateTime::from_timestamp_micros(t).unwrap_or_default().with_timezone(&tz).naive_local()
+    }
+
+    /// The instants whose local time is `label` (none in a DST gap, two in an overlap).
+    fn instants(tz: Tz, label: NaiveDateTime) -> Vec<i64> {
+        match tz.from_local_datetime(&label) {
+            LocalResult::Single(t) => vec![t.timestamp_micros()],
+            LocalResult::Ambiguous(a, b) => vec![a.timestamp_micros(), b.timestamp_micros()],
+            LocalResult::None => vec![],
+        }
+    }
+
+    /// The first instant at or after local time `label` (the end of a DST gap if `label` is in one).
+    fn first_instant_from(tz: Tz, label: NaiveDateTime) -> i64 {
+        let mut l = label;
+        for _ in 0..(48 * 60) {
+            if let Some(t) = Self::instants(tz, l).first() {
+                return *t;
+            }
+            l += chrono::Duration::minutes(1);
+        }
+        label.and_utc().timestamp_micros()
+    }
+
+    /// The local label of the bucket holding local time `l`.
+    fn floor_label(&self, l: NaiveDateTime) -> NaiveDateTime {
+        let date = l.date();
+        let midnight = date.and_time(NaiveTime::MIN);
+        match self.every {
+            Every::SubDay(us) => {
+                let since = (l - midnight).num_microseconds().unwrap_or(0);
+                midnight + chrono::Duration::microseconds(since - since.rem_euclid(us))
+            }
+            Every::Days(n) => {
+                let day = date.signed_duration_since(epoch_date()).num_days();
+                let back = day.rem_euclid(n as i64);
+                (date - chrono::Duration::days(back)).and_time(NaiveTime::MIN)
+            }
+            Every::Weeks(n) => {
+                let day = date.signed_duration_since(epoch_date()).num_days() - EPOCH_DAY_OF_MONDAY;
+                let back = day.rem_euclid(7 * n as i64);
+                (date - chrono::Duration::days(back)).and_time(NaiveTime::MIN)
+            }
+            Every::Months(n) => floor_month(date, n).and_time(NaiveTime::MIN),
+        }
+    }
+
+    /// The label after `label`: the next multiple, never past the next local midnight.
+    fn next_label(&self, label: NaiveDateTime) -> NaiveDateTime {
+        match self.every {
+            Every::SubDay(us) => {
+                let next_midnight = (label.date() + chrono::Duration::days(1)).and_time(NaiveTime::MIN);
+                (label + chrono::Duration::microseconds(us)).min(next_midnight)
+            }
+            Every::Days(n) => label + chrono::Duration::days(n as i64),
+            Every::Weeks(n) => label + chrono::Duration::days(7 * n as i64),
+            Every::Months(n) => label.checked_add_months(Months::new(n)).unwrap_or(label),
+        }
+    }
+
+    fn zoned_start(&self, tz: Tz, t: i64) -> i64 {
+        let label = self.floor_label(Self::local(tz, t));
+        // The latest occurrence of the label at or before t; in a gap, where the gap ends.
+        match Self::instants(tz, label).into_iter().filter(|i| *i <= t).max() {
+            Some(i) => i,
+            None => Self::first_instant_from(tz, label).min(t),
+        }
+    }
+
+    fn zoned_end(&self, tz: Tz, start: i64) -> i64 {
+        let label = self.floor_label(Self::local(tz, start));
+        let next = self.next_label(label);
+        // A repeated label (DST overlap) is a boundary of its own for sub-day buckets.
+        let again = match self.every {
+            Every::SubDay(_) => Self::instants(tz, label).into_iter().find(|i| *i > start),
+            _ => None,
+        };
+        let after = Self::instants(tz, next).into_iter().find(|i| *i > start).unwrap_or_else(|| Self::first_instant_from(tz, next));
+        match again {
+            Some(a) => a.min(after),
+            None => after,
+        }
+    }
+}
+
+fn floor_month(date: NaiveDate, n: u32) -> NaiveDate {
+    let months = (date.year() as i64 - 1970) * 12 + date.month0() as i64;
+    let m = months - months.rem_euclid(n as i64);
+    NaiveDate::from_ymd_opt((1970 + m.div_euclid(12)) as i32, (m.rem_euclid(12) + 1) as u32, 1).unwrap_or(date)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +376,72 @@ mod tests {
     fn formats_round_trip() {
         assert_eq!(format_utc(parse_rfc3339("2024-02-29T23:59:59Z").unwrap()), "2024-02-29T23:59:59Z");
         assert_eq!(format_utc(parse_rfc3339("2024-02-29T23:59:59.5Z").unwrap()), "2024-02-29T23:59:59.500000Z");
+    }
+
+    fn at(s: &str) -> i64 {
+        parse_rfc3339(s).unwrap()
+    }
+
+    fn buckets(cal: &Calendar, from: &str, to: &str) -> Vec<(String, String)> {
+        let (mut b, end) = (cal.bucket_start(at(from)), at(to));
+        let mut out = vec![];
+        while b < end {
+            let e = cal.bucket_end(b);
+            out.push((format_utc(b), format_utc(e)));
+            b = e;
+        }
+        out
+    }
+
+    #[test]
+    fn parses_every() {
+        assert_eq!(Every::parse("6h").unwrap(), Every::SubDay(6 * MICROS_PER_HOUR));
+        assert_eq!(Every::parse("1q").unwrap(), Every::Months(3));
+        assert_eq!(Every::parse("2y").unwrap(), Every::Months(24));
+        assert!(Every::parse("0d").is_err());
+        assert!(Every::parse("7h").is_err());
+        assert!(Every::parse("1x").is_err());
+    }
+
+    #[test]
+    fn utc_calendar_units() {
+        let week = Calendar::new(Every::Weeks(1), "UTC").unwrap();
+        // 2024-03-13 is a Wednesday; its week starts Monday 2024-03-11.
+        assert_eq!(format_utc(week.bucket_start(at("2024-03-13T10:00:00Z"))), "2024-03-11T00:00:00Z");
+        let q = Calendar::new(Every::Months(3), "UTC").unwrap();
+        assert_eq!(format_utc(q.bucket_start(at("2024-05-20T00:00:00Z"))), "2024-04-01T00:00:00Z");
+        assert_eq!(format_utc(q.bucket_end(at("2024-04-01T00:00:00Z"))), "2024-07-01T00:00:00Z");
+        let mo = Calendar::new(Every::Months(1), "UTC").unwrap();
+        assert_eq!(format_utc(mo.bucket_end(at("2024-02-01T00:00:00Z"))), "2024-03-01T00:00:00Z");
+        assert_eq!(format_utc(mo.bucket_start(at("1969-12-31T23:00:00Z"))), "1969-12-01T00:00:00Z");
+    }
+
+    #[test]
+    fn berlin_days_are_23_and_25_hours_around_dst() {
+        let day = Calendar::new(Every::Days(1), "Europe/Berlin").unwrap();
+        let spring = buckets(&day, "2024-03-30T23:00:00Z", "2024-03-31T22:00:00Z");
+        assert_eq!(spring, vec![("2024-03-30T23:00:00Z".into(), "2024-03-31T22:00:00Z".into())]);
+        let autumn = buckets(&day, "2024-10-26T22:00:00Z", "2024-10-27T23:00:00Z");
+        assert_eq!(autumn, vec![("2024-10-26T22:00:00Z".into(), "2024-10-27T23:00:00Z".into())]);
+    }
+
+    #[test]
+    fn berlin_hours_are_real_hours_on_dst_days() {
+        let hour = Calendar::new(Every::SubDay(MICROS_PER_HOUR), "Europe/Berlin").unwrap();
+        assert_eq!(buckets(&hour, "2024-03-30T23:00:00Z", "2024-03-31T22:00:00Z").len(), 23);
+        let autumn = buckets(&hour, "2024-10-26T22:00:00Z", "2024-10-27T23:00:00Z");
+        assert_eq!(autumn.len(), 25);
+        assert!(autumn.iter().all(|(s, e)| at(e) - at(s) == MICROS_PER_HOUR));
+        let six = Calendar::new(Every::SubDay(6 * MICROS_PER_HOUR), "Europe/Berlin").unwrap();
+        // Local 00, 06, 12, 18: the first bucket of the spring day is 5 real hours.
+        let b = buckets(&six, "2024-03-30T23:00:00Z", "2024-03-31T22:00:00Z");
+        assert_eq!(b[0], ("2024-03-30T23:00:00Z".into(), "2024-03-31T04:00:00Z".into()));
+        assert_eq!(b.len(), 4);
+    }
+
+    #[test]
+    fn india_half_hour_offset_hours() {
+        let hour = Calendar::new(Every::SubDay(MICROS_PER_HOUR), "Asia/Kolkata").unwrap();
+        assert_eq!(format_utc(hour.bucket_start(at("2024-01-01T10:10:00Z"))), "2024-01-01T09:30:00Z");
     }
 }

@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple, overload
 import polars as pl
 
 from . import _core, _sources
+from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, NormalizeError, RateCardError
 
 __version__: str = _core.__version__
@@ -20,7 +21,9 @@ __all__ = [
     "ColumnError",
     "NormalizeError",
     "RateCardError",
+    "RunningRecordsWarning",
     "__version__",
+    "aggregate",
     "formats",
     "normalize",
 ]

@@ -50,3 +50,41 @@ def formats() -> pl.DataFrame:
     Example:
         >>> formats().filter(pl.col("provider") == "gitpod")
     """
+
+def aggregate(
+    df: pl.DataFrame,
+    keys: list[str],
+    /,
+    *,
+    every: str | None,
+    tz: str = "UTC",
+    start: int | None = None,
+    end: int | None = None,
+    as_of: int | None = None,
+    billable_only: bool = True,
+) -> tuple[pl.DataFrame, int]:
+    """Split usage across calendar buckets and sum it per group, in parallel, GIL released.
+
+    Arguments:
+        df: the prepared columns ``__usage_start`` and ``__usage_end`` (datetime[μs, UTC]),
+            ``__quantity`` (f64), ``__cost`` (decimal(38, 9)), ``__billable`` (bool), and one
+            text column per name in ``keys``.
+        keys: the group columns, in order (``unit`` and ``currency`` among them).
+        every: a bucket size (``1h``, ``1d``, ``1w``, ``1mo``, ``1q``, ``1y``, ...) or ``None``.
+        tz: the IANA time zone whose calendar the buckets follow.
+        start, end: clip to [start, end), in µs since the epoch.
+        as_of: the end of running records, in µs since the epoch.
+        billable_only: leave out rows whose ``__billable`` is false.
+
+    Returns:
+        ``(result, running_unsplit)``: one row per (bucket, group) with ``bucket_start``,
+        ``bucket_end`` (datetime[μs, tz], when bucketed), the keys, ``quantity``, ``cost`` and
+        ``records``; and how many running records went whole into their start bucket.
+
+    Raises:
+        usagenorm.ColumnError: a null usage_start, or an end before its start.
+        ValueError: a bad ``every`` or ``tz``.
+
+    Example:
+        >>> aggregate(prepared, ["project_id", "unit", "currency"], every="1d")
+    """

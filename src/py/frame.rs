@@ -3,6 +3,7 @@
 
 use polars::prelude::*;
 
+use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
 use crate::providers::REGISTRY;
 use crate::schema::{CanonicalBatch, StrColumn};
@@ -117,4 +118,86 @@ pub fn formats() -> PolarsResult<DataFrame> {
         strings("column", rows.iter().map(|r| Some(r.1))),
         strings("source_field", rows.iter().map(|r| Some(r.2))),
     ])
+}
+
+/// A numeric column made contiguous, with its validity as bools, to lend to the core.
+pub struct Contiguous<T: PolarsNumericType> {
+    ca: ChunkedArray<T>,
+    valid: Option<Vec<bool>>,
+}
+
+impl<T: PolarsNumericType> Contiguous<T> {
+    pub fn new(ca: &ChunkedArray<T>) -> Self {
+        let ca = ca.rechunk().into_owned();
+        let valid = ca.downcast_iter().next().and_then(|a| a.validity()).map(|b| b.iter().collect());
+        Contiguous { ca, valid }
+    }
+
+    pub fn view(&self) -> Nullable<'_, T::Native> {
+        let values = self.ca.downcast_iter().next().map(|a| a.values().as_slice()).unwrap_or(&[]);
+        Nullable { values, valid: self.valid.as_deref() }
+    }
+}
+
+/// The columns of a usage frame, held for the duration of one `aggregate` call.
+pub struct UsageFrame {
+    start: Contiguous<Int64Type>,
+    end: Contiguous<Int64Type>,
+    quantity: Contiguous<Float64Type>,
+    cost: Contiguous<Int128Type>,
+    billable: (Vec<bool>, Option<Vec<bool>>),
+}
+
+impl UsageFrame {
+    /// Reads the columns the Python wrapper prepared (named `__usage_start`, ... so they never
+    /// clash with group columns): datetimes in µs UTC, f64, decimal(38, 9), bool.
+    pub fn new(df: &DataFrame) -> PolarsResult<UsageFrame> {
+        let billable = df.column("__billable")?.bool()?.rechunk().into_owned();
+        let values = billable.downcast_iter().next().map(|a| a.values().iter().collect()).unwrap_or_default();
+        let valid = billable.downcast_iter().next().and_then(|a| a.validity()).map(|b| b.iter().collect());
+        Ok(UsageFrame {
+            start: Contiguous::new(df.column("__usage_start")?.datetime()?.physical()),
+            end: Contiguous::new(df.column("__usage_end")?.datetime()?.physical()),
+            quantity: Contiguous::new(df.column("__quantity")?.f64()?),
+            cost: Contiguous::new(df.column("__cost")?.decimal()?.physical()),
+            billable: (values, valid),
+        })
+    }
+
+    pub fn view(&self) -> UsageColumns<'_> {
+        UsageColumns {
+            usage_start: self.start.view(),
+            usage_end: self.end.view(),
+            quantity: self.quantity.view(),
+            cost: self.cost.view(),
+            billable: Some(Nullable { values: &self.billable.0, valid: self.billable.1.as_deref() }),
+        }
+    }
+}
+
+/// Encodes string columns of `df` as group keys.
+pub fn key_columns(df: &DataFrame, names: &[String]) -> PolarsResult<Vec<KeyColumn>> {
+    names.iter().map(|n| Ok(KeyColumn::encode(n, df.column(n)?.str()?.iter()))).collect()
+}
+
+/// The aggregate result: bucket columns in `tz` (when bucketed), keys, sums, counts.
+pub fn aggregated(out: &Aggregated, tz: &str, bucketed: bool) -> PolarsResult<DataFrame> {
+    let mut columns = Vec::new();
+    if bucketed {
+        let zone = TimeZone::opt_try_new(Some(tz))?;
+        for (name, values) in [("bucket_start", &out.bucket_start), ("bucket_end", &out.bucket_end)] {
+            columns.push(
+                Int64Chunked::from_vec(name.into(), values.clone())
+                    .into_datetime(TimeUnit::Microseconds, zone.clone())
+                    .into_column(),
+            );
+        }
+    }
+    for (name, values) in &out.keys {
+        columns.push(strings(name, values.iter().map(|v| v.as_deref())));
+    }
+    columns.push(Float64Chunked::from_iter_options("quantity".into(), out.quantity.iter().copied()).into_column());
+    columns.push(decimals("cost", out.cost.iter().copied())?);
+    columns.push(UInt64Chunked::from_vec("records".into(), out.records.clone()).into_column());
+    DataFrame::new_infer_height(columns)
 }

@@ -10,7 +10,9 @@ use pyo3_polars::error::PyPolarsErr;
 use pyo3_polars::PyDataFrame;
 
 use crate::normalize::{Input, NormalizeOptions};
+use crate::aggregate::AggregateSpec;
 use crate::providers::ReadOptions;
+use crate::time::Every;
 
 type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
 
@@ -37,6 +39,34 @@ fn normalize(
     Ok((pl(frames.0)?, pl(frames.1)?, pl(frames.2)?, pl(frames.3)?))
 }
 
+/// Splits usage into calendar buckets and sums it per group. `df` holds the prepared columns
+/// (see `usagenorm.aggregate`); `keys` are the group columns, `unit` among them.
+#[pyfunction]
+#[pyo3(signature = (df, keys, /, *, every, tz="UTC", start=None, end=None, as_of=None, billable_only=true))]
+#[allow(clippy::too_many_arguments)]
+fn aggregate(
+    py: Python<'_>,
+    df: PyDataFrame,
+    keys: Vec<String>,
+    every: Option<&str>,
+    tz: &str,
+    start: Option<i64>,
+    end: Option<i64>,
+    as_of: Option<i64>,
+    billable_only: bool,
+) -> PyResult<(PyDataFrame, u64)> {
+    let every = every.map(Every::parse).transpose().map_err(crate::Error::InvalidArgument)?;
+    let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
+    let unit_key = keys.iter().position(|k| k == "unit");
+    let result = py.detach(|| -> PyResult<_> {
+        let usage = frame::UsageFrame::new(&df.0).map_err(PyPolarsErr::from)?;
+        let key_columns = frame::key_columns(&df.0, &keys).map_err(PyPolarsErr::from)?;
+        let out = crate::aggregate::aggregate(&usage.view(), &key_columns, unit_key, &spec)?;
+        Ok((frame::aggregated(&out, &spec.tz, every.is_some()).map_err(PyPolarsErr::from)?, out.running_unsplit))
+    })?;
+    Ok((PyDataFrame(result.0), result.1))
+}
+
 /// The formats usagenorm reads and how each maps onto the canonical columns.
 #[pyfunction]
 fn formats() -> PyResult<PyDataFrame> {
@@ -47,6 +77,7 @@ fn formats() -> PyResult<PyDataFrame> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(formats, m)?)?;
+    m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

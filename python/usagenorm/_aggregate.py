@@ -1,0 +1,99 @@
+"""``aggregate``: usage split across calendar buckets and summed per group, in the Rust core."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import polars as pl
+
+from . import _core, _frames
+
+
+class RunningRecordsWarning(UserWarning):
+    """Running records (usage_end null) were placed whole in their start bucket: pass ``as_of``."""
+
+
+def aggregate(
+    df: pl.DataFrame | pl.LazyFrame,
+    every: str | None = "1d",
+    by: str | Sequence[str] = (),
+    *,
+    tz: str = "UTC",
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
+    as_of: datetime | date | str | None = None,
+    billable_only: bool = True,
+) -> pl.DataFrame:
+    """Split usage across calendar buckets and sum it per (bucket, group).
+
+    Arguments:
+        df: a canonical DataFrame or LazyFrame (``usage_start`` and ``quantity`` required;
+            ``usage_end``, ``cost``, ``billable``, ``unit``, ``currency`` used when present).
+        every: ``30m``, ``1h``, ``6h``, ``1d``, ``1w``, ``1mo``, ``1q``, ``1y`` or ``None`` (no buckets).
+        by: group columns; ``unit`` and ``currency`` are always added.
+        tz: the IANA time zone whose calendar the buckets follow (default UTC).
+        start, end: clip to [start, end); datetimes, dates or ISO text (naive: in ``tz``).
+        as_of: the end given to running records (usage_end null).
+        billable_only: leave out rows with ``billable`` false (default).
+
+    Returns:
+        One row per (bucket, group), sorted: ``bucket_start``, ``bucket_end``, the ``by``
+        columns, ``unit``, ``currency``, ``quantity``, ``cost``, ``records``.
+
+    Raises:
+        ColumnError: a missing or mistyped column.
+        ValueError: a bad ``every``, ``tz`` or time argument.
+
+    Warns:
+        RunningRecordsWarning: running records were counted whole in their start bucket.
+
+    Example:
+        >>> daily = aggregate(df, every="1d", by=["provider", "project_id"])
+    """
+    fn = "aggregate"
+    lf = _frames.lazy(df, fn)
+    schema = lf.collect_schema()
+    by = [by] if isinstance(by, str) else list(by)
+    _frames.require(schema, ["usage_start", "quantity", *by], fn)
+    _frames.zone(tz)
+    keys = by + [k for k in ("unit", "currency") if k not in by]
+    exprs = [
+        _frames.utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
+        (
+            _frames.utc_datetime("usage_end", schema["usage_end"], fn)
+            if "usage_end" in schema
+            else pl.col("usage_start").cast(_frames.UTC_US)
+        ).alias("__usage_end"),
+        _frames.number("quantity", schema["quantity"], fn).alias("__quantity"),
+        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias("__cost"),
+        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
+    ]
+    for k in keys:
+        exprs.append((_frames.text(k, schema[k], fn) if k in schema else pl.lit(None, pl.String)).alias(k))
+    prepared = lf.select(exprs).collect()
+    out, running = _core.aggregate(
+        prepared,
+        keys,
+        every=every,
+        tz=tz,
+        start=_frames.micros(start, tz, "start"),
+        end=_frames.micros(end, tz, "end"),
+        as_of=_frames.micros(as_of, tz, "as_of"),
+        billable_only=billable_only,
+    )
+    # Group columns come back as text; give them their own dtype again.
+    restore = {k: schema[k] for k in keys if k in schema and schema[k] != pl.String}
+    if restore:
+        out = out.with_columns(
+            (pl.col(k) == "true") if t == pl.Boolean else pl.col(k).cast(t) for k, t in restore.items()
+        )
+    if running:
+        warnings.warn(
+            f"{running} running record(s) (usage_end null) were counted whole in the bucket of their start; "
+            "pass as_of= to split them up to that time",
+            RunningRecordsWarning,
+            stacklevel=2,
+        )
+    return out

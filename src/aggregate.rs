@@ -1,0 +1,620 @@
+//! Splits usage records across calendar buckets and sums them per (bucket, group), in
+//! parallel and deterministically.
+//!
+//! - A record spanning [usage_start, usage_end) gives each bucket it overlaps
+//!   `quantity × overlap / span` and the same share of its cost. Cost shares are exact: each
+//!   is floored, and the remaining units of 10⁻⁹ go to the largest remainders (the earlier
+//!   piece on a tie), so they add up to the record's cost to the last digit.
+//! - A point record (end = start) goes whole into the bucket holding its start; so does a
+//!   running record (end null) unless `as_of` gives it an end, and those are counted.
+//! - `start` / `end` clip: only the part of a record inside [start, end) is counted.
+//! - Sums are exact and order-free: cost in i128, quantity in a 256-bit fixed-point
+//!   accumulator (`ExactSum`) rounded to f64 once, so the result is identical, bit for bit,
+//!   whatever the row order or the number of threads.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::schema::HOURS;
+use crate::time::{Calendar, Every, MICROS_PER_HOUR};
+
+/// A borrowed column with optional validity (`None`: no nulls).
+#[derive(Debug, Clone, Copy)]
+pub struct Nullable<'a, T> {
+    pub values: &'a [T],
+    pub valid: Option<&'a [bool]>,
+}
+
+impl<T: Copy> Nullable<'_, T> {
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<T> {
+        match self.valid {
+            Some(v) if !v[i] => None,
+            _ => Some(self.values[i]),
+        }
+    }
+}
+
+/// A string column encoded as codes into a dictionary (code order = first appearance).
+#[derive(Debug, Clone, Default)]
+pub struct KeyColumn {
+    pub name: String,
+    pub codes: Vec<u32>,
+    pub values: Vec<Option<String>>,
+}
+
+impl KeyColumn {
+    /// Encodes a column of optional strings.
+    pub fn encode<'a>(name: &str, rows: impl Iterator<Item = Option<&'a str>>) -> KeyColumn {
+        let mut seen: HashMap<Option<&'a str>, u32> = HashMap::new();
+        let mut values = Vec::new();
+        let mut last: Option<(Option<&'a str>, u32)> = None;
+        let codes = rows
+            .map(|v| {
+                if let Some((lv, lc)) = last {
+                    if lv == v {
+                        return lc;
+                    }
+                }
+                let code = *seen.entry(v).or_insert_with(|| {
+                    values.push(v.map(str::to_owned));
+                    (values.len() - 1) as u32
+                });
+                last = Some((v, code));
+                code
+            })
+            .collect();
+        KeyColumn { name: name.to_string(), codes, values }
+    }
+
+    /// A column with one value for `rows` rows.
+    pub fn constant(name: &str, value: Option<&str>, rows: usize) -> KeyColumn {
+        KeyColumn { name: name.to_string(), codes: vec![0; rows], values: vec![value.map(str::to_owned)] }
+    }
+}
+
+/// The usage columns `aggregate` reads; all have the same length.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageColumns<'a> {
+    pub usage_start: Nullable<'a, i64>,
+    pub usage_end: Nullable<'a, i64>,
+    pub quantity: Nullable<'a, f64>,
+    /// decimal(38, 9) as i128 units of 10⁻⁹.
+    pub cost: Nullable<'a, i128>,
+    /// `None`: every row is billable.
+    pub billable: Option<Nullable<'a, bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AggregateSpec {
+    /// `None`: no time buckets, one row per group.
+    pub every: Option<Every>,
+    pub tz: String,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub as_of: Option<i64>,
+    pub billable_only: bool,
+}
+
+/// One row per (bucket, group), sorted by bucket then group values.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Aggregated {
+    /// Empty without buckets.
+    pub bucket_start: Vec<i64>,
+    pub bucket_end: Vec<i64>,
+    /// The group columns in the order given, each with one value per row.
+    pub keys: Vec<(String, Vec<Option<String>>)>,
+    pub quantity: Vec<Option<f64>>,
+    pub cost: Vec<Option<i128>>,
+    pub records: Vec<u64>,
+    /// Running records placed whole in their start bucket (no `as_of`).
+    pub running_unsplit: u64,
+}
+
+/// `rows` records per parallel work item.
+const ROW_CHUNK: usize = 1 << 16;
+
+/// Aggregates `usage` into buckets and groups. `keys` are the group columns (the caller's
+/// `by`, then `unit` and `currency`); `unit_key` is the index of `unit` among them.
+pub fn aggregate(usage: &UsageColumns, keys: &[KeyColumn], unit_key: Option<usize>, spec: &AggregateSpec) -> Result<Aggregated> {
+    let rows = usage.usage_start.values.len();
+    let calendar = match spec.every {
+        Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
+        None => {
+            Calendar::new(Every::Days(1), &spec.tz).map_err(Error::InvalidArgument)?;
+            None
+        }
+    };
+    if let (Some(s), Some(e)) = (spec.start, spec.end) {
+        if e <= s {
+            return Err(Error::InvalidArgument("end must be after start".into()));
+        }
+    }
+    let groups = GroupIds::new(keys, rows);
+    let hours_unit: Vec<bool> = match unit_key {
+        Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
+        None => Vec::new(),
+    };
+    let ctx = Ctx { usage, calendar: calendar.as_ref(), spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
+
+    let chunks: Vec<(usize, usize)> = (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
+    let partials: Vec<Result<Partial>> = chunks.par_iter().map(|&(from, to)| ctx.run(from, to)).collect();
+    let mut total = Partial::default();
+    for p in partials {
+        total.merge(p?);
+    }
+    Ok(finish(total, &groups, keys, calendar.as_ref()))
+}
+
+/// Group ids: codes combined in mixed radix, or interned tuples when that would overflow.
+struct GroupIds {
+    radix: Vec<u64>,
+    interned: Option<(Vec<u64>, Vec<Vec<u32>>)>,
+}
+
+impl GroupIds {
+    fn new(keys: &[KeyColumn], rows: usize) -> GroupIds {
+        let radix: Vec<u64> = keys.iter().map(|k| k.values.len().max(1) as u64).collect();
+        let fits = radix.iter().try_fold(1u64, |acc, r| acc.checked_mul(*r)).is_some();
+        if fits {
+            return GroupIds { radix, interned: None };
+        }
+        let mut ids: HashMap<Vec<u32>, u64> = HashMap::new();
+        let mut tuples = Vec::new();
+        let per_row = (0..rows)
+            .map(|i| {
+                let t: Vec<u32> = keys.iter().map(|k| k.codes[i]).collect();
+                *ids.entry(t.clone()).or_insert_with(|| {
+                    tuples.push(t);
+                    (tuples.len() - 1) as u64
+                })
+            })
+            .collect();
+        GroupIds { radix, interned: Some((per_row, tuples)) }
+    }
+
+    #[inline]
+    fn of_row(&self, keys: &[KeyColumn], i: usize) -> u64 {
+        match &self.interned {
+            Some((per_row, _)) => per_row[i],
+            None => keys.iter().zip(&self.radix).rev().fold(0u64, |acc, (k, r)| acc * r + k.codes[i] as u64),
+        }
+    }
+
+    fn codes(&self, id: u64) -> Vec<u32> {
+        match &self.interned {
+            Some((_, tuples)) => tuples[id as usize].clone(),
+            None => {
+                let mut rest = id;
+                self.radix
+                    .iter()
+                    .map(|r| {
+                        let c = rest % r;
+                        rest /= r;
+                        c as u32
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Acc {
+    quantity: ExactSum,
+    has_quantity: bool,
+    cost: i128,
+    has_cost: bool,
+    records: u64,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    groups: HashMap<(i64, u64), Acc>,
+    running_unsplit: u64,
+}
+
+impl Partial {
+    fn merge(&mut self, other: Partial) {
+        self.running_unsplit += other.running_unsplit;
+        if self.groups.len() < other.groups.len() {
+            // Keep the larger map and fold the smaller one in.
+            let mine = std::mem::replace(&mut self.groups, other.groups);
+            self.fold(mine);
+        } else {
+            self.fold(other.groups);
+        }
+    }
+
+    fn fold(&mut self, from: HashMap<(i64, u64), Acc>) {
+        for (k, a) in from {
+            let acc = self.groups.entry(k).or_default();
+            acc.quantity.add_sum(&a.quantity);
+            acc.has_quantity |= a.has_quantity;
+            acc.cost += a.cost;
+            acc.has_cost |= a.has_cost;
+            acc.records += a.records;
+        }
+    }
+}
+
+/// One piece of a record: `overlap` µs of its span, counted (`inside`) in `bucket` or not.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    bucket: i64,
+    overlap: i64,
+    inside: bool,
+}
+
+struct Ctx<'c, 'a> {
+    usage: &'c UsageColumns<'a>,
+    calendar: Option<&'c Calendar>,
+    spec: &'c AggregateSpec,
+    groups: &'c GroupIds,
+    keys: &'c [KeyColumn],
+    unit_key: Option<usize>,
+    hours_unit: &'c [bool],
+}
+
+impl Ctx<'_, '_> {
+    fn run(&self, from: usize, to: usize) -> Result<Partial> {
+        let mut out = Partial::default();
+        let mut pieces: Vec<Piece> = Vec::with_capacity(8);
+        let mut shares: Vec<i128> = Vec::with_capacity(8);
+        let u = self.usage;
+        for i in from..to {
+            if self.spec.billable_only && u.billable.and_then(|b| b.get(i)) == Some(false) {
+                continue;
+            }
+            let start = u.usage_start.get(i).ok_or_else(|| Error::Column(format!("usage_start is null in row {i}")))?;
+            let mut quantity = u.quantity.get(i);
+            let end = match (u.usage_end.get(i), self.spec.as_of) {
+                (Some(e), _) if e < start => {
+                    return Err(Error::Column(format!("row {i}: usage_end is before usage_start")));
+                }
+                (Some(e), _) => e,
+                (None, Some(as_of)) => {
+                    let e = as_of.max(start);
+                    // A running runtime record has no quantity yet: its hours so far are the quantity.
+                    let is_hours = self.unit_key.is_some_and(|k| self.hours_unit[self.keys[k].codes[i] as usize]);
+                    if quantity.is_none() && is_hours {
+                        quantity = Some((e - start) as f64 / MICROS_PER_HOUR as f64);
+                    }
+                    e
+                }
+                (None, None) => {
+                    out.running_unsplit += 1;
+                    start
+                }
+            };
+            self.pieces(start, end, &mut pieces);
+            if !pieces.iter().any(|p| p.inside) {
+                continue;
+            }
+            let cost = u.cost.get(i);
+            if let Some(c) = cost {
+                allocate(c, &pieces, end - start, &mut shares);
+            }
+            let group = self.groups.of_row(self.keys, i);
+            let span = (end - start) as f64;
+            let mut last_bucket = None;
+            for (j, p) in pieces.iter().enumerate().filter(|(_, p)| p.inside) {
+                let acc = out.groups.entry((p.bucket, group)).or_default();
+                if let Some(q) = quantity {
+                    let share = if end == start || p.overlap == end - start { q } else { q * p.overlap as f64 / span };
+                    acc.quantity.add(share).map_err(|m| Error::Column(format!("row {i}: quantity {m}")))?;
+                    acc.has_quantity = true;
+                }
+                if cost.is_some() {
+                    acc.cost += shares[j];
+                    acc.has_cost = true;
+                }
+                // A record split by a clip edge inside one bucket still counts once there.
+                if last_bucket != Some(p.bucket) {
+                    acc.records += 1;
+                    last_bucket = Some(p.bucket);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pieces of [start, end): the part before the clip, one per bucket inside, the part after.
+    fn pieces(&self, start: i64, end: i64, out: &mut Vec<Piece>) {
+        out.clear();
+        let lo = self.spec.start.unwrap_or(i64::MIN);
+        let hi = self.spec.end.unwrap_or(i64::MAX);
+        if end == start {
+            let inside = start >= lo && start < hi;
+            out.push(Piece { bucket: self.bucket_of(start), overlap: 0, inside });
+            return;
+        }
+        let (a, b) = (start.max(lo), end.min(hi));
+        if a >= b {
+            out.push(Piece { bucket: 0, overlap: end - start, inside: false });
+            return;
+        }
+        if a > start {
+            out.push(Piece { bucket: 0, overlap: a - start, inside: false });
+        }
+        match self.calendar {
+            None => out.push(Piece { bucket: 0, overlap: b - a, inside: true }),
+            Some(cal) => {
+                let mut bucket = cal.bucket_start(a);
+                while bucket < b {
+                    let next = cal.bucket_end(bucket);
+                    let overlap = next.min(b) - bucket.max(a);
+                    out.push(Piece { bucket, overlap, inside: true });
+                    bucket = next;
+                }
+            }
+        }
+        if end > b {
+            out.push(Piece { bucket: 0, overlap: end - b, inside: false });
+        }
+    }
+
+    fn bucket_of(&self, t: i64) -> i64 {
+        self.calendar.map_or(0, |c| c.bucket_start(t))
+    }
+}
+
+/// Splits `cost` over pieces in proportion to their overlap, exactly (largest remainder).
+fn allocate(cost: i128, pieces: &[Piece], span: i64, shares: &mut Vec<i128>) {
+    shares.clear();
+    if pieces.len() == 1 || span == 0 {
+        shares.push(cost);
+        shares.extend(std::iter::repeat_n(0, pieces.len().saturating_sub(1)));
+        return;
+    }
+    let (sign, c) = (cost.signum(), cost.abs());
+    let s = span as i128;
+    let (whole, part) = (c / s, c % s);
+    let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(pieces.len());
+    let mut given = 0i128;
+    for (j, p) in pieces.iter().enumerate() {
+        let o = p.overlap as i128;
+        // c·o/s without overflow: (c div s)·o + (c mod s)·o / s, with (c mod s)·o < s².
+        let base = whole * o + part * o / s;
+        remainders.push((part * o % s, j));
+        shares.push(base);
+        given += base;
+    }
+    let left = (c - given) as usize;
+    remainders.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    for &(_, j) in remainders.iter().take(left) {
+        shares[j] += 1;
+    }
+    shares.iter_mut().for_each(|v| *v *= sign);
+}
+
+fn finish(total: Partial, groups: &GroupIds, keys: &[KeyColumn], calendar: Option<&Calendar>) -> Aggregated {
+    let mut rows: Vec<((i64, u64), Acc, Vec<u32>)> =
+        total.groups.into_iter().map(|(k, a)| (k, a, groups.codes(k.1))).collect();
+    let value = |k: usize, code: u32| keys[k].values[code as usize].as_deref();
+    rows.sort_by(|x, y| {
+        x.0 .0.cmp(&y.0 .0).then_with(|| {
+            (0..keys.len())
+                .map(|k| cmp_nulls_first(value(k, x.2[k]), value(k, y.2[k])))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal)
+        })
+    });
+    let mut out = Aggregated { running_unsplit: total.running_unsplit, ..Default::default() };
+    out.keys = keys.iter().map(|k| (k.name.clone(), Vec::with_capacity(rows.len()))).collect();
+    for ((bucket, _), acc, codes) in &rows {
+        if let Some(cal) = calendar {
+            out.bucket_start.push(*bucket);
+            out.bucket_end.push(cal.bucket_end(*bucket));
+        }
+        for (k, (_, col)) in out.keys.iter_mut().enumerate() {
+            col.push(value(k, codes[k]).map(str::to_owned));
+        }
+        out.quantity.push(acc.has_quantity.then(|| acc.quantity.to_f64()));
+        out.cost.push(acc.has_cost.then_some(acc.cost));
+        out.records.push(acc.records);
+    }
+    out
+}
+
+fn cmp_nulls_first(a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, _) => Ordering::Less,
+        (_, None) => Ordering::Greater,
+        (Some(x), Some(y)) => x.cmp(y),
+    }
+}
+
+/// An exact, order-independent sum of f64 values: a 256-bit two's-complement fixed-point
+/// number with 128 fraction bits. Every finite value of magnitude below 2¹²⁶ is added exactly
+/// (bits below 2⁻¹²⁸ are dropped, the same way every time); the total is rounded to the
+/// nearest f64 once, ties to even.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExactSum {
+    hi: u128,
+    lo: u128,
+}
+
+impl ExactSum {
+    pub fn add(&mut self, v: f64) -> std::result::Result<(), &'static str> {
+        if v == 0.0 {
+            return Ok(());
+        }
+        if !v.is_finite() {
+            return Err("is not finite");
+        }
+        let bits = v.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i32;
+        let frac = bits & ((1u64 << 52) - 1);
+        let (m, e) = if exp == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp - 1075) };
+        let shift = e + 128;
+        let (hi, lo) = if shift < 0 {
+            if -shift >= 64 {
+                (0, 0)
+            } else {
+                (0, (m >> -shift) as u128)
+            }
+        } else if shift >= 128 {
+            if shift - 128 + 53 > 126 {
+                return Err("is too large to sum (|v| ≥ 2^126)");
+            }
+            ((m as u128) << (shift - 128), 0)
+        } else {
+            let lo = (m as u128) << shift;
+            // m has 53 bits: they reach past bit 127 only when shift > 75.
+            let hi = if shift <= 75 { 0 } else { (m as u128) >> (128 - shift) };
+            (hi, lo)
+        };
+        let (hi, lo) = if v < 0.0 { negate(hi, lo) } else { (hi, lo) };
+        self.add_raw(hi, lo);
+        Ok(())
+    }
+
+    fn add_raw(&mut self, hi: u128, lo: u128) {
+        let (l, carry) = self.lo.overflowing_add(lo);
+        self.lo = l;
+        self.hi = self.hi.wrapping_add(hi).wrapping_add(carry as u128);
+    }
+
+    pub fn add_sum(&mut self, other: &ExactSum) {
+        self.add_raw(other.hi, other.lo);
+    }
+
+    /// The sum, rounded to the nearest f64 (ties to even).
+    pub fn to_f64(&self) -> f64 {
+        let negative = (self.hi >> 127) == 1;
+        let (hi, lo) = if negative { negate(self.hi, self.lo) } else { (self.hi, self.lo) };
+        let top = if hi != 0 { 255 - hi.leading_zeros() as i32 } else if lo != 0 { 127 - lo.leading_zeros() as i32 } else { return 0.0 };
+        let magnitude = if top <= 52 {
+            lo as f64 * pow2(-128)
+        } else {
+            let k = (top - 52) as u32;
+            let mut mant = shr(hi, lo, k) as u64;
+            let rem_top = bit(hi, lo, k - 1);
+            let sticky = k >= 2 && low_bits_nonzero(hi, lo, k - 1);
+            if rem_top && (sticky || mant & 1 == 1) {
+                mant += 1;
+            }
+            mant as f64 * pow2(k as i32 - 128)
+        };
+        if negative {
+            -magnitude
+        } else {
+            magnitude
+        }
+    }
+}
+
+/// Two's-complement negation of a 256-bit value.
+fn negate(hi: u128, lo: u128) -> (u128, u128) {
+    let (l, carry) = (!lo).overflowing_add(1);
+    ((!hi).wrapping_add(carry as u128), l)
+}
+
+/// The low 128 bits of (hi, lo) >> k, for 0 < k < 256.
+fn shr(hi: u128, lo: u128, k: u32) -> u128 {
+    if k >= 128 {
+        hi >> (k - 128)
+    } else {
+        (lo >> k) | (hi << (128 - k))
+    }
+}
+
+fn bit(hi: u128, lo: u128, k: u32) -> bool {
+    if k >= 128 {
+        (hi >> (k - 128)) & 1 == 1
+    } else {
+        (lo >> k) & 1 == 1
+    }
+}
+
+/// Whether any of the `k` lowest bits is set.
+fn low_bits_nonzero(hi: u128, lo: u128, k: u32) -> bool {
+    if k >= 128 {
+        lo != 0 || (k > 128 && hi & ((1u128 << (k - 128)) - 1) != 0)
+    } else {
+        lo & ((1u128 << k) - 1) != 0
+    }
+}
+
+fn pow2(n: i32) -> f64 {
+    f64::from_bits(((n + 1023) as u64) << 52)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{format_utc, parse_rfc3339};
+
+    #[test]
+    fn exact_sum_is_exact_and_order_free() {
+        let values = [0.1, 0.2, 0.3, 1e20, -1e20, 1e-30, 3.0, -0.7, 5e15, 123.456];
+        let mut a = ExactSum::default();
+        values.iter().for_each(|v| a.add(*v).unwrap());
+        let mut b = ExactSum::default();
+        values.iter().rev().for_each(|v| b.add(*v).unwrap());
+        assert_eq!(a, b);
+        // Python's math.fsum of the same values.
+        assert_eq!(a.to_f64(), 5000000000000126.0);
+        let mut c = ExactSum::default();
+        [0.1, 0.2].iter().for_each(|v| c.add(*v).unwrap());
+        assert_eq!(c.to_f64(), 0.30000000000000004);
+        let mut d = ExactSum::default();
+        [1.0, 1e-16, 1e-16].iter().for_each(|v| d.add(*v).unwrap());
+        assert_eq!(d.to_f64(), 1.0000000000000002);
+        let mut e = ExactSum::default();
+        [-2.5, 0.5].iter().for_each(|v| e.add(*v).unwrap());
+        assert_eq!(e.to_f64(), -2.0);
+        for v in [1.0, 0.75, 1e-20, 7e25, -3.25e-10, f64::MIN_POSITIVE * 1e300] {
+            let mut s = ExactSum::default();
+            s.add(v).unwrap();
+            assert_eq!(s.to_f64(), v, "{v}");
+        }
+        assert!(ExactSum::default().add(1e40).is_err());
+    }
+
+    #[test]
+    fn allocation_adds_up_exactly() {
+        let pieces: Vec<Piece> =
+            [1, 1, 1].iter().map(|&o| Piece { bucket: 0, overlap: o, inside: true }).collect();
+        let mut shares = vec![];
+        allocate(100, &pieces, 3, &mut shares);
+        assert_eq!(shares, vec![34, 33, 33]);
+        allocate(-100, &pieces, 3, &mut shares);
+        assert_eq!(shares, vec![-34, -33, -33]);
+        allocate(i128::MAX / 4, &pieces, 3, &mut shares);
+        assert_eq!(shares.iter().sum::<i128>(), i128::MAX / 4);
+    }
+
+    fn t(s: &str) -> i64 {
+        parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn splits_across_days_with_exact_cost() {
+        let start = [t("2024-03-10T22:00:00Z"), t("2024-03-11T01:00:00Z")];
+        let end = [t("2024-03-11T03:00:00Z"), t("2024-03-11T01:00:00Z")];
+        let quantity = [5.0, 2.0];
+        let cost = [1_000_000_001i128, 7];
+        let usage = UsageColumns {
+            usage_start: Nullable { values: &start, valid: None },
+            usage_end: Nullable { values: &end, valid: None },
+            quantity: Nullable { values: &quantity, valid: None },
+            cost: Nullable { values: &cost, valid: None },
+            billable: None,
+        };
+        let keys = [KeyColumn::encode("unit", [Some("Hours"), Some("Hours")].into_iter())];
+        let spec =
+            AggregateSpec { every: Some(Every::Days(1)), tz: "UTC".into(), start: None, end: None, as_of: None, billable_only: true };
+        let out = aggregate(&usage, &keys, Some(0), &spec).unwrap();
+        assert_eq!(out.bucket_start.iter().map(|b| format_utc(*b)).collect::<Vec<_>>(), ["2024-03-10T00:00:00Z", "2024-03-11T00:00:00Z"]);
+        assert_eq!(out.quantity, vec![Some(2.0), Some(5.0)]);
+        // 1.000000001 split 2h:3h -> 0.4000000004 and 0.6000000006 (exact), plus the point record's 7.
+        assert_eq!(out.cost, vec![Some(400_000_000), Some(600_000_001 + 7)]);
+        assert_eq!(out.records, vec![1, 2]);
+    }
+}
