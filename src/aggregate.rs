@@ -119,7 +119,12 @@ const ROW_CHUNK: usize = 1 << 16;
 
 /// Aggregates `usage` into buckets and groups. `keys` are the group columns (the caller's
 /// `by`, then `unit` and `currency`); `unit_key` is the index of `unit` among them.
-pub fn aggregate(usage: &UsageColumns, keys: &[KeyColumn], unit_key: Option<usize>, spec: &AggregateSpec) -> Result<Aggregated> {
+pub fn aggregate(
+    usage: &UsageColumns,
+    keys: &[KeyColumn],
+    unit_key: Option<usize>,
+    spec: &AggregateSpec,
+) -> Result<Aggregated> {
     let rows = usage.usage_start.values.len();
     let calendar = match spec.every {
         Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
@@ -138,7 +143,8 @@ pub fn aggregate(usage: &UsageColumns, keys: &[KeyColumn], unit_key: Option<usiz
         Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
         None => Vec::new(),
     };
-    let ctx = Ctx { usage, calendar: calendar.as_ref(), spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
+    let ctx =
+        Ctx { usage, calendar: calendar.as_ref(), spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
 
     let chunks: Vec<(usize, usize)> = (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
     let partials: Vec<Result<Partial>> = chunks.par_iter().map(|&(from, to)| ctx.run(from, to)).collect();
@@ -488,7 +494,13 @@ impl ExactSum {
     pub fn to_f64(&self) -> f64 {
         let negative = (self.hi >> 127) == 1;
         let (hi, lo) = if negative { negate(self.hi, self.lo) } else { (self.hi, self.lo) };
-        let top = if hi != 0 { 255 - hi.leading_zeros() as i32 } else if lo != 0 { 127 - lo.leading_zeros() as i32 } else { return 0.0 };
+        let top = if hi != 0 {
+            255 - hi.leading_zeros() as i32
+        } else if lo != 0 {
+            127 - lo.leading_zeros() as i32
+        } else {
+            return 0.0;
+        };
         let magnitude = if top <= 52 {
             lo as f64 * pow2(-128)
         } else {
@@ -579,8 +591,7 @@ mod tests {
 
     #[test]
     fn allocation_adds_up_exactly() {
-        let pieces: Vec<Piece> =
-            [1, 1, 1].iter().map(|&o| Piece { bucket: 0, overlap: o, inside: true }).collect();
+        let pieces: Vec<Piece> = [1, 1, 1].iter().map(|&o| Piece { bucket: 0, overlap: o, inside: true }).collect();
         let mut shares = vec![];
         allocate(100, &pieces, 3, &mut shares);
         assert_eq!(shares, vec![34, 33, 33]);
@@ -608,10 +619,19 @@ mod tests {
             billable: None,
         };
         let keys = [KeyColumn::encode("unit", [Some("Hours"), Some("Hours")].into_iter())];
-        let spec =
-            AggregateSpec { every: Some(Every::Days(1)), tz: "UTC".into(), start: None, end: None, as_of: None, billable_only: true };
+        let spec = AggregateSpec {
+            every: Some(Every::Days(1)),
+            tz: "UTC".into(),
+            start: None,
+            end: None,
+            as_of: None,
+            billable_only: true,
+        };
         let out = aggregate(&usage, &keys, Some(0), &spec).unwrap();
-        assert_eq!(out.bucket_start.iter().map(|b| format_utc(*b)).collect::<Vec<_>>(), ["2024-03-10T00:00:00Z", "2024-03-11T00:00:00Z"]);
+        assert_eq!(
+            out.bucket_start.iter().map(|b| format_utc(*b)).collect::<Vec<_>>(),
+            ["2024-03-10T00:00:00Z", "2024-03-11T00:00:00Z"]
+        );
         assert_eq!(out.quantity, vec![Some(2.0), Some(5.0)]);
         // 1.000000001 split 2h:3h -> 0.4000000004 and 0.6000000006 (exact), plus the point record's 7.
         assert_eq!(out.cost, vec![Some(400_000_000), Some(600_000_001 + 7)]);

@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod money;
 pub mod normalize;
+pub mod pricing;
 pub mod providers;
 pub mod schema;
 pub mod time;

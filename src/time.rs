@@ -317,7 +317,10 @@ impl Calendar {
             Every::SubDay(_) => Self::instants(tz, label).into_iter().find(|i| *i > start),
             _ => None,
         };
-        let after = Self::instants(tz, next).into_iter().find(|i| *i > start).unwrap_or_else(|| Self::first_instant_from(tz, next));
+        let after = Self::instants(tz, next)
+            .into_iter()
+            .find(|i| *i > start)
+            .unwrap_or_else(|| Self::first_instant_from(tz, next));
         match again {
             Some(a) => a.min(after),
             None => after,

@@ -42,9 +42,24 @@ def rows(df: pl.DataFrame, *cols: str) -> list[tuple]:
 
 def test_one_two_and_many_buckets():
     df = usage(
-        {"usage_start": "2024-03-10T10:00:00Z", "usage_end": "2024-03-10T12:00:00Z", "quantity": 2.0, "project_id": "a"},
-        {"usage_start": "2024-03-10T22:00:00Z", "usage_end": "2024-03-11T03:00:00Z", "quantity": 5.0, "project_id": "b"},
-        {"usage_start": "2024-03-01T00:00:00Z", "usage_end": "2024-03-31T00:00:00Z", "quantity": 720.0, "project_id": "c"},
+        {
+            "usage_start": "2024-03-10T10:00:00Z",
+            "usage_end": "2024-03-10T12:00:00Z",
+            "quantity": 2.0,
+            "project_id": "a",
+        },
+        {
+            "usage_start": "2024-03-10T22:00:00Z",
+            "usage_end": "2024-03-11T03:00:00Z",
+            "quantity": 5.0,
+            "project_id": "b",
+        },
+        {
+            "usage_start": "2024-03-01T00:00:00Z",
+            "usage_end": "2024-03-31T00:00:00Z",
+            "quantity": 720.0,
+            "project_id": "c",
+        },
     )
     out = un.aggregate(df, every="1d", by=["project_id"])
     c = out.filter(pl.col("project_id") == "c")
@@ -56,7 +71,16 @@ def test_one_two_and_many_buckets():
     ]
     # Sorted by bucket, then group keys.
     assert out["bucket_start"].is_sorted()
-    assert out.columns == ["bucket_start", "bucket_end", "project_id", "unit", "currency", "quantity", "cost", "records"]
+    assert out.columns == [
+        "bucket_start",
+        "bucket_end",
+        "project_id",
+        "unit",
+        "currency",
+        "quantity",
+        "cost",
+        "records",
+    ]
     assert out.schema["bucket_start"] == pl.Datetime("us", "UTC")
 
 
@@ -96,8 +120,13 @@ def test_dst_days_in_berlin_are_23_and_25_hours(day, hours):
 
 def test_month_quarter_and_leap_day():
     df = usage(
-        {"usage_start": "2024-02-28T12:00:00Z", "usage_end": "2024-03-01T12:00:00Z", "quantity": 48.0, "cost": "4.8",
-         "currency": "USD"},
+        {
+            "usage_start": "2024-02-28T12:00:00Z",
+            "usage_end": "2024-03-01T12:00:00Z",
+            "quantity": 48.0,
+            "cost": "4.8",
+            "currency": "USD",
+        },
     )
     daily = un.aggregate(df, every="1d")
     assert rows(daily, "bucket_start", "quantity", "cost") == [
@@ -140,10 +169,20 @@ def test_point_records_and_running_records():
 
 def test_units_and_currencies_never_mix():
     df = usage(
-        {"usage_start": "2024-05-01T00:00:00Z", "usage_end": "2024-05-01T01:00:00Z", "quantity": 1.0, "cost": "1",
-         "currency": "USD"},
-        {"usage_start": "2024-05-01T00:00:00Z", "usage_end": "2024-05-01T01:00:00Z", "quantity": 1.0, "cost": "2",
-         "currency": "EUR"},
+        {
+            "usage_start": "2024-05-01T00:00:00Z",
+            "usage_end": "2024-05-01T01:00:00Z",
+            "quantity": 1.0,
+            "cost": "1",
+            "currency": "USD",
+        },
+        {
+            "usage_start": "2024-05-01T00:00:00Z",
+            "usage_end": "2024-05-01T01:00:00Z",
+            "quantity": 1.0,
+            "cost": "2",
+            "currency": "EUR",
+        },
         {"usage_start": "2024-05-01T00:00:00Z", "usage_end": "2024-05-01T01:00:00Z", "quantity": 7.0, "unit": "GB"},
     )
     out = un.aggregate(df, every=None, by=["metric"])
@@ -156,9 +195,19 @@ def test_units_and_currencies_never_mix():
 
 def test_start_end_clip_and_billable_only():
     df = usage(
-        {"usage_start": "2024-05-01T00:00:00Z", "usage_end": "2024-05-05T00:00:00Z", "quantity": 96.0, "cost": "1",
-         "currency": "USD"},
-        {"usage_start": "2024-05-02T00:00:00Z", "usage_end": "2024-05-02T01:00:00Z", "quantity": 1.0, "billable": False},
+        {
+            "usage_start": "2024-05-01T00:00:00Z",
+            "usage_end": "2024-05-05T00:00:00Z",
+            "quantity": 96.0,
+            "cost": "1",
+            "currency": "USD",
+        },
+        {
+            "usage_start": "2024-05-02T00:00:00Z",
+            "usage_end": "2024-05-02T01:00:00Z",
+            "quantity": 1.0,
+            "billable": False,
+        },
     )
     out = un.aggregate(df, every="1d", start="2024-05-02T12:00:00Z", end=datetime(2024, 5, 4))
     assert rows(out, "bucket_start", "quantity", "cost") == [
@@ -228,14 +277,20 @@ def record_frame(recs) -> pl.DataFrame:
             "record_id": [str(i) for i in range(len(recs))],
             "project_id": [p for *_, p in recs],
         },
-        schema_overrides={"cost": pl.Decimal(38, 9), "usage_start": pl.Datetime("us", "UTC"),
-                          "usage_end": pl.Datetime("us", "UTC")},
+        schema_overrides={
+            "cost": pl.Decimal(38, 9),
+            "usage_start": pl.Datetime("us", "UTC"),
+            "usage_end": pl.Datetime("us", "UTC"),
+        },
     )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(recs=records_strategy, every=st.sampled_from(["1h", "6h", "1d", "1w", "1mo", "1q"]),
-       tz=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]))
+@given(
+    recs=records_strategy,
+    every=st.sampled_from(["1h", "6h", "1d", "1w", "1mo", "1q"]),
+    tz=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+)
 def test_per_record_totals_are_preserved(recs, every, tz):
     out = un.aggregate(record_frame(recs), every=every, by=["record_id"], tz=tz)
     per = out.group_by("record_id").agg(pl.col("cost").sum(), pl.col("quantity"))
@@ -305,12 +360,18 @@ def oracle_utc_days(recs, lo: int | None, hi: int | None):
 
 
 @settings(max_examples=150, deadline=None)
-@given(recs=records_strategy, clip=st.one_of(st.none(), st.tuples(st.integers(0, 100 * 24 * 60), st.integers(1, 100 * 24 * 60))))
+@given(
+    recs=records_strategy,
+    clip=st.one_of(st.none(), st.tuples(st.integers(0, 100 * 24 * 60), st.integers(1, 100 * 24 * 60))),
+)
 def test_matches_an_independent_oracle_exactly(recs, clip):
     lo, hi = (clip[0], clip[0] + clip[1]) if clip else (None, None)
     kwargs = {"start": BASE + timedelta(minutes=lo), "end": BASE + timedelta(minutes=hi)} if clip else {}
     out = un.aggregate(record_frame(recs), every="1d", by=["project_id"], **kwargs)
-    got = [(r[0], r[1], r[2], r[3], r[4]) for r in out.select("bucket_start", "project_id", "quantity", "cost", "records").rows()]
+    got = [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in out.select("bucket_start", "project_id", "quantity", "cost", "records").rows()
+    ]
     assert got == oracle_utc_days(recs, lo, hi)
 
 

@@ -13,6 +13,7 @@ import polars as pl
 from . import _core, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, NormalizeError, RateCardError
+from ._pricing import RateCard, UnpricedRowsWarning, price, reconcile
 
 __version__: str = _core.__version__
 
@@ -20,12 +21,16 @@ __all__ = [
     "Collected",
     "ColumnError",
     "NormalizeError",
+    "RateCard",
     "RateCardError",
     "RunningRecordsWarning",
+    "UnpricedRowsWarning",
     "__version__",
     "aggregate",
     "formats",
     "normalize",
+    "price",
+    "reconcile",
 ]
 
 

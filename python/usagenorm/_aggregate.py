@@ -67,7 +67,9 @@ def aggregate(
             else pl.col("usage_start").cast(_frames.UTC_US)
         ).alias("__usage_end"),
         _frames.number("quantity", schema["quantity"], fn).alias("__quantity"),
-        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias("__cost"),
+        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias(
+            "__cost"
+        ),
         (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
     ]
     for k in keys:

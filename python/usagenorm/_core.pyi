@@ -88,3 +88,39 @@ def aggregate(
     Example:
         >>> aggregate(prepared, ["project_id", "unit", "currency"], every="1d")
     """
+
+def check_rate_card(card: pl.DataFrame) -> int:
+    """Validate a rate card given as text columns and return its row count.
+
+    Raises:
+        usagenorm.RateCardError: an unknown column, or a row with a negative or unparseable
+            price, a bad currency, validity or tier; ``row`` is the 1-based data row.
+
+    Example:
+        >>> check_rate_card(pl.DataFrame({"provider": ["gitpod"], "unit_price": ["0.36"]}))
+        1
+    """
+
+def price(
+    df: pl.DataFrame, card: pl.DataFrame, /, *, overwrite: bool = False, billable_only: bool = True
+) -> pl.DataFrame:
+    """Price prepared usage columns with a rate card, in parallel, GIL released.
+
+    Arguments:
+        df: ``__usage_start``, ``__usage_end`` (datetime[μs, UTC]), ``__quantity`` (f64),
+            ``__cost`` (decimal(38, 9)), ``__billable`` (bool), ``__unit`` and the eight match
+            columns (text).
+        card: the rate card as text columns.
+        overwrite: price rows that carry a provider cost too.
+        billable_only: leave rows whose ``__billable`` is false unpriced.
+
+    Returns:
+        One row per usage row: ``cost``, ``unit_price`` (decimal(38, 9)), ``currency``, and
+        ``outcome`` (``priced``, ``provider_cost``, ``no_rate``, ``not_billable``, ``no_quantity``).
+
+    Raises:
+        usagenorm.RateCardError: a bad card, or two rates matching a row equally well.
+
+    Example:
+        >>> price(prepared, card_text).filter(pl.col("outcome") == "priced")
+    """

@@ -92,6 +92,5 @@ def require(schema: pl.Schema, names: list[str], fn: str) -> None:
     missing = [n for n in names if n not in schema]
     if missing:
         raise ColumnError(
-            f"{fn}: the frame has no column {', '.join(repr(m) for m in missing)} "
-            f"(it has {', '.join(schema.names())})"
+            f"{fn}: the frame has no column {', '.join(repr(m) for m in missing)} (it has {', '.join(schema.names())})"
         )

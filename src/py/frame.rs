@@ -5,6 +5,7 @@ use polars::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
+use crate::pricing::{Priced, PricingInput, MATCH_COLUMNS};
 use crate::providers::REGISTRY;
 use crate::schema::{CanonicalBatch, StrColumn};
 
@@ -200,4 +201,53 @@ pub fn aggregated(out: &Aggregated, tz: &str, bucketed: bool) -> PolarsResult<Da
     columns.push(decimals("cost", out.cost.iter().copied())?);
     columns.push(UInt64Chunked::from_vec("records".into(), out.records.clone()).into_column());
     DataFrame::new_infer_height(columns)
+}
+
+/// A frame of text columns (the rate card), column by column.
+pub fn text_columns(df: &DataFrame) -> PolarsResult<Vec<(String, Vec<Option<String>>)>> {
+    df.columns()
+        .iter()
+        .map(|c| Ok((c.name().to_string(), c.str()?.iter().map(|v| v.map(str::to_owned)).collect())))
+        .collect()
+}
+
+/// The prepared pricing columns, held for one `price` call.
+pub struct PricingFrame {
+    usage: UsageFrame,
+    unit: KeyColumn,
+    matches: Vec<KeyColumn>,
+}
+
+impl PricingFrame {
+    pub fn new(df: &DataFrame) -> PolarsResult<PricingFrame> {
+        let names: Vec<String> = MATCH_COLUMNS.iter().map(|c| c.to_string()).collect();
+        Ok(PricingFrame {
+            usage: UsageFrame::new(df)?,
+            unit: KeyColumn::encode("unit", df.column("__unit")?.str()?.iter()),
+            matches: key_columns(df, &names)?,
+        })
+    }
+
+    pub fn input(&self) -> PricingInput<'_> {
+        let u = self.usage.view();
+        PricingInput {
+            usage_start: u.usage_start,
+            usage_end: u.usage_end,
+            quantity: u.quantity,
+            cost: u.cost,
+            billable: u.billable.unwrap_or(Nullable { values: &[], valid: None }),
+            unit: &self.unit,
+            matches: &self.matches,
+        }
+    }
+}
+
+/// The rate-card cost, unit price, currency and outcome of each row.
+pub fn priced(out: &Priced) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        decimals("cost", out.cost.iter().copied())?,
+        decimals("unit_price", out.unit_price.iter().copied())?,
+        strings("currency", out.currency.iter().map(|c| c.as_deref())),
+        strings("outcome", out.outcome.iter().map(|o| Some(o.name()))),
+    ])
 }

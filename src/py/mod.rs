@@ -9,8 +9,9 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3_polars::error::PyPolarsErr;
 use pyo3_polars::PyDataFrame;
 
-use crate::normalize::{Input, NormalizeOptions};
 use crate::aggregate::AggregateSpec;
+use crate::normalize::{Input, NormalizeOptions};
+use crate::pricing::{PricingOptions, RateCard};
 use crate::providers::ReadOptions;
 use crate::time::Every;
 
@@ -67,6 +68,35 @@ fn aggregate(
     Ok((PyDataFrame(result.0), result.1))
 }
 
+/// Validates a rate card given as text columns; raises `RateCardError` naming the row.
+#[pyfunction]
+fn check_rate_card(card: PyDataFrame) -> PyResult<usize> {
+    let columns = frame::text_columns(&card.0).map_err(PyPolarsErr::from)?;
+    RateCard::parse(&columns)?;
+    Ok(columns.first().map_or(0, |c| c.1.len()))
+}
+
+/// Prices the prepared usage columns with a rate card (text columns). Returns one row per
+/// usage row: cost, unit_price, currency, outcome.
+#[pyfunction]
+#[pyo3(signature = (df, card, /, *, overwrite=false, billable_only=true))]
+fn price(
+    py: Python<'_>,
+    df: PyDataFrame,
+    card: PyDataFrame,
+    overwrite: bool,
+    billable_only: bool,
+) -> PyResult<PyDataFrame> {
+    let options = PricingOptions { overwrite, billable_only };
+    let out = py.detach(|| -> PyResult<_> {
+        let card = RateCard::parse(&frame::text_columns(&card.0).map_err(PyPolarsErr::from)?)?;
+        let usage = frame::PricingFrame::new(&df.0).map_err(PyPolarsErr::from)?;
+        let priced = crate::pricing::price(&usage.input(), &card, options)?;
+        Ok(frame::priced(&priced).map_err(PyPolarsErr::from)?)
+    })?;
+    Ok(PyDataFrame(out))
+}
+
 /// The formats usagenorm reads and how each maps onto the canonical columns.
 #[pyfunction]
 fn formats() -> PyResult<PyDataFrame> {
@@ -78,6 +108,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(formats, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
+    m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
+    m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

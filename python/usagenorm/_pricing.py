@@ -1,0 +1,226 @@
+"""Rate cards, ``price`` and ``reconcile``: exact decimal money from the Rust core."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from . import _core, _frames
+from ._errors import ColumnError
+
+MATCH_COLUMNS = ("provider", "metric", "sku", "resource_type", "charge_type", "account_id", "customer_id", "project_id")
+
+
+class UnpricedRowsWarning(UserWarning):
+    """Some billable rows matched no rate: their cost stays null (never zero)."""
+
+
+def _text(value: Any) -> str | None:
+    """A rate-card cell as exact text: decimals and numbers keep their digits, times are RFC 3339."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class RateCard:
+    """A validated rate card. Build one with ``from_csv``, ``from_frame`` or ``from_records``.
+
+    Columns: match columns (any of provider, metric, sku, resource_type, charge_type,
+    account_id, customer_id, project_id; empty matches anything), ``unit_price`` (required),
+    ``unit`` (what the price is per; durations convert), ``currency`` (ISO 4217, default USD),
+    ``valid_from`` / ``valid_to`` (RFC 3339, [from, to)), ``tier_from`` and ``tier_period``.
+    Every cell is kept as text so prices stay exact.
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        text = frame.select(pl.col(c).cast(pl.String) for c in frame.columns)
+        _core.check_rate_card(text)
+        self.frame = text
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str]) -> RateCard:
+        """Reads a CSV file; every column is read as text."""
+        return cls(pl.read_csv(path, infer_schema=False))
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> RateCard:
+        """Takes a DataFrame; decimals keep their digits, datetimes become RFC 3339 UTC."""
+        cols = []
+        for name, dtype in frame.schema.items():
+            col = pl.col(name)
+            if isinstance(dtype, pl.Datetime):
+                utc = col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col.dt.convert_time_zone("UTC")
+                col = utc.dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
+            elif dtype == pl.Date:
+                col = col.dt.to_string("%Y-%m-%d")
+            elif dtype.is_float():
+                col = col.map_elements(_text, return_dtype=pl.String)
+            cols.append(col.cast(pl.String).alias(name))
+        return cls(frame.select(cols))
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> RateCard:
+        """Takes dicts (``Decimal``, ``str``, numbers, ``datetime`` values)."""
+        rows = list(records)
+        names: list[str] = []
+        for r in rows:
+            names.extend(k for k in r if k not in names)
+        data = {n: [_text(r.get(n)) for r in rows] for n in names}
+        return cls(pl.DataFrame(data, schema=dict.fromkeys(names, pl.String)))
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __repr__(self) -> str:
+        return f"RateCard({self.frame.height} rows: {', '.join(self.frame.columns)})"
+
+
+def _prepared(df: pl.DataFrame, fn: str) -> pl.DataFrame:
+    schema = df.schema
+    _frames.require(schema, ["usage_start", "quantity"], fn)
+    exprs = [
+        _frames.utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
+        (
+            _frames.utc_datetime("usage_end", schema["usage_end"], fn)
+            if "usage_end" in schema
+            else pl.col("usage_start").cast(_frames.UTC_US)
+        ).alias("__usage_end"),
+        _frames.number("quantity", schema["quantity"], fn).alias("__quantity"),
+        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias(
+            "__cost"
+        ),
+        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
+        (_frames.text("unit", schema["unit"], fn) if "unit" in schema else pl.lit(None, pl.String)).alias("__unit"),
+    ]
+    exprs += [
+        (_frames.text(c, schema[c], fn) if c in schema else pl.lit(None, pl.String)).alias(c) for c in MATCH_COLUMNS
+    ]
+    return df.select(exprs)
+
+
+def _collect(df: pl.DataFrame | pl.LazyFrame, fn: str) -> pl.DataFrame:
+    return _frames.lazy(df, fn).collect()
+
+
+def price(
+    df: pl.DataFrame | pl.LazyFrame,
+    rates: RateCard,
+    *,
+    overwrite: bool = False,
+    billable_only: bool = True,
+    summary: bool = False,
+) -> pl.DataFrame | tuple[pl.DataFrame, pl.DataFrame]:
+    """Fill ``cost``, ``unit_price`` and ``currency`` from a rate card, exactly.
+
+    Arguments:
+        df: a canonical DataFrame or LazyFrame.
+        rates: a ``RateCard``.
+        overwrite: also price rows that carry a provider cost (Exabits); by default they keep it.
+        billable_only: leave rows with ``billable`` false unpriced (default).
+        summary: also return one row per (outcome, provider, metric) with its row count.
+
+    Returns:
+        The frame with ``cost`` / ``unit_price`` / ``currency`` filled where a rate applied;
+        with ``summary=True``, ``(priced, summary)``. Outcomes: ``priced``, ``provider_cost``
+        (kept), ``no_rate``, ``not_billable``, ``no_quantity``.
+
+    Raises:
+        RateCardError: two rates match a row equally well (both rows named).
+        ColumnError: a missing or mistyped column.
+
+    Warns:
+        UnpricedRowsWarning: billable rows that matched no rate keep a null cost.
+
+    Example:
+        >>> priced = price(df, RateCard.from_csv("rates.csv"))
+    """
+    if not isinstance(rates, RateCard):
+        raise TypeError(f"price: rates must be a RateCard, got {type(rates).__name__}")
+    frame = _collect(df, "price")
+    result = _core.price(_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only)
+    done = result["outcome"] == "priced"
+    keep = {
+        c: frame[c] if c in frame.columns else pl.Series(c, [None] * frame.height)
+        for c in ("cost", "unit_price", "currency")
+    }
+    # Priced rows take the rate card's values; every other row keeps what it had.
+    out = frame.with_columns(
+        result["cost"].zip_with(done, keep["cost"].cast(_frames.MONEY)).alias("cost"),
+        result["unit_price"].zip_with(done, keep["unit_price"].cast(_frames.MONEY)).alias("unit_price"),
+        result["currency"].zip_with(done, keep["currency"].cast(pl.String)).alias("currency"),
+    )
+    missing = int((result["outcome"] == "no_rate").sum())
+    if missing:
+        warnings.warn(
+            f"{missing} billable row(s) matched no rate; their cost stays null", UnpricedRowsWarning, stacklevel=2
+        )
+    if not summary:
+        return out
+    counts = (
+        pl.DataFrame({"outcome": result["outcome"]})
+        .with_columns(
+            (frame["provider"] if "provider" in frame.columns else pl.lit(None, pl.String)).alias("provider"),
+            (frame["metric"] if "metric" in frame.columns else pl.lit(None, pl.String)).alias("metric"),
+        )
+        .group_by("outcome", "provider", "metric")
+        .len("rows")
+        .sort("outcome", "provider", "metric", nulls_last=False)
+    )
+    return out, counts
+
+
+def reconcile(df: pl.DataFrame | pl.LazyFrame, rates: RateCard, *, tolerance: Decimal | str | int = 0) -> pl.DataFrame:
+    """Every row with a provider-reported cost whose rate-card cost differs by more than ``tolerance``.
+
+    Returns one row per such row: provider, record_id, source, source_index, metric, quantity,
+    unit, ``provider_cost``, ``rate_cost``, ``difference`` (rate − provider), ``currency``,
+    ``rate_currency`` and ``status`` (``differs``, ``no_rate``, ``currency_mismatch``).
+    """
+    if not isinstance(rates, RateCard):
+        raise TypeError(f"reconcile: rates must be a RateCard, got {type(rates).__name__}")
+    tol = Decimal(str(tolerance))
+    if tol < 0:
+        raise ValueError("tolerance must not be negative")
+    frame = _collect(df, "reconcile")
+    if "cost" not in frame.columns:
+        raise ColumnError("reconcile: the frame has no column 'cost' (nothing to reconcile)")
+    frame = frame.with_row_index("__row").filter(pl.col("cost").is_not_null())
+    result = _core.price(_prepared(frame, "reconcile"), rates.frame, overwrite=True, billable_only=False)
+    ident = [
+        c
+        for c in ("provider", "record_id", "source", "source_index", "metric", "quantity", "unit")
+        if c in frame.columns
+    ]
+    both = frame.select(
+        *ident,
+        pl.col("cost").cast(_frames.MONEY).alias("provider_cost"),
+        (pl.col("currency") if "currency" in frame.columns else pl.lit(None, pl.String)).alias("currency"),
+    ).with_columns(
+        result["cost"].alias("rate_cost"),
+        result["currency"].alias("rate_currency"),
+    )
+    both = both.with_columns((pl.col("rate_cost") - pl.col("provider_cost")).alias("difference")).with_columns(
+        pl.when(pl.col("rate_cost").is_null())
+        .then(pl.lit("no_rate"))
+        .when(pl.col("rate_currency") != pl.col("currency"))
+        .then(pl.lit("currency_mismatch"))
+        .otherwise(pl.lit("differs"))
+        .alias("status")
+    )
+    return both.filter(
+        (pl.col("status") != "differs") | (pl.col("difference").abs() > pl.lit(tol, _frames.MONEY))
+    ).select(*ident, "provider_cost", "rate_cost", "difference", "currency", "rate_currency", "status")

@@ -1,0 +1,546 @@
+//! Prices usage with a rate card: the most specific matching rate wins, effective dates and
+//! graduated tiers split a row piecewise, and money is exact.
+//!
+//! - A row's quantity enters as its shortest decimal form (what the user sees), held to 18
+//!   decimal places, converted to the rate's unit (durations convert: a price per minute
+//!   applies to Hours). Price × quantity of every piece of a row is summed exactly (units of
+//!   10⁻²⁷) and rounded half-to-even to 9 decimals once, at the end of the row.
+//! - Rate rows with the same match values, unit, currency, validity and tier period form one
+//!   ladder; `tier_from` is the cumulative quantity (in the rate's unit, per ladder and per
+//!   calendar `tier_period` in UTC) at which a tier's price starts. Rows are tiered in
+//!   (usage_start, row) order, so the result does not depend on the thread count.
+//! - A row crossing `valid_from` / `valid_to` is split by time overlap (largest remainder, so the
+//!   pieces add up to the quantity exactly) and each piece is priced by the rate valid then.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::aggregate::{KeyColumn, Nullable};
+use crate::error::{Error, Result};
+use crate::money::{div_round_half_even, Decimal};
+use crate::time::{self, Calendar, Every};
+
+/// The usage columns a rate can match on, in rate-card order.
+pub const MATCH_COLUMNS: [&str; 8] =
+    ["provider", "metric", "sku", "resource_type", "charge_type", "account_id", "customer_id", "project_id"];
+const OTHER_COLUMNS: [&str; 7] =
+    ["unit_price", "unit", "currency", "valid_from", "valid_to", "tier_from", "tier_period"];
+
+/// 10¹⁸: quantities are held as integers of 10⁻¹⁸ units.
+const Q: i128 = 1_000_000_000_000_000_000;
+
+/// One ladder of rates: the rows of the card that share everything but `tier_from`.
+#[derive(Debug, Clone)]
+struct Ladder {
+    /// (index into MATCH_COLUMNS, value) for each non-empty match column.
+    matchers: Vec<(usize, String)>,
+    /// The unit the price is per, if the card names one.
+    unit: Option<String>,
+    currency: String,
+    valid_from: Option<i64>,
+    valid_to: Option<i64>,
+    tier_period: Option<Every>,
+    /// (tier_from in 10⁻¹⁸ rate units, price, 1-based card row), ascending.
+    tiers: Vec<(i128, Decimal, usize)>,
+}
+
+impl Ladder {
+    fn first_row(&self) -> usize {
+        self.tiers.iter().map(|t| t.2).min().unwrap_or(0)
+    }
+
+    fn valid_at(&self, t: i64) -> bool {
+        self.valid_from.is_none_or(|f| t >= f) && self.valid_to.is_none_or(|e| t < e)
+    }
+}
+
+/// A parsed, validated rate card.
+#[derive(Debug, Clone)]
+pub struct RateCard {
+    ladders: Vec<Ladder>,
+}
+
+impl RateCard {
+    /// Parses a card given as text columns (`None` or "" is empty). Row numbers in errors are
+    /// 1-based positions of the data rows.
+    pub fn parse(columns: &[(String, Vec<Option<String>>)]) -> Result<RateCard> {
+        let known = |c: &str| MATCH_COLUMNS.contains(&c) || OTHER_COLUMNS.contains(&c);
+        if let Some((bad, _)) = columns.iter().find(|(c, _)| !known(c)) {
+            return Err(Error::RateCard {
+                row: 0,
+                message: format!(
+                    "unknown column {bad:?}; a rate card has {} and {}",
+                    MATCH_COLUMNS.join(", "),
+                    OTHER_COLUMNS.join(", ")
+                ),
+            });
+        }
+        let col = |name: &str| columns.iter().find(|(c, _)| c == name).map(|(_, v)| v);
+        let Some(prices) = col("unit_price") else {
+            return Err(Error::RateCard { row: 0, message: "the card has no unit_price column".into() });
+        };
+        let rows = prices.len();
+        let cell = |name: &str, i: usize| -> Option<&str> {
+            col(name).and_then(|v| v.get(i)).and_then(|v| v.as_deref()).map(str::trim).filter(|v| !v.is_empty())
+        };
+        let mut ladders: Vec<Ladder> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for i in 0..rows {
+            let row = i + 1;
+            let err = |message: String| Error::RateCard { row, message };
+            let price_text = cell("unit_price", i).ok_or_else(|| err("unit_price is empty".into()))?;
+            let price = Decimal::parse(price_text).map_err(|e| err(format!("unit_price {price_text:?}: {e}")))?;
+            if price.is_negative() {
+                return Err(err(format!("unit_price {price_text} is negative")));
+            }
+            let currency = cell("currency", i).unwrap_or("USD").to_string();
+            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(err(format!("currency {currency:?} is not an ISO 4217 code such as USD")));
+            }
+            let when = |name: &str| -> Result<Option<i64>> {
+                cell(name, i)
+                    .map(|t| time::parse_rfc3339(t).map_err(|why| err(format!("{name} {t:?}: {why}"))))
+                    .transpose()
+            };
+            let (valid_from, valid_to) = (when("valid_from")?, when("valid_to")?);
+            if let (Some(f), Some(t)) = (valid_from, valid_to) {
+                if t <= f {
+                    return Err(err("valid_to is not after valid_from".into()));
+                }
+            }
+            let tier_from = match cell("tier_from", i) {
+                None => 0,
+                Some(t) => {
+                    let d = parse_quantity(t).ok_or_else(|| err(format!("tier_from {t:?} is not a number")))?;
+                    if d < 0 {
+                        return Err(err(format!("tier_from {t} is negative")));
+                    }
+                    d
+                }
+            };
+            let tier_period = cell("tier_period", i)
+                .map(|p| match Every::parse(p).map_err(|e| err(format!("tier_period: {e}")))? {
+                    Every::SubDay(_) => Err(err(format!("tier_period {p:?}: tiers reset per day or longer"))),
+                    e => Ok(e),
+                })
+                .transpose()?;
+            let matchers: Vec<(usize, String)> =
+                MATCH_COLUMNS.iter().enumerate().filter_map(|(k, c)| cell(c, i).map(|v| (k, v.to_string()))).collect();
+            let unit = cell("unit", i).map(str::to_string);
+            let key = format!("{matchers:?}|{unit:?}|{currency}|{valid_from:?}|{valid_to:?}|{tier_period:?}");
+            let l = *index.entry(key).or_insert_with(|| {
+                ladders.push(Ladder { matchers, unit, currency, valid_from, valid_to, tier_period, tiers: Vec::new() });
+                ladders.len() - 1
+            });
+            if let Some(same) = ladders[l].tiers.iter().find(|t| t.0 == tier_from) {
+                return Err(err(format!(
+                    "it repeats row {} (same match, unit, currency, validity and tier_from)",
+                    same.2
+                )));
+            }
+            ladders[l].tiers.push((tier_from, price, row));
+        }
+        for l in &mut ladders {
+            l.tiers.sort_by_key(|t| t.0);
+            if l.tiers[0].0 != 0 {
+                return Err(Error::RateCard {
+                    row: l.tiers[0].2,
+                    message: "the lowest tier of its ladder must start at tier_from 0 (or be empty)".into(),
+                });
+            }
+        }
+        Ok(RateCard { ladders })
+    }
+}
+
+/// Parses a decimal quantity to 10⁻¹⁸ units (half-even past 18 places).
+fn parse_quantity(text: &str) -> Option<i128> {
+    // Reuse the money parser at scale 9 for the integer part and the first 9 decimals, then
+    // the rest: shift the text's exponent by 9 so the 9-decimal parser sees 18 decimals.
+    let shifted = match text.find(['e', 'E']) {
+        Some(p) => {
+            let exp: i32 = text[p + 1..].parse().ok()?;
+            format!("{}e{}", &text[..p], exp + 9)
+        }
+        None => format!("{text}e9"),
+    };
+    Decimal::parse(&shifted).ok().map(|d| d.0)
+}
+
+/// An f64 quantity as 10⁻¹⁸ units, via its shortest decimal form.
+fn quantity_q18(q: f64) -> Option<i128> {
+    if !q.is_finite() {
+        return None;
+    }
+    parse_quantity(&format!("{q:e}"))
+}
+
+/// Hours per unit for the duration units, as a fraction.
+fn hours_per(unit: &str) -> Option<(i128, i128)> {
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "second" | "seconds" | "sec" | "secs" | "s" => Some((1, 3600)),
+        "minute" | "minutes" | "min" | "mins" => Some((1, 60)),
+        "hour" | "hours" | "hr" | "hrs" | "h" => Some((1, 1)),
+        "day" | "days" => Some((24, 1)),
+        _ => None,
+    }
+}
+
+/// How many rate units one usage unit is, as (num, den); `None` when the units don't mix.
+fn unit_factor(usage_unit: Option<&str>, rate_unit: Option<&str>) -> Option<(i128, i128)> {
+    let Some(r) = rate_unit else { return Some((1, 1)) };
+    let u = usage_unit?;
+    if u.eq_ignore_ascii_case(r) {
+        return Some((1, 1));
+    }
+    let ((un, ud), (rn, rd)) = (hours_per(u)?, hours_per(r)?);
+    Some((un * rd, ud * rn))
+}
+
+/// The columns `price` reads; all of one length. Match columns are encoded once.
+pub struct PricingInput<'a> {
+    pub usage_start: Nullable<'a, i64>,
+    pub usage_end: Nullable<'a, i64>,
+    pub quantity: Nullable<'a, f64>,
+    pub cost: Nullable<'a, i128>,
+    pub billable: Nullable<'a, bool>,
+    pub unit: &'a KeyColumn,
+    /// One per MATCH_COLUMNS entry, in that order.
+    pub matches: &'a [KeyColumn],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PricingOptions {
+    pub overwrite: bool,
+    pub billable_only: bool,
+}
+
+/// What happened to each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Priced,
+    /// The provider's cost was kept (no `overwrite`).
+    ProviderCost,
+    NoRate,
+    NotBillable,
+    NoQuantity,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Priced => "priced",
+            Outcome::ProviderCost => "provider_cost",
+            Outcome::NoRate => "no_rate",
+            Outcome::NotBillable => "not_billable",
+            Outcome::NoQuantity => "no_quantity",
+        }
+    }
+}
+
+/// Per row: the rate-card cost, unit price and currency (when priced), and the outcome.
+#[derive(Debug, Default)]
+pub struct Priced {
+    pub cost: Vec<Option<i128>>,
+    pub unit_price: Vec<Option<i128>>,
+    pub currency: Vec<Option<String>>,
+    pub outcome: Vec<Outcome>,
+}
+
+/// A priced piece: (row, ladder, price × quantity in 10⁻²⁷ units, card row of its price).
+type PricedPiece = (usize, usize, i128, usize);
+
+/// A ladder that can match a profile, with the usage-to-rate unit factor (num, den).
+type Candidate = (usize, (i128, i128));
+
+/// A piece of a row for one ladder: `q` in 10⁻¹⁸ rate units starting at time `at`.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    row: usize,
+    ladder: usize,
+    at: i64,
+    q: i128,
+}
+
+/// Prices every row with the card. Rows that keep their provider cost, are not billable or
+/// have no quantity are left as they are (their outcome says why).
+pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> Result<Priced> {
+    let rows = input.usage_start.values.len();
+    let candidates = profile_candidates(input, card);
+    // 1. Each row: its outcome, or its pieces (per validity window) with their ladders.
+    let per_row: Vec<Result<(Outcome, Vec<Piece>)>> =
+        (0..rows).into_par_iter().map(|i| row_pieces(input, card, &candidates, options, i)).collect();
+    let mut outcome = Vec::with_capacity(rows);
+    let mut pieces: Vec<Piece> = Vec::new();
+    for r in per_row {
+        let (o, p) = r?;
+        outcome.push(o);
+        pieces.extend(p);
+    }
+    // 2. Tiered ladders need order: group pieces by (ladder, tier period) and walk each group.
+    let mut numerators: Vec<i128> = vec![0; rows];
+    // Per row: the ladder and card row of its price, or `usize::MAX` when several prices applied.
+    let mut used: Vec<Option<(usize, usize)>> = vec![None; rows];
+    let mut groups: HashMap<(usize, i64), Vec<Piece>> = HashMap::new();
+    for p in pieces {
+        let ladder = &card.ladders[p.ladder];
+        let period = match ladder.tier_period {
+            Some(every) if ladder.tiers.len() > 1 => {
+                Calendar::new(every, "UTC").map_err(Error::InvalidArgument)?.bucket_start(p.at)
+            }
+            _ => 0,
+        };
+        groups.entry((p.ladder, period)).or_default().push(p);
+    }
+    let mut keys: Vec<(usize, i64)> = groups.keys().copied().collect();
+    keys.sort_unstable();
+    let priced: Vec<Result<Vec<PricedPiece>>> = keys
+        .par_iter()
+        .map(|k| {
+            let mut group = groups.get(k).cloned().unwrap_or_default();
+            group.sort_by_key(|p| (p.at, p.row));
+            let tiers = &card.ladders[k.0].tiers;
+            let mut cumulative: i128 = 0;
+            let mut out = Vec::with_capacity(group.len());
+            for p in group {
+                let (num, tier_row) = tiered_numerator(tiers, cumulative, p.q).ok_or_else(|| {
+                    Error::Column(format!("row {}: quantity × price is out of range for decimal(38, 9)", p.row))
+                })?;
+                cumulative += p.q;
+                out.push((p.row, k.0, num, tier_row));
+            }
+            Ok(out)
+        })
+        .collect();
+    for group in priced {
+        for (row, ladder, num, tier_row) in group? {
+            numerators[row] = numerators[row]
+                .checked_add(num)
+                .ok_or_else(|| Error::Column(format!("row {row}: cost is out of range for decimal(38, 9)")))?;
+            used[row] = Some(match used[row] {
+                None => (ladder, tier_row),
+                Some((l, t)) if t == tier_row => (l, t),
+                Some((l, _)) => (l, usize::MAX),
+            });
+        }
+    }
+    // 3. Round each row once; the unit price is the rate's, per the row's unit, or the
+    // effective average when several prices applied.
+    let mut out = Priced { outcome, ..Default::default() };
+    for i in 0..rows {
+        match (out.outcome[i], used[i]) {
+            (Outcome::Priced, Some((ladder, tier_row))) => {
+                let l = &card.ladders[ladder];
+                let cost = div_round_half_even(numerators[i], Q).unwrap_or(0);
+                let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
+                let unit_price = match l.tiers.iter().find(|t| t.2 == tier_row) {
+                    Some(tier) => {
+                        let (num, den) = unit_factor(unit, l.unit.as_deref()).unwrap_or((1, 1));
+                        tier.1 .0.checked_mul(num).and_then(|n| div_round_half_even(n, den))
+                    }
+                    // Several prices: the effective average per unit of the row.
+                    None => match input.quantity.get(i).and_then(quantity_q18) {
+                        Some(q) if q != 0 => cost.checked_mul(Q).and_then(|n| div_round_half_even(n, q)),
+                        _ => None,
+                    },
+                };
+                out.cost.push(Some(cost));
+                out.unit_price.push(unit_price);
+                out.currency.push(Some(l.currency.clone()));
+            }
+            _ => {
+                out.cost.push(None);
+                out.unit_price.push(None);
+                out.currency.push(None);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Σ price × part over the tiers that `q` spans from `cumulative` (units of 10⁻²⁷), and the
+/// card row of the price (`usize::MAX` when several tiers applied).
+fn tiered_numerator(tiers: &[(i128, Decimal, usize)], cumulative: i128, q: i128) -> Option<(i128, usize)> {
+    let (from, to) = (cumulative, cumulative.checked_add(q)?);
+    // The tier that `from` falls in prices a zero quantity.
+    let mut row = tiers.iter().rev().find(|t| t.0 <= from).map_or(tiers[0].2, |t| t.2);
+    let mut num: i128 = 0;
+    let mut parts = 0;
+    for (t, tier) in tiers.iter().enumerate() {
+        let lo = tier.0.max(from);
+        let hi = tiers.get(t + 1).map_or(to, |next| next.0.min(to));
+        if hi > lo {
+            num = num.checked_add((hi - lo).checked_mul(tier.1 .0)?)?;
+            parts += 1;
+            row = tier.2;
+        }
+    }
+    Some((num, if parts > 1 { usize::MAX } else { row }))
+}
+
+/// For each distinct (unit, match values) profile of the rows: the ladders that could match
+/// it, most specific first, ignoring time. Rows look their profile up instead of scanning
+/// the card.
+struct Candidates {
+    radix: Vec<u64>,
+    by_profile: HashMap<u64, Vec<Candidate>>,
+}
+
+fn profile_of(input: &PricingInput, radix: &[u64], i: usize) -> u64 {
+    std::iter::once(input.unit)
+        .chain(input.matches.iter())
+        .zip(radix)
+        .fold(0u64, |acc, (k, r)| acc.wrapping_mul(*r).wrapping_add(k.codes[i] as u64))
+}
+
+fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
+    let radix: Vec<u64> =
+        std::iter::once(input.unit).chain(input.matches.iter()).map(|k| k.values.len().max(1) as u64).collect();
+    let rows = input.usage_start.values.len();
+    // The first row of each profile stands for it.
+    let mut first: HashMap<u64, usize> = HashMap::new();
+    for i in 0..rows {
+        first.entry(profile_of(input, &radix, i)).or_insert(i);
+    }
+    let by_profile = first
+        .into_par_iter()
+        .map(|(profile, i)| {
+            let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
+            let mut list: Vec<Candidate> = card
+                .ladders
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| {
+                    l.matchers.iter().all(|(k, v)| {
+                        let col = &input.matches[*k];
+                        col.values[col.codes[i] as usize].as_deref() == Some(v.as_str())
+                    })
+                })
+                .filter_map(|(n, l)| unit_factor(unit, l.unit.as_deref()).map(|f| (n, f)))
+                .collect();
+            list.sort_by_key(|(n, _)| std::cmp::Reverse(card.ladders[*n].matchers.len()));
+            (profile, list)
+        })
+        .collect();
+    Candidates { radix, by_profile }
+}
+
+fn row_pieces(
+    input: &PricingInput,
+    card: &RateCard,
+    candidates: &Candidates,
+    options: PricingOptions,
+    i: usize,
+) -> Result<(Outcome, Vec<Piece>)> {
+    if options.billable_only && input.billable.get(i) == Some(false) {
+        return Ok((Outcome::NotBillable, vec![]));
+    }
+    if !options.overwrite && input.cost.get(i).is_some() {
+        return Ok((Outcome::ProviderCost, vec![]));
+    }
+    let Some(q) = input.quantity.get(i).and_then(quantity_q18) else {
+        return Ok((Outcome::NoQuantity, vec![]));
+    };
+    let start = input.usage_start.get(i).ok_or_else(|| Error::Column(format!("usage_start is null in row {i}")))?;
+    let end = input.usage_end.get(i).unwrap_or(start).max(start);
+    let list = candidates.by_profile.get(&profile_of(input, &candidates.radix, i)).map_or(&[][..], Vec::as_slice);
+    if list.is_empty() {
+        return Ok((Outcome::NoRate, vec![]));
+    }
+    // Split [start, end) at every validity boundary of the candidates inside it.
+    let mut cuts: Vec<i64> = list
+        .iter()
+        .flat_map(|(n, _)| [card.ladders[*n].valid_from, card.ladders[*n].valid_to])
+        .flatten()
+        .filter(|t| *t > start && *t < end)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let bounds: Vec<i64> = std::iter::once(start).chain(cuts).chain(std::iter::once(end)).collect();
+    let spans: Vec<i64> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
+    let shares = split_exact(q, &spans);
+    let mut pieces = Vec::with_capacity(spans.len().max(1));
+    for (w, share) in bounds.windows(2).zip(shares) {
+        let at = w[0];
+        let valid: Vec<&Candidate> = list.iter().filter(|(n, _)| card.ladders[*n].valid_at(at)).collect();
+        let Some(best) = valid.first() else { return Ok((Outcome::NoRate, vec![])) };
+        let top = card.ladders[best.0].matchers.len();
+        if let Some(tie) = valid.iter().skip(1).find(|(n, _)| card.ladders[*n].matchers.len() == top) {
+            let (a, b) = (card.ladders[best.0].first_row(), card.ladders[tie.0].first_row());
+            let (a, b) = (a.min(b), a.max(b));
+            return Err(Error::RateCard {
+                row: a,
+                message: format!("rows {a} and {b} match usage row {i} equally well ({top} match columns each)"),
+            });
+        }
+        let (num, den) = best.1;
+        let q_rate =
+            div_round_half_even(share.checked_mul(num).ok_or_else(|| overflow(i))?, den).ok_or_else(|| overflow(i))?;
+        pieces.push(Piece { row: i, ladder: best.0, at, q: q_rate });
+    }
+    Ok((Outcome::Priced, pieces))
+}
+
+fn overflow(i: usize) -> Error {
+    Error::Column(format!("row {i}: quantity is out of range for pricing"))
+}
+
+/// Splits `q` in proportion to `spans` so the parts add up to `q` exactly (largest remainder).
+fn split_exact(q: i128, spans: &[i64]) -> Vec<i128> {
+    let total: i128 = spans.iter().map(|s| *s as i128).sum();
+    if spans.len() <= 1 || total == 0 {
+        let mut v = vec![0; spans.len().max(1)];
+        v[0] = q;
+        return v;
+    }
+    let (sign, m) = (q.signum(), q.abs());
+    let mut parts: Vec<i128> = spans.iter().map(|s| m / total * *s as i128 + m % total * *s as i128 / total).collect();
+    let mut rema: Vec<(i128, usize)> =
+        spans.iter().enumerate().map(|(j, s)| (m % total * *s as i128 % total, j)).collect();
+    rema.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let left = (m - parts.iter().sum::<i128>()) as usize;
+    for &(_, j) in rema.iter().take(left) {
+        parts[j] += 1;
+    }
+    parts.iter_mut().for_each(|p| *p *= sign);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_to_18_places() {
+        assert_eq!(quantity_q18(10.266666666666667), Some(10_266_666_666_666_667_000));
+        assert_eq!(quantity_q18(1.5), Some(15 * Q / 10));
+        assert_eq!(quantity_q18(1e-20), Some(0));
+        assert_eq!(parse_quantity("1000"), Some(1000 * Q));
+    }
+
+    #[test]
+    fn unit_factors() {
+        assert_eq!(unit_factor(Some("Hours"), Some("minute")), Some((60, 1)));
+        assert_eq!(unit_factor(Some("Hours"), Some("day")), Some((1, 24)));
+        assert_eq!(unit_factor(Some("GB"), Some("gb")), Some((1, 1)));
+        assert_eq!(unit_factor(Some("GB"), Some("Hours")), None);
+        assert_eq!(unit_factor(None, None), Some((1, 1)));
+    }
+
+    #[test]
+    fn tiers_split_by_quantity() {
+        let tiers = vec![(0, Decimal::parse("1").unwrap(), 1), (10 * Q, Decimal::parse("0.5").unwrap(), 2)];
+        // 4 units from 8: 2 at 1.00 and 2 at 0.50 = 3.
+        let (num, row) = tiered_numerator(&tiers, 8 * Q, 4 * Q).unwrap();
+        assert_eq!(div_round_half_even(num, Q), Some(3_000_000_000));
+        assert_eq!(row, usize::MAX);
+        assert_eq!(tiered_numerator(&tiers, 12 * Q, Q).unwrap().1, 2);
+    }
+
+    #[test]
+    fn exact_split_adds_up() {
+        assert_eq!(split_exact(10, &[1, 1, 1]), vec![4, 3, 3]);
+        assert_eq!(split_exact(-10, &[2, 1]), vec![-7, -3]);
+    }
+}
