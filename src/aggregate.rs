@@ -13,11 +13,11 @@
 //!   whatever the row order or the number of threads.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::hash::FastMap;
 use crate::schema::HOURS;
 use crate::time::{Calendar, Every, MICROS_PER_HOUR};
 
@@ -49,7 +49,7 @@ pub struct KeyColumn {
 impl KeyColumn {
     /// Encodes a column of optional strings.
     pub fn encode<'a>(name: &str, rows: impl Iterator<Item = Option<&'a str>>) -> KeyColumn {
-        let mut seen: HashMap<Option<&'a str>, u32> = HashMap::new();
+        let mut seen: FastMap<Option<&'a str>, u32> = FastMap::default();
         let mut values = Vec::new();
         let mut last: Option<(Option<&'a str>, u32)> = None;
         let codes = rows
@@ -168,7 +168,7 @@ impl GroupIds {
         if fits {
             return GroupIds { radix, interned: None };
         }
-        let mut ids: HashMap<Vec<u32>, u64> = HashMap::new();
+        let mut ids: FastMap<Vec<u32>, u64> = FastMap::default();
         let mut tuples = Vec::new();
         let per_row = (0..rows)
             .map(|i| {
@@ -219,7 +219,7 @@ struct Acc {
 
 #[derive(Debug, Default)]
 struct Partial {
-    groups: HashMap<(i64, u64), Acc>,
+    groups: FastMap<(i64, u64), Acc>,
     running_unsplit: u64,
 }
 
@@ -235,7 +235,7 @@ impl Partial {
         }
     }
 
-    fn fold(&mut self, from: HashMap<(i64, u64), Acc>) {
+    fn fold(&mut self, from: FastMap<(i64, u64), Acc>) {
         for (k, a) in from {
             let acc = self.groups.entry(k).or_default();
             acc.quantity.add_sum(&a.quantity);

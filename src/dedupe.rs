@@ -14,6 +14,8 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
+use crate::hash::{FastMap, Fx};
+
 use rayon::prelude::*;
 
 use crate::schema::CanonicalBatch;
@@ -47,23 +49,6 @@ struct Rec {
     start: usize,
     end: usize,
     hash: u64,
-}
-
-/// A small, fast, deterministic hasher (FxHash's mixing); equality is always checked exactly.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 macro_rules! content_columns {
@@ -161,8 +146,8 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
     {
         let bs: &[CanonicalBatch] = batches;
         // Group: by (provider, record_id) when there is an id, else by (provider, content hash).
-        let mut by_id: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-        let mut by_content: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
+        let mut by_id: FastMap<(&str, &str), Vec<usize>> = FastMap::default();
+        let mut by_content: FastMap<(&str, u64), Vec<usize>> = FastMap::default();
         for (r, rec) in recs.iter().enumerate() {
             let b = &bs[rec.batch];
             match b.record_id.get(rec.start) {

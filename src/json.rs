@@ -129,7 +129,7 @@ fn decode_string(raw: &RawValue) -> Option<Cow<'_, str>> {
 }
 
 /// A JSON object whose values are kept as raw text, in document order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawObject<'a> {
     fields: Vec<(Cow<'a, str>, &'a RawValue)>,
 }

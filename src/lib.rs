@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod dedupe;
 pub mod error;
+pub mod hash;
 pub mod json;
 pub mod money;
 pub mod normalize;

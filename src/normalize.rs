@@ -3,6 +3,7 @@
 //! parallel with rayon. Every record read ends up as rows or as a `Rejection`; the per-source
 //! `SourceStats` prove it (`records == accepted + rejected`).
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
-use crate::json::{parse_array, FieldError, Kind, RawObject};
+use crate::json::{FieldError, FieldResult, Kind, RawObject};
 use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 
@@ -319,7 +320,11 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
             return Chunk::rejected(ctx, None, "$".into(), reason, data);
         }
     };
-    // Usually one document; concatenated documents are read one after another.
+    // Usually one document, parsed in one pass straight into its object or array form;
+    // concatenated documents (or a malformed one) take the streaming path below.
+    if let Some(doc) = Doc::parse(text) {
+        return read_document(ctx, doc, text, None, "$");
+    }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     let mut out = Chunk::default();
     let mut doc = 0usize;
@@ -328,12 +333,11 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
         match stream.next() {
             None => break,
             Some(Ok(value)) => {
-                let prefix = if doc == 0 && text[stream.byte_offset()..].trim().is_empty() {
-                    "$".to_string()
-                } else {
-                    format!("document {doc}: $")
-                };
-                out.absorb(read_document(ctx, value, None, &prefix));
+                let prefix = format!("document {doc}: $");
+                out.absorb(match Doc::parse(value.get()) {
+                    Some(d) => read_document(ctx, d, value.get(), None, &prefix),
+                    None => Chunk::rejected(ctx, None, prefix, not_object_or_array(value), value.get().as_bytes()),
+                });
             }
             Some(Err(e)) => {
                 let reason = format!("malformed JSON: {e}");
@@ -344,6 +348,27 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
         doc += 1;
     }
     out
+}
+
+fn not_object_or_array(value: &RawValue) -> String {
+    format!("expected a JSON object or array, got {}", Kind::of(value).name())
+}
+
+/// A JSON document parsed once: an object with raw field values, or an array of raw elements.
+enum Doc<'d> {
+    Object(RawObject<'d>),
+    Array(Vec<&'d RawValue>),
+}
+
+impl<'d> Doc<'d> {
+    /// Parses `text` when it is exactly one JSON object or array.
+    fn parse(text: &'d str) -> Option<Doc<'d>> {
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => serde_json::from_str(text).ok().map(Doc::Object),
+            Some(b'[') => serde_json::from_str(text).ok().map(Doc::Array),
+            _ => None,
+        }
+    }
 }
 
 fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
@@ -363,8 +388,8 @@ fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     if ctx.provider.is_none() {
         // Detect once per file, from the first line that detects.
         ctx.provider = lines.iter().find_map(|(_, l)| {
-            let v: &RawValue = serde_json::from_slice(l).ok()?;
-            detect(v).ok().flatten()
+            let doc = Doc::parse(std::str::from_utf8(l).ok()?)?;
+            detect(&doc).ok().flatten()
         });
     }
     let ctx = *ctx;
@@ -378,10 +403,14 @@ fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                         let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
                         Chunk::rejected(&ctx, Some(*number), "$".into(), reason, line)
                     }
-                    Ok(text) => match serde_json::from_str::<&RawValue>(text) {
-                        Ok(value) => read_document(&ctx, value, Some(*number), "$"),
-                        Err(e) => {
-                            Chunk::rejected(&ctx, Some(*number), "$".into(), format!("malformed JSON: {e}"), line)
+                    Ok(text) => match Doc::parse(text) {
+                        Some(doc) => read_document(&ctx, doc, text, Some(*number), "$"),
+                        None => {
+                            let reason = match serde_json::from_str::<&RawValue>(text) {
+                                Ok(v) => not_object_or_array(v),
+                                Err(e) => format!("malformed JSON: {e}"),
+                            };
+                            Chunk::rejected(&ctx, Some(*number), "$".into(), reason, line)
                         }
                     },
                 };
@@ -396,18 +425,20 @@ fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
 }
 
 /// Which format a document is: `Ok(None)` for an empty array (nothing to detect).
-pub fn detect(value: &RawValue) -> std::result::Result<Option<&'static dyn Provider>, String> {
-    let probe = match Kind::of(value) {
-        Kind::Array => match providers::first_element(value) {
+fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, String> {
+    let first;
+    let obj = match doc {
+        Doc::Object(obj) => obj,
+        Doc::Array(items) => match items.first() {
             None => return Ok(None),
-            Some(first) => first,
+            Some(item) => {
+                first = RawObject::parse(item, "$[0]").map_err(|e| e.reason)?;
+                &first
+            }
         },
-        Kind::Object => value,
-        k => return Err(format!("expected a JSON object or array, got {}", k.name())),
     };
-    let obj = RawObject::parse(probe, "$").map_err(|e| e.reason)?;
-    let pages: Vec<_> = REGISTRY.iter().copied().filter(|p| p.is_page(&obj)).collect();
-    let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(&obj)).collect() } else { pages };
+    let pages: Vec<_> = REGISTRY.iter().copied().filter(|p| p.is_page(obj)).collect();
+    let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(obj)).collect() } else { pages };
     match found.as_slice() {
         [one] => Ok(Some(*one)),
         [] => Err(format!("the document matches no known format (tried {})", providers::ids().join(", "))),
@@ -419,61 +450,51 @@ pub fn detect(value: &RawValue) -> std::result::Result<Option<&'static dyn Provi
 }
 
 /// Reads one JSON document (a page, an array of pages or records, or one record).
-fn read_document(ctx: &Ctx, value: &RawValue, line: Option<u64>, prefix: &str) -> Chunk {
+fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Option<u64>, prefix: &str) -> Chunk {
     let provider = match ctx.provider {
         Some(p) => p,
-        None => match detect(value) {
+        None => match detect(&doc) {
             Ok(Some(p)) => p,
             Ok(None) => return Chunk::default(),
-            Err(reason) => return Chunk::rejected(ctx, line, prefix.to_string(), reason, value.get().as_bytes()),
+            Err(reason) => return Chunk::rejected(ctx, line, prefix.to_string(), reason, text.as_bytes()),
         },
     };
     let ctx = Ctx { provider: Some(provider), ..*ctx };
-    match Kind::of(value) {
-        Kind::Object => match RawObject::parse(value, "") {
-            Ok(obj) if provider.is_page(&obj) => read_page(&ctx, provider, &obj, value, line, prefix),
-            Ok(_) => read_records(&ctx, provider, None, &[value], line, prefix, None),
-            Err(e) => Chunk::rejected(&ctx, line, prefix.to_string(), e.reason, value.get().as_bytes()),
-        },
-        Kind::Array => {
-            let items = match parse_array(value) {
-                Ok(items) => items,
-                Err(e) => return Chunk::rejected(&ctx, line, prefix.to_string(), e.reason, value.get().as_bytes()),
-            };
-            // Pages are read one by one; runs of bare records between them share a page.
+    match doc {
+        Doc::Object(obj) if provider.is_page(&obj) => read_page(&ctx, provider, &obj, text, line, prefix),
+        // A lone record: it is already parsed.
+        Doc::Object(obj) => read_records(&ctx, provider, None, &[(obj, text)], line, prefix, None),
+        Doc::Array(items) => {
+            // Each element is parsed once: pages are read one by one; runs of bare records
+            // between them share a page.
             let mut out = Chunk::default();
+            let mut run: Vec<(RawObject<'d>, &'d str)> = Vec::new();
             let mut run_start = 0;
-            let mut i = 0;
-            while i <= items.len() {
-                let page = items.get(i).and_then(|v| RawObject::parse(v, "").ok()).filter(|o| provider.is_page(o));
-                if page.is_some() || i == items.len() {
-                    if run_start < i {
-                        out.absorb(read_records(
-                            &ctx,
-                            provider,
-                            None,
-                            &items[run_start..i],
-                            line,
-                            prefix,
-                            Some(run_start),
-                        ));
-                    }
-                    if let Some(obj) = page {
-                        out.absorb(read_page(&ctx, provider, &obj, items[i], line, &format!("{prefix}[{i}]")));
-                    }
-                    run_start = i + 1;
+            let flush = |run: &mut Vec<(RawObject<'d>, &'d str)>, run_start: usize, out: &mut Chunk| {
+                if !run.is_empty() {
+                    out.absorb(read_records(&ctx, provider, None, run, line, prefix, Some(run_start)));
+                    run.clear();
                 }
-                i += 1;
+            };
+            for (i, item) in items.iter().enumerate() {
+                match RawObject::parse(item, "") {
+                    Ok(obj) if provider.is_page(&obj) => {
+                        flush(&mut run, run_start, &mut out);
+                        out.absorb(read_page(&ctx, provider, &obj, item.get(), line, &format!("{prefix}[{i}]")));
+                        run_start = i + 1;
+                    }
+                    Ok(obj) => run.push((obj, item.get())),
+                    Err(e) => {
+                        flush(&mut run, run_start, &mut out);
+                        let path = format!("{prefix}[{i}]");
+                        out.absorb(Chunk::rejected(&ctx, line, path, e.reason, item.get().as_bytes()));
+                        run_start = i + 1;
+                    }
+                }
             }
+            flush(&mut run, run_start, &mut out);
             out
         }
-        k => Chunk::rejected(
-            &ctx,
-            line,
-            prefix.to_string(),
-            format!("expected a JSON object or array, got {}", k.name()),
-            value.get().as_bytes(),
-        ),
     }
 }
 
@@ -481,14 +502,14 @@ fn read_page<'d>(
     ctx: &Ctx,
     provider: &'static dyn Provider,
     page: &RawObject<'d>,
-    raw: &'d RawValue,
+    raw: &'d str,
     line: Option<u64>,
     prefix: &str,
 ) -> Chunk {
     let key = provider.records_key();
     let records = match page.array(key) {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, raw.get().as_bytes()),
+        Err(e) => return Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, raw.as_bytes()),
     };
     let page = PageRef { obj: page, raw, prefix };
     read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), Some(0))
@@ -498,17 +519,42 @@ fn read_page<'d>(
 #[derive(Clone, Copy)]
 struct PageRef<'p, 'd> {
     obj: &'p RawObject<'d>,
-    raw: &'d RawValue,
+    raw: &'d str,
     prefix: &'p str,
+}
+
+/// A record to read: raw (parsed when read) or already parsed (bare records, parsed during
+/// detection), with its raw text for rejections.
+trait RecordSource<'d>: Sync {
+    fn object(&self) -> FieldResult<Cow<'_, RawObject<'d>>>;
+    fn raw(&self) -> &'d str;
+}
+
+impl<'d> RecordSource<'d> for &'d RawValue {
+    fn object(&self) -> FieldResult<Cow<'_, RawObject<'d>>> {
+        RawObject::parse(self, "").map(Cow::Owned)
+    }
+    fn raw(&self) -> &'d str {
+        self.get()
+    }
+}
+
+impl<'d> RecordSource<'d> for (RawObject<'d>, &'d str) {
+    fn object(&self) -> FieldResult<Cow<'_, RawObject<'d>>> {
+        Ok(Cow::Borrowed(&self.0))
+    }
+    fn raw(&self) -> &'d str {
+        self.1
+    }
 }
 
 /// Reads records that share one page. `first` is the index of `records[0]` in the array the
 /// path prefix names, or `None` for a lone top-level record.
-fn read_records<'d>(
+fn read_records<'d, R: RecordSource<'d>>(
     ctx: &Ctx,
     provider: &'static dyn Provider,
     page: Option<PageRef<'_, 'd>>,
-    records: &[&'d RawValue],
+    records: &[R],
     line: Option<u64>,
     prefix: &str,
     first: Option<usize>,
@@ -518,7 +564,8 @@ fn read_records<'d>(
         None => prefix.to_string(),
     };
     let mut out = Chunk::default();
-    let result = provider.with_page(page.map(|p| p.obj), records, ctx.options, &mut |reader| {
+    let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
+    let result = provider.with_page(page.map(|p| p.obj), &raws, ctx.options, &mut |reader| {
         let parts: Vec<Chunk> = records
             .par_chunks(RECORD_CHUNK)
             .enumerate()
@@ -532,29 +579,30 @@ fn read_records<'d>(
     let reason = format!("page: {}", e.reason);
     let mut out = Chunk::default();
     if records.is_empty() {
-        let raw = page.map_or(&b""[..], |p| p.raw.get().as_bytes());
+        let raw = page.map_or(&b""[..], |p| p.raw.as_bytes());
         return Chunk::rejected(ctx, line, page_path, reason, raw);
     }
-    for raw in records {
-        out.absorb(Chunk::rejected(ctx, line, page_path.clone(), reason.clone(), raw.get().as_bytes()));
+    for r in records {
+        out.absorb(Chunk::rejected(ctx, line, page_path.clone(), reason.clone(), r.raw().as_bytes()));
     }
     out
 }
 
-fn read_chunk<'d>(
+fn read_chunk<'d, R: RecordSource<'d>>(
     ctx: &Ctx,
     provider: &'static str,
     reader: &dyn RecordReader,
-    chunk: &[&'d RawValue],
+    chunk: &[R],
     line: Option<u64>,
     path_of: &dyn Fn(usize) -> String,
 ) -> Chunk {
     let mut out = Chunk::default();
     let mut batch = CanonicalBatch::default();
     let mut rows: Vec<Row<'d>> = Vec::with_capacity(4);
-    for (j, raw) in chunk.iter().enumerate() {
+    for (j, record) in chunk.iter().enumerate() {
         let index = j as u64;
-        let result = RawObject::parse(raw, "").and_then(|rec| reader.rows(&rec, &mut rows));
+        let raw = record.raw();
+        let result = record.object().and_then(|rec| reader.rows(&rec, &mut rows));
         match result {
             Ok(()) => {
                 for row in rows.drain(..) {
@@ -570,7 +618,7 @@ fn read_chunk<'d>(
                     provider: Some(provider),
                     path: join_path(&path_of(j), &path),
                     reason,
-                    raw: cap_raw(raw.get().as_bytes()),
+                    raw: cap_raw(raw.as_bytes()),
                 });
             }
         }

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::aggregate::{KeyColumn, Nullable};
 use crate::error::{Error, Result};
+use crate::hash::FastMap;
 use crate::money::{div_round_half_even, Decimal};
 use crate::time::{self, Calendar, Every};
 
@@ -282,7 +283,7 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
     let mut numerators: Vec<i128> = vec![0; rows];
     // Per row: the ladder and card row of its price, or `usize::MAX` when several prices applied.
     let mut used: Vec<Option<(usize, usize)>> = vec![None; rows];
-    let mut groups: HashMap<(usize, i64), Vec<Piece>> = HashMap::new();
+    let mut groups: FastMap<(usize, i64), Vec<Piece>> = FastMap::default();
     for p in pieces {
         let ladder = &card.ladders[p.ladder];
         let period = match ladder.tier_period {
@@ -384,7 +385,7 @@ fn tiered_numerator(tiers: &[(i128, Decimal, usize)], cumulative: i128, q: i128)
 /// the card.
 struct Candidates {
     radix: Vec<u64>,
-    by_profile: HashMap<u64, Vec<Candidate>>,
+    by_profile: FastMap<u64, Vec<Candidate>>,
 }
 
 fn profile_of(input: &PricingInput, radix: &[u64], i: usize) -> u64 {
@@ -399,7 +400,7 @@ fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
         std::iter::once(input.unit).chain(input.matches.iter()).map(|k| k.values.len().max(1) as u64).collect();
     let rows = input.usage_start.values.len();
     // The first row of each profile stands for it.
-    let mut first: HashMap<u64, usize> = HashMap::new();
+    let mut first: FastMap<u64, usize> = FastMap::default();
     for i in 0..rows {
         first.entry(profile_of(input, &radix, i)).or_insert(i);
     }

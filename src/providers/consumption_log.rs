@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::{duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
@@ -56,7 +54,7 @@ impl Format for ConsumptionLog {
         ["metricType", "validFrom", "tenantId", "billingInformation", "operationId"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&RawValue], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
         Ok(())
     }
 

@@ -5,8 +5,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::{first_item_is, has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
@@ -65,7 +63,7 @@ impl Format for Exabits {
             && ["total_uptime", "per_minute_fee", "total_fee", "created_time"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, envelope: Option<&RawObject>, _: &[&RawValue], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, envelope: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
         let Some(env) = envelope else { return Ok(()) };
         if env.bool("status")? == Some(false) {
             let message = env.str("message")?.unwrap_or_default();

@@ -4,8 +4,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::{has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
@@ -59,7 +57,7 @@ impl Format for Gitpod {
             || (obj.has("createdAt") && obj.has("stoppedAt"))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&RawValue], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
         Ok(())
     }
 

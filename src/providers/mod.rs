@@ -89,14 +89,9 @@ pub trait Format: Sync {
     fn is_record(&self, obj: &RawObject) -> bool;
 
     /// Reads what a page shares with its records. `envelope` is `None` for bare records;
-    /// `records` are the page's records (used, e.g., to infer VMware's period). An error
-    /// rejects the whole page.
-    fn page(
-        &self,
-        envelope: Option<&RawObject>,
-        records: &[&RawValue],
-        options: &ReadOptions,
-    ) -> FieldResult<Self::Page>;
+    /// `records` are the page's records as JSON text (used, e.g., to infer VMware's period).
+    /// An error rejects the whole page.
+    fn page(&self, envelope: Option<&RawObject>, records: &[&str], options: &ReadOptions) -> FieldResult<Self::Page>;
 
     /// Turns one record into its canonical rows (at least one).
     fn rows<'a>(&self, record: &RawObject<'a>, page: &Self::Page, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
@@ -115,7 +110,7 @@ pub trait Provider: Sync {
     fn with_page<'d>(
         &self,
         envelope: Option<&RawObject<'d>>,
-        records: &[&'d RawValue],
+        records: &[&'d str],
         options: &ReadOptions,
         f: &mut dyn FnMut(&(dyn RecordReader + '_)),
     ) -> FieldResult<()>;
@@ -153,7 +148,7 @@ impl<F: Format> Provider for F {
     fn with_page<'d>(
         &self,
         envelope: Option<&RawObject<'d>>,
-        records: &[&'d RawValue],
+        records: &[&'d str],
         options: &ReadOptions,
         f: &mut dyn FnMut(&(dyn RecordReader + '_)),
     ) -> FieldResult<()> {

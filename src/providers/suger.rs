@@ -4,8 +4,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::{has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::Row;
@@ -56,7 +54,7 @@ impl Format for Suger {
             || obj.get("records").is_some_and(|r| r.get().starts_with('{'))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&RawValue], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
         Ok(())
     }
 

@@ -7,13 +7,11 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Months};
-use serde_json::value::RawValue;
-
 use super::{duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{charge_type, Row, HOURS};
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
+use chrono::{DateTime, Months};
 
 pub struct Vmware;
 
@@ -74,7 +72,7 @@ impl Format for Vmware {
         obj.has("usage_datetime")
     }
 
-    fn page(&self, envelope: Option<&RawObject>, records: &[&RawValue], options: &ReadOptions) -> FieldResult<Page> {
+    fn page(&self, envelope: Option<&RawObject>, records: &[&str], options: &ReadOptions) -> FieldResult<Page> {
         let meta = match envelope {
             Some(env) => env.object("metadata")?.unwrap_or_default(),
             None => RawObject::default(),
@@ -180,9 +178,11 @@ fn period_end(start: i64, period: Period) -> Option<i64> {
 }
 
 /// Infers the period from the smallest spacing between distinct `usage_datetime`s.
-fn infer_period(records: &[&RawValue]) -> FieldResult<Option<Period>> {
-    let mut times: Vec<i64> =
-        records.iter().filter_map(|r| RawObject::parse(r, "").ok()?.time("usage_datetime").ok()?).collect();
+fn infer_period(records: &[&str]) -> FieldResult<Option<Period>> {
+    let mut times: Vec<i64> = records
+        .iter()
+        .filter_map(|r| serde_json::from_str::<RawObject>(r).ok()?.time("usage_datetime").ok()?)
+        .collect();
     times.sort_unstable();
     times.dedup();
     let Some(step) = times.windows(2).map(|w| w[1] - w[0]).min() else { return Ok(None) };

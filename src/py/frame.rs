@@ -2,6 +2,7 @@
 //! the interpreter; only the finished DataFrame crosses into Python.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
@@ -23,13 +24,16 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<
     Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// The canonical table, in the column order of `schema::COLUMNS`.
+/// The canonical table, in the column order of `schema::COLUMNS`. Columns are built in
+/// parallel (each is an independent copy out of the batches).
 pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
+    type Build<'a> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'a>;
     let b = &out.batches;
-    let s =
-        |name: &str, col: fn(&CanonicalBatch) -> &StrColumn| strings(name, b.iter().flat_map(move |x| col(x).iter()));
-    let columns = vec![
-        strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))),
+    let s = |name: &'static str, col: fn(&CanonicalBatch) -> &StrColumn| -> Build<'_> {
+        Box::new(move || Ok(strings(name, b.iter().flat_map(move |x| col(x).iter()))))
+    };
+    let builders: Vec<Build<'_>> = vec![
+        Box::new(|| Ok(strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))))),
         s("record_id", |x| &x.record_id),
         s("account_id", |x| &x.account_id),
         s("customer_id", |x| &x.customer_id),
@@ -40,26 +44,34 @@ pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
         s("resource_type", |x| &x.resource_type),
         s("metric", |x| &x.metric),
         s("sku", |x| &x.sku),
-        strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c)))),
-        utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t)))),
-        utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())),
-        Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied()))
-            .into_column(),
+        Box::new(|| Ok(strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c)))))),
+        Box::new(|| Ok(utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t)))))),
+        Box::new(|| Ok(utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())))),
+        Box::new(|| {
+            Ok(Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied()))
+                .into_column())
+        }),
         s("unit", |x| &x.unit),
-        decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))?,
-        decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0))))?,
+        Box::new(|| decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))),
+        Box::new(|| decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0))))),
         s("currency", |x| &x.currency),
         s("status", |x| &x.status),
-        BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied()))
-            .into_column(),
+        Box::new(|| {
+            Ok(BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied()))
+                .into_column())
+        }),
         s("tags", |x| &x.tags),
-        strings(
-            "source",
-            b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str))),
-        ),
-        UInt64Chunked::from_iter_values("source_index".into(), b.iter().flat_map(|x| x.source_index.iter().copied()))
-            .into_column(),
+        Box::new(|| {
+            let names =
+                b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str)));
+            Ok(strings("source", names))
+        }),
+        Box::new(|| {
+            let idx = b.iter().flat_map(|x| x.source_index.iter().copied());
+            Ok(UInt64Chunked::from_iter_values("source_index".into(), idx).into_column())
+        }),
     ];
+    let columns = builders.par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
     DataFrame::new_infer_height(columns)
 }
 
