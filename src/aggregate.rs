@@ -105,13 +105,27 @@ pub struct Aggregated {
     /// Empty without buckets.
     pub bucket_start: Vec<i64>,
     pub bucket_end: Vec<i64>,
-    /// The group columns in the order given, each with one value per row.
-    pub keys: Vec<(String, Vec<Option<String>>)>,
+    /// The group columns in the order given, each with one code per row.
+    pub keys: Vec<GroupColumn>,
     pub quantity: Vec<Option<f64>>,
     pub cost: Vec<Option<i128>>,
     pub records: Vec<u64>,
     /// Running records placed whole in their start bucket (no `as_of`).
     pub running_unsplit: u64,
+}
+
+/// A group column of the result: one code per row into `values`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GroupColumn {
+    pub name: String,
+    pub codes: Vec<u32>,
+    pub values: Vec<Option<String>>,
+}
+
+impl GroupColumn {
+    pub fn get(&self, row: usize) -> Option<&str> {
+        self.values[self.codes[row] as usize].as_deref()
+    }
 }
 
 /// `rows` records per parallel work item.
@@ -146,13 +160,32 @@ pub fn aggregate(
     let ctx =
         Ctx { usage, calendar: calendar.as_ref(), spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
 
+    // Chunks of rows in parallel, each emitting contributions into hash partitions; then the
+    // partitions in parallel, each summed in its own map. Sums are exact, so no order matters.
     let chunks: Vec<(usize, usize)> = (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
-    let partials: Vec<Result<Partial>> = chunks.par_iter().map(|&(from, to)| ctx.run(from, to)).collect();
-    let mut total = Partial::default();
-    for p in partials {
-        total.merge(p?);
-    }
-    Ok(finish(total, &groups, keys, calendar.as_ref()))
+    let partials = chunks
+        .par_iter()
+        .map(|&(from, to)| {
+            let mut out = Partial::default();
+            ctx.run(from, to, &mut out).map(|()| out)
+        })
+        .collect::<Result<Vec<Partial>>>()?;
+    let running_unsplit = partials.iter().map(|p| p.running_unsplit).sum();
+    let summed: Vec<Vec<((i64, u64), Acc)>> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|part| {
+            let mut map: FastMap<(i64, u64), Acc> = FastMap::default();
+            for p in &partials {
+                for c in &p.parts[part] {
+                    map.entry((c.bucket, c.group)).or_default().add(c);
+                }
+            }
+            map.into_iter().collect()
+        })
+        .collect();
+    drop(partials);
+    let total = summed.into_iter().flatten().collect::<Vec<_>>();
+    Ok(finish(total, running_unsplit, &groups, keys, calendar.as_ref()))
 }
 
 /// Group ids: codes combined in mixed radix, or interned tuples when that would overflow.
@@ -217,33 +250,51 @@ struct Acc {
     records: u64,
 }
 
-#[derive(Debug, Default)]
+/// Hash partitions of the contributions: each (bucket, group) lands in one partition, so the
+/// partitions aggregate in parallel with small maps and never need merging.
+const PARTITIONS: usize = 64;
+
+/// One record's share of one (bucket, group).
+#[derive(Debug, Clone, Copy)]
+struct Contribution {
+    bucket: i64,
+    group: u64,
+    quantity: f64,
+    cost: i128,
+    /// 1: has a quantity; 2: has a cost; 4: counts the record in this bucket.
+    flags: u8,
+}
+
+fn partition(bucket: i64, group: u64) -> usize {
+    let h = (bucket as u64 ^ group.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 58) as usize % PARTITIONS
+}
+
+/// What one chunk of rows produced.
+#[derive(Debug)]
 struct Partial {
-    groups: FastMap<(i64, u64), Acc>,
+    parts: Vec<Vec<Contribution>>,
     running_unsplit: u64,
 }
 
-impl Partial {
-    fn merge(&mut self, other: Partial) {
-        self.running_unsplit += other.running_unsplit;
-        if self.groups.len() < other.groups.len() {
-            // Keep the larger map and fold the smaller one in.
-            let mine = std::mem::replace(&mut self.groups, other.groups);
-            self.fold(mine);
-        } else {
-            self.fold(other.groups);
-        }
+impl Default for Partial {
+    fn default() -> Self {
+        Partial { parts: vec![Vec::new(); PARTITIONS], running_unsplit: 0 }
     }
+}
 
-    fn fold(&mut self, from: FastMap<(i64, u64), Acc>) {
-        for (k, a) in from {
-            let acc = self.groups.entry(k).or_default();
-            acc.quantity.add_sum(&a.quantity);
-            acc.has_quantity |= a.has_quantity;
-            acc.cost += a.cost;
-            acc.has_cost |= a.has_cost;
-            acc.records += a.records;
+impl Acc {
+    fn add(&mut self, c: &Contribution) {
+        if c.flags & 1 != 0 {
+            // Finite and in range: checked when the contribution was made.
+            let _ = self.quantity.add(c.quantity);
+            self.has_quantity = true;
         }
+        if c.flags & 2 != 0 {
+            self.cost += c.cost;
+            self.has_cost = true;
+        }
+        self.records += (c.flags >> 2) as u64 & 1;
     }
 }
 
@@ -266,8 +317,7 @@ struct Ctx<'c, 'a> {
 }
 
 impl Ctx<'_, '_> {
-    fn run(&self, from: usize, to: usize) -> Result<Partial> {
-        let mut out = Partial::default();
+    fn run(&self, from: usize, to: usize, out: &mut Partial) -> Result<()> {
         let mut pieces: Vec<Piece> = Vec::with_capacity(8);
         let mut shares: Vec<i128> = Vec::with_capacity(8);
         let u = self.usage;
@@ -308,24 +358,28 @@ impl Ctx<'_, '_> {
             let span = (end - start) as f64;
             let mut last_bucket = None;
             for (j, p) in pieces.iter().enumerate().filter(|(_, p)| p.inside) {
-                let acc = out.groups.entry((p.bucket, group)).or_default();
+                let mut c = Contribution { bucket: p.bucket, group, quantity: 0.0, cost: 0, flags: 0 };
                 if let Some(q) = quantity {
                     let share = if end == start || p.overlap == end - start { q } else { q * p.overlap as f64 / span };
-                    acc.quantity.add(share).map_err(|m| Error::Column(format!("row {i}: quantity {m}")))?;
-                    acc.has_quantity = true;
+                    if !share.is_finite() || share.abs() >= EXACT_LIMIT {
+                        return Err(Error::Column(format!("row {i}: quantity {share} cannot be summed exactly")));
+                    }
+                    c.quantity = share;
+                    c.flags |= 1;
                 }
                 if cost.is_some() {
-                    acc.cost += shares[j];
-                    acc.has_cost = true;
+                    c.cost = shares[j];
+                    c.flags |= 2;
                 }
                 // A record split by a clip edge inside one bucket still counts once there.
                 if last_bucket != Some(p.bucket) {
-                    acc.records += 1;
+                    c.flags |= 4;
                     last_bucket = Some(p.bucket);
                 }
+                out.parts[partition(p.bucket, group)].push(c);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The pieces of [start, end): the part before the clip, one per bucket inside, the part after.
@@ -397,28 +451,62 @@ fn allocate(cost: i128, pieces: &[Piece], span: i64, shares: &mut Vec<i128>) {
     shares.iter_mut().for_each(|v| *v *= sign);
 }
 
-fn finish(total: Partial, groups: &GroupIds, keys: &[KeyColumn], calendar: Option<&Calendar>) -> Aggregated {
-    let mut rows: Vec<((i64, u64), Acc, Vec<u32>)> =
-        total.groups.into_iter().map(|(k, a)| (k, a, groups.codes(k.1))).collect();
-    let value = |k: usize, code: u32| keys[k].values[code as usize].as_deref();
-    rows.sort_by(|x, y| {
-        x.0 .0.cmp(&y.0 .0).then_with(|| {
-            (0..keys.len())
-                .map(|k| cmp_nulls_first(value(k, x.2[k]), value(k, y.2[k])))
+fn finish(
+    rows: Vec<((i64, u64), Acc)>,
+    running_unsplit: u64,
+    groups: &GroupIds,
+    keys: &[KeyColumn],
+    calendar: Option<&Calendar>,
+) -> Aggregated {
+    let k = keys.len();
+    // Codes of every output row, flat; and each dictionary's sort rank (nulls first), so the
+    // sort compares integers, not strings.
+    let mut codes: Vec<u32> = Vec::with_capacity(rows.len() * k);
+    for ((_, id), _) in &rows {
+        codes.extend(groups.codes(*id));
+    }
+    let ranks: Vec<Vec<u32>> = keys
+        .iter()
+        .map(|key| {
+            let mut order: Vec<u32> = (0..key.values.len() as u32).collect();
+            order.sort_by(|a, b| {
+                cmp_nulls_first(key.values[*a as usize].as_deref(), key.values[*b as usize].as_deref())
+            });
+            let mut rank = vec![0u32; key.values.len()];
+            order.iter().enumerate().for_each(|(r, code)| rank[*code as usize] = r as u32);
+            rank
+        })
+        .collect();
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    let rank_of = |row: u32, key: usize| ranks[key][codes[row as usize * k + key] as usize];
+    order.par_sort_unstable_by(|&a, &b| {
+        rows[a as usize].0 .0.cmp(&rows[b as usize].0 .0).then_with(|| {
+            (0..k)
+                .map(|key| rank_of(a, key).cmp(&rank_of(b, key)))
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or(Ordering::Equal)
         })
     });
-    let mut out = Aggregated { running_unsplit: total.running_unsplit, ..Default::default() };
-    out.keys = keys.iter().map(|k| (k.name.clone(), Vec::with_capacity(rows.len()))).collect();
-    for ((bucket, _), acc, codes) in &rows {
-        if let Some(cal) = calendar {
-            out.bucket_start.push(*bucket);
-            out.bucket_end.push(cal.bucket_end(*bucket));
+    let mut out = Aggregated { running_unsplit, ..Default::default() };
+    out.keys = keys
+        .iter()
+        .enumerate()
+        .map(|(key, col)| GroupColumn {
+            name: col.name.clone(),
+            codes: order.iter().map(|r| codes[*r as usize * k + key]).collect(),
+            values: col.values.clone(),
+        })
+        .collect();
+    if let Some(cal) = calendar {
+        let mut ends: FastMap<i64, i64> = FastMap::default();
+        for r in &order {
+            let bucket = rows[*r as usize].0 .0;
+            out.bucket_start.push(bucket);
+            out.bucket_end.push(*ends.entry(bucket).or_insert_with(|| cal.bucket_end(bucket)));
         }
-        for (k, (_, col)) in out.keys.iter_mut().enumerate() {
-            col.push(value(k, codes[k]).map(str::to_owned));
-        }
+    }
+    for r in &order {
+        let acc = &rows[*r as usize].1;
         out.quantity.push(acc.has_quantity.then(|| acc.quantity.to_f64()));
         out.cost.push(acc.has_cost.then_some(acc.cost));
         out.records.push(acc.records);
@@ -434,6 +522,9 @@ fn cmp_nulls_first(a: Option<&str>, b: Option<&str>) -> Ordering {
         (Some(x), Some(y)) => x.cmp(y),
     }
 }
+
+/// Magnitudes from here on cannot be summed exactly (2¹²⁶).
+const EXACT_LIMIT: f64 = 8.507059173023462e37;
 
 /// An exact, order-independent sum of f64 values: a 256-bit two's-complement fixed-point
 /// number with 128 fraction bits. Every finite value of magnitude below 2¹²⁶ is added exactly

@@ -155,6 +155,16 @@ impl RateCard {
     }
 }
 
+impl RateCard {
+    /// Indices into MATCH_COLUMNS of the columns some rate matches on.
+    pub fn used_columns(&self) -> Vec<usize> {
+        let mut used: Vec<usize> = self.ladders.iter().flat_map(|l| l.matchers.iter().map(|(k, _)| *k)).collect();
+        used.sort_unstable();
+        used.dedup();
+        used
+    }
+}
+
 /// Parses a decimal quantity to 10⁻¹⁸ units (half-even past 18 places).
 fn parse_quantity(text: &str) -> Option<i128> {
     // Reuse the money parser at scale 9 for the integer part and the first 9 decimals, then
@@ -174,7 +184,8 @@ fn quantity_q18(q: f64) -> Option<i128> {
     if !q.is_finite() {
         return None;
     }
-    parse_quantity(&format!("{q:e}"))
+    let mut buf = ryu::Buffer::new();
+    parse_quantity(buf.format_finite(q))
 }
 
 /// Hours per unit for the duration units, as a fraction.
@@ -245,11 +256,36 @@ impl Outcome {
 pub struct Priced {
     pub cost: Vec<Option<i128>>,
     pub unit_price: Vec<Option<i128>>,
-    pub currency: Vec<Option<String>>,
+    /// Index into `currencies`.
+    pub currency: Vec<Option<u32>>,
+    pub currencies: Vec<String>,
     pub outcome: Vec<Outcome>,
 }
 
-/// A priced piece: (row, ladder, price × quantity in 10⁻²⁷ units, card row of its price).
+/// A row's running price: the exact sum of its priced pieces and which price(s) applied.
+#[derive(Debug, Default, Clone, Copy)]
+struct RowState {
+    numerator: i128,
+    /// The ladder and card row of the price, `usize::MAX` as the row when several applied.
+    used: Option<(usize, usize)>,
+}
+
+impl RowState {
+    fn add(&mut self, row: usize, ladder: usize, numerator: i128, tier_row: usize) -> Result<()> {
+        self.numerator = self
+            .numerator
+            .checked_add(numerator)
+            .ok_or_else(|| Error::Column(format!("row {row}: cost is out of range for decimal(38, 9)")))?;
+        self.used = Some(match self.used {
+            None => (ladder, tier_row),
+            Some((l, t)) if t == tier_row && l == ladder => (l, t),
+            Some((l, _)) => (l, usize::MAX),
+        });
+        Ok(())
+    }
+}
+
+/// A priced piece: (row, ladder, price × quantity in units of 10⁻²⁷, card row of its price).
 type PricedPiece = (usize, usize, i128, usize);
 
 /// A ladder that can match a profile, with the usage-to-rate unit factor (num, den).
@@ -267,47 +303,60 @@ struct Piece {
 /// Prices every row with the card. Rows that keep their provider cost, are not billable or
 /// have no quantity are left as they are (their outcome says why).
 pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> Result<Priced> {
+    const CHUNK: usize = 1 << 14;
     let rows = input.usage_start.values.len();
     let candidates = profile_candidates(input, card);
-    // 1. Each row: its outcome, or its pieces (per validity window) with their ladders.
-    let per_row: Vec<Result<(Outcome, Vec<Piece>)>> =
-        (0..rows).into_par_iter().map(|i| row_pieces(input, card, &candidates, options, i)).collect();
-    let mut outcome = Vec::with_capacity(rows);
-    let mut pieces: Vec<Piece> = Vec::new();
-    for r in per_row {
-        let (o, p) = r?;
-        outcome.push(o);
-        pieces.extend(p);
+    let mut outcome = vec![Outcome::NoRate; rows];
+    let mut states = vec![RowState::default(); rows];
+    // 1. In parallel, each row: its outcome and its pieces (per validity window). A piece on a
+    // single-price ladder is priced at once; pieces on tiered ladders are kept for step 2.
+    let chunks: Vec<Result<Vec<Piece>>> = outcome
+        .par_chunks_mut(CHUNK)
+        .zip(states.par_chunks_mut(CHUNK))
+        .enumerate()
+        .map(|(c, (outcomes, row_states))| {
+            let mut pieces = Vec::new();
+            let mut tiered = Vec::new();
+            for (j, (o, state)) in outcomes.iter_mut().zip(row_states.iter_mut()).enumerate() {
+                let i = c * CHUNK + j;
+                *o = row_pieces(input, card, &candidates, options, i, &mut pieces)?;
+                for &p in &pieces {
+                    let tiers = &card.ladders[p.ladder].tiers;
+                    if tiers.len() == 1 {
+                        let num = p.q.checked_mul(tiers[0].1 .0).ok_or_else(|| out_of_range(i))?;
+                        state.add(i, p.ladder, num, tiers[0].2)?;
+                    } else {
+                        tiered.push(p);
+                    }
+                }
+            }
+            Ok(tiered)
+        })
+        .collect();
+    let mut tiered: Vec<Piece> = Vec::new();
+    for c in chunks {
+        tiered.extend(c?);
     }
-    // 2. Tiered ladders need order: group pieces by (ladder, tier period) and walk each group.
-    let mut numerators: Vec<i128> = vec![0; rows];
-    // Per row: the ladder and card row of its price, or `usize::MAX` when several prices applied.
-    let mut used: Vec<Option<(usize, usize)>> = vec![None; rows];
+    // 2. Tiered ladders need order: group their pieces by (ladder, tier period) and walk each
+    // group in (usage_start, row) order; groups run in parallel.
     let mut groups: FastMap<(usize, i64), Vec<Piece>> = FastMap::default();
-    for p in pieces {
+    for p in tiered {
         let ladder = &card.ladders[p.ladder];
         let period = match ladder.tier_period {
-            Some(every) if ladder.tiers.len() > 1 => {
-                Calendar::new(every, "UTC").map_err(Error::InvalidArgument)?.bucket_start(p.at)
-            }
-            _ => 0,
+            Some(every) => Calendar::new(every, "UTC").map_err(Error::InvalidArgument)?.bucket_start(p.at),
+            None => 0,
         };
         groups.entry((p.ladder, period)).or_default().push(p);
     }
-    let mut keys: Vec<(usize, i64)> = groups.keys().copied().collect();
-    keys.sort_unstable();
-    let priced: Vec<Result<Vec<PricedPiece>>> = keys
-        .par_iter()
-        .map(|k| {
-            let mut group = groups.get(k).cloned().unwrap_or_default();
+    let priced: Vec<Result<Vec<PricedPiece>>> = groups
+        .into_par_iter()
+        .map(|(k, mut group)| {
             group.sort_by_key(|p| (p.at, p.row));
             let tiers = &card.ladders[k.0].tiers;
             let mut cumulative: i128 = 0;
             let mut out = Vec::with_capacity(group.len());
             for p in group {
-                let (num, tier_row) = tiered_numerator(tiers, cumulative, p.q).ok_or_else(|| {
-                    Error::Column(format!("row {}: quantity × price is out of range for decimal(38, 9)", p.row))
-                })?;
+                let (num, tier_row) = tiered_numerator(tiers, cumulative, p.q).ok_or_else(|| out_of_range(p.row))?;
                 cumulative += p.q;
                 out.push((p.row, k.0, num, tier_row));
             }
@@ -316,48 +365,44 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
         .collect();
     for group in priced {
         for (row, ladder, num, tier_row) in group? {
-            numerators[row] = numerators[row]
-                .checked_add(num)
-                .ok_or_else(|| Error::Column(format!("row {row}: cost is out of range for decimal(38, 9)")))?;
-            used[row] = Some(match used[row] {
-                None => (ladder, tier_row),
-                Some((l, t)) if t == tier_row => (l, t),
-                Some((l, _)) => (l, usize::MAX),
-            });
+            states[row].add(row, ladder, num, tier_row)?;
         }
     }
     // 3. Round each row once; the unit price is the rate's, per the row's unit, or the
     // effective average when several prices applied.
-    let mut out = Priced { outcome, ..Default::default() };
-    for i in 0..rows {
-        match (out.outcome[i], used[i]) {
-            (Outcome::Priced, Some((ladder, tier_row))) => {
-                let l = &card.ladders[ladder];
-                let cost = div_round_half_even(numerators[i], Q).unwrap_or(0);
-                let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
-                let unit_price = match l.tiers.iter().find(|t| t.2 == tier_row) {
-                    Some(tier) => {
-                        let (num, den) = unit_factor(unit, l.unit.as_deref()).unwrap_or((1, 1));
-                        tier.1 .0.checked_mul(num).and_then(|n| div_round_half_even(n, den))
-                    }
-                    // Several prices: the effective average per unit of the row.
-                    None => match input.quantity.get(i).and_then(quantity_q18) {
-                        Some(q) if q != 0 => cost.checked_mul(Q).and_then(|n| div_round_half_even(n, q)),
-                        _ => None,
-                    },
-                };
-                out.cost.push(Some(cost));
-                out.unit_price.push(unit_price);
-                out.currency.push(Some(l.currency.clone()));
-            }
-            _ => {
-                out.cost.push(None);
-                out.unit_price.push(None);
-                out.currency.push(None);
-            }
-        }
-    }
+    let mut out = Priced {
+        cost: vec![None; rows],
+        unit_price: vec![None; rows],
+        currency: vec![None; rows],
+        currencies: card.ladders.iter().map(|l| l.currency.clone()).collect(),
+        outcome,
+    };
+    out.cost.par_iter_mut().zip(out.unit_price.par_iter_mut()).zip(out.currency.par_iter_mut()).enumerate().for_each(
+        |(i, ((cost_out, price_out), currency_out))| {
+            let Some((ladder, tier_row)) = states[i].used.filter(|_| out.outcome[i] == Outcome::Priced) else { return };
+            let l = &card.ladders[ladder];
+            let cost = div_round_half_even(states[i].numerator, Q).unwrap_or(0);
+            let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
+            *price_out = match l.tiers.iter().find(|t| t.2 == tier_row) {
+                Some(tier) => {
+                    let (num, den) = unit_factor(unit, l.unit.as_deref()).unwrap_or((1, 1));
+                    tier.1 .0.checked_mul(num).and_then(|n| div_round_half_even(n, den))
+                }
+                // Several prices: the effective average per unit of the row.
+                None => match input.quantity.get(i).and_then(quantity_q18) {
+                    Some(q) if q != 0 => cost.checked_mul(Q).and_then(|n| div_round_half_even(n, q)),
+                    _ => None,
+                },
+            };
+            *cost_out = Some(cost);
+            *currency_out = Some(ladder as u32);
+        },
+    );
     Ok(out)
+}
+
+fn out_of_range(row: usize) -> Error {
+    Error::Column(format!("row {row}: quantity × price is out of range for decimal(38, 9)"))
 }
 
 /// Σ price × part over the tiers that `q` spans from `cumulative` (units of 10⁻²⁷), and the
@@ -380,31 +425,38 @@ fn tiered_numerator(tiers: &[(i128, Decimal, usize)], cumulative: i128, q: i128)
     Some((num, if parts > 1 { usize::MAX } else { row }))
 }
 
-/// For each distinct (unit, match values) profile of the rows: the ladders that could match
-/// it, most specific first, ignoring time. Rows look their profile up instead of scanning
-/// the card.
+/// For each distinct profile of the rows — their unit and the values of the match columns
+/// that some rate uses — the ladders that could match it, most specific first, ignoring time.
+/// Rows look their profile up instead of scanning the card.
 struct Candidates {
+    /// Indices into MATCH_COLUMNS of the columns any ladder matches on.
+    used: Vec<usize>,
     radix: Vec<u64>,
     by_profile: FastMap<u64, Vec<Candidate>>,
 }
 
-fn profile_of(input: &PricingInput, radix: &[u64], i: usize) -> u64 {
-    std::iter::once(input.unit)
-        .chain(input.matches.iter())
-        .zip(radix)
-        .fold(0u64, |acc, (k, r)| acc.wrapping_mul(*r).wrapping_add(k.codes[i] as u64))
+impl Candidates {
+    fn columns<'i>(&self, input: &'i PricingInput) -> impl Iterator<Item = &'i KeyColumn> + use<'i, '_> {
+        std::iter::once(input.unit).chain(self.used.iter().map(move |k| &input.matches[*k]))
+    }
+
+    fn profile_of(&self, input: &PricingInput, i: usize) -> u64 {
+        self.columns(input)
+            .zip(&self.radix)
+            .fold(0u64, |acc, (k, r)| acc.wrapping_mul(*r).wrapping_add(k.codes[i] as u64))
+    }
 }
 
 fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
-    let radix: Vec<u64> =
-        std::iter::once(input.unit).chain(input.matches.iter()).map(|k| k.values.len().max(1) as u64).collect();
+    let mut c = Candidates { used: card.used_columns(), radix: Vec::new(), by_profile: FastMap::default() };
+    c.radix = c.columns(input).map(|k| k.values.len().max(1) as u64).collect();
     let rows = input.usage_start.values.len();
     // The first row of each profile stands for it.
     let mut first: FastMap<u64, usize> = FastMap::default();
     for i in 0..rows {
-        first.entry(profile_of(input, &radix, i)).or_insert(i);
+        first.entry(c.profile_of(input, i)).or_insert(i);
     }
-    let by_profile = first
+    c.by_profile = first
         .into_par_iter()
         .map(|(profile, i)| {
             let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
@@ -424,7 +476,7 @@ fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
             (profile, list)
         })
         .collect();
-    Candidates { radix, by_profile }
+    c
 }
 
 fn row_pieces(
@@ -433,54 +485,74 @@ fn row_pieces(
     candidates: &Candidates,
     options: PricingOptions,
     i: usize,
-) -> Result<(Outcome, Vec<Piece>)> {
+    pieces: &mut Vec<Piece>,
+) -> Result<Outcome> {
+    pieces.clear();
     if options.billable_only && input.billable.get(i) == Some(false) {
-        return Ok((Outcome::NotBillable, vec![]));
+        return Ok(Outcome::NotBillable);
     }
     if !options.overwrite && input.cost.get(i).is_some() {
-        return Ok((Outcome::ProviderCost, vec![]));
+        return Ok(Outcome::ProviderCost);
     }
     let Some(q) = input.quantity.get(i).and_then(quantity_q18) else {
-        return Ok((Outcome::NoQuantity, vec![]));
+        return Ok(Outcome::NoQuantity);
     };
     let start = input.usage_start.get(i).ok_or_else(|| Error::Column(format!("usage_start is null in row {i}")))?;
     let end = input.usage_end.get(i).unwrap_or(start).max(start);
-    let list = candidates.by_profile.get(&profile_of(input, &candidates.radix, i)).map_or(&[][..], Vec::as_slice);
+    let list = candidates.by_profile.get(&candidates.profile_of(input, i)).map_or(&[][..], Vec::as_slice);
     if list.is_empty() {
-        return Ok((Outcome::NoRate, vec![]));
+        return Ok(Outcome::NoRate);
+    }
+    let inside = |t: &i64| *t > start && *t < end;
+    let boundaries = |n: &usize| [card.ladders[*n].valid_from, card.ladders[*n].valid_to];
+    if !list.iter().any(|(n, _)| boundaries(n).iter().flatten().any(inside)) {
+        // The common case: one validity window covers the whole row.
+        return match best_rate(card, list, start, i)? {
+            None => Ok(Outcome::NoRate),
+            Some(&(ladder, (num, den))) => {
+                pieces.push(Piece { row: i, ladder, at: start, q: to_rate_unit(q, num, den, i)? });
+                Ok(Outcome::Priced)
+            }
+        };
     }
     // Split [start, end) at every validity boundary of the candidates inside it.
-    let mut cuts: Vec<i64> = list
-        .iter()
-        .flat_map(|(n, _)| [card.ladders[*n].valid_from, card.ladders[*n].valid_to])
-        .flatten()
-        .filter(|t| *t > start && *t < end)
-        .collect();
+    let mut cuts: Vec<i64> = list.iter().flat_map(|(n, _)| boundaries(n)).flatten().filter(inside).collect();
     cuts.sort_unstable();
     cuts.dedup();
     let bounds: Vec<i64> = std::iter::once(start).chain(cuts).chain(std::iter::once(end)).collect();
     let spans: Vec<i64> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
-    let shares = split_exact(q, &spans);
-    let mut pieces = Vec::with_capacity(spans.len().max(1));
-    for (w, share) in bounds.windows(2).zip(shares) {
-        let at = w[0];
-        let valid: Vec<&Candidate> = list.iter().filter(|(n, _)| card.ladders[*n].valid_at(at)).collect();
-        let Some(best) = valid.first() else { return Ok((Outcome::NoRate, vec![])) };
-        let top = card.ladders[best.0].matchers.len();
-        if let Some(tie) = valid.iter().skip(1).find(|(n, _)| card.ladders[*n].matchers.len() == top) {
-            let (a, b) = (card.ladders[best.0].first_row(), card.ladders[tie.0].first_row());
-            let (a, b) = (a.min(b), a.max(b));
-            return Err(Error::RateCard {
-                row: a,
-                message: format!("rows {a} and {b} match usage row {i} equally well ({top} match columns each)"),
-            });
-        }
-        let (num, den) = best.1;
-        let q_rate =
-            div_round_half_even(share.checked_mul(num).ok_or_else(|| overflow(i))?, den).ok_or_else(|| overflow(i))?;
-        pieces.push(Piece { row: i, ladder: best.0, at, q: q_rate });
+    for (w, share) in bounds.windows(2).zip(split_exact(q, &spans)) {
+        let Some(&(ladder, (num, den))) = best_rate(card, list, w[0], i)? else {
+            pieces.clear();
+            return Ok(Outcome::NoRate);
+        };
+        pieces.push(Piece { row: i, ladder, at: w[0], q: to_rate_unit(share, num, den, i)? });
     }
-    Ok((Outcome::Priced, pieces))
+    Ok(Outcome::Priced)
+}
+
+/// The most specific candidate valid at `at`; two equally specific ones are an error.
+fn best_rate<'c>(card: &RateCard, list: &'c [Candidate], at: i64, row: usize) -> Result<Option<&'c Candidate>> {
+    let mut valid = list.iter().filter(|(n, _)| card.ladders[*n].valid_at(at));
+    let Some(best) = valid.next() else { return Ok(None) };
+    let top = card.ladders[best.0].matchers.len();
+    if let Some(tie) = valid.find(|(n, _)| card.ladders[*n].matchers.len() == top) {
+        let (a, b) = (card.ladders[best.0].first_row(), card.ladders[tie.0].first_row());
+        let (a, b) = (a.min(b), a.max(b));
+        return Err(Error::RateCard {
+            row: a,
+            message: format!("rows {a} and {b} match usage row {row} equally well ({top} match columns each)"),
+        });
+    }
+    Ok(Some(best))
+}
+
+/// A quantity in 10⁻¹⁸ usage units as 10⁻¹⁸ rate units.
+fn to_rate_unit(q: i128, num: i128, den: i128, row: usize) -> Result<i128> {
+    if num == den {
+        return Ok(q);
+    }
+    q.checked_mul(num).and_then(|n| div_round_half_even(n, den)).ok_or_else(|| overflow(row))
 }
 
 fn overflow(i: usize) -> Error {

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
-use crate::pricing::{Priced, PricingInput, MATCH_COLUMNS};
+use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS};
 use crate::providers::REGISTRY;
 use crate::schema::{CanonicalBatch, StrColumn};
 
@@ -206,8 +206,8 @@ pub fn aggregated(out: &Aggregated, tz: &str, bucketed: bool) -> PolarsResult<Da
             );
         }
     }
-    for (name, values) in &out.keys {
-        columns.push(strings(name, values.iter().map(|v| v.as_deref())));
+    for key in &out.keys {
+        columns.push(strings(&key.name, (0..key.codes.len()).map(|r| key.get(r))));
     }
     columns.push(Float64Chunked::from_iter_options("quantity".into(), out.quantity.iter().copied()).into_column());
     columns.push(decimals("cost", out.cost.iter().copied())?);
@@ -231,12 +231,25 @@ pub struct PricingFrame {
 }
 
 impl PricingFrame {
-    pub fn new(df: &DataFrame) -> PolarsResult<PricingFrame> {
-        let names: Vec<String> = MATCH_COLUMNS.iter().map(|c| c.to_string()).collect();
+    /// Encodes the unit and the match columns the card uses; the others stay empty constants.
+    pub fn new(df: &DataFrame, card: &RateCard) -> PolarsResult<PricingFrame> {
+        let used = card.used_columns();
+        let rows = df.height();
+        let matches = MATCH_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                Ok(if used.contains(&k) {
+                    KeyColumn::encode(name, df.column(name)?.str()?.iter())
+                } else {
+                    KeyColumn::constant(name, None, rows)
+                })
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
         Ok(PricingFrame {
             usage: UsageFrame::new(df)?,
             unit: KeyColumn::encode("unit", df.column("__unit")?.str()?.iter()),
-            matches: key_columns(df, &names)?,
+            matches,
         })
     }
 
@@ -259,7 +272,7 @@ pub fn priced(out: &Priced) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
         decimals("cost", out.cost.iter().copied())?,
         decimals("unit_price", out.unit_price.iter().copied())?,
-        strings("currency", out.currency.iter().map(|c| c.as_deref())),
+        strings("currency", out.currency.iter().map(|c| c.map(|i| out.currencies[i as usize].as_str()))),
         strings("outcome", out.outcome.iter().map(|o| Some(o.name()))),
     ])
 }

@@ -1,0 +1,231 @@
+"""usagenorm's benchmark: every contender on the same data, in one run, each in its own process.
+
+    python bench/run.py                 # full size: 1,000,000 records per format, 10M-row aggregate and price
+    python bench/run.py --scale ci      # a few seconds; run by the test suite so the benchmark cannot rot
+    python bench/run.py --only normalize,aggregate --records 200000
+
+Prints, per format and in total: seconds, MB/s, rows, peak RSS (MB), and the ratios against the
+hand-written Polars and pandas versions and against the parse-only floor (serde_json into
+IgnoredAny, rayon over files). Then 1 vs 2 threads, parallelism within one big file, the
+Python-dicts path, aggregate and price against their Polars equivalents. ``--json FILE`` writes
+the numbers too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+FORMATS = ("gitpod", "suger", "exabits", "vmware", "consumption_log")
+SCALES = {
+    "full": {"records": 1_000_000, "big": 500_000, "ndjson": 2_500_000, "dicts": 100_000, "rows": 10_000_000},
+    "ci": {"records": 3_000, "big": 5_000, "ndjson": 5_000, "dicts": 2_000, "rows": 50_000},
+}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---- one measurement, in a child process ------------------------------------------------------
+
+def files_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".ndjson"))
+
+
+def child(kind: str, arg: str, extra: str) -> dict:
+    sys.path.insert(0, str(HERE))
+    import polars as pl
+
+    import usagenorm as un
+
+    if kind in ("usagenorm", "polars", "pandas"):
+        fmt, files = arg, files_of(Path(extra))
+        if kind == "usagenorm":
+            t = time.perf_counter()
+            rows = un.normalize(files).height
+        else:
+            import baselines
+
+            fn = (baselines.POLARS if kind == "polars" else baselines.PANDAS)[fmt]
+            t = time.perf_counter()
+            rows = len(fn(files))
+        return {"seconds": time.perf_counter() - t, "rows": rows}
+    if kind == "dicts":
+        docs = [json.loads(p.read_text()) for p in files_of(Path(extra))]
+        records = [r for d in docs for r in d["records"]]
+        t = time.perf_counter()
+        rows = un.normalize(records).height
+        via_list = time.perf_counter() - t
+        t = time.perf_counter()
+        rows_bytes = un.normalize(json.dumps(records).encode()).height
+        via_bytes = time.perf_counter() - t
+        assert rows == rows_bytes
+        return {"seconds": via_list, "dumps_plus_bytes": via_bytes, "rows": rows}
+    if kind in ("aggregate", "aggregate_polars", "price", "price_polars"):
+        import workloads
+
+        return workloads.run(kind, int(arg))
+    raise SystemExit(f"unknown measurement {kind}")
+
+
+def measure(kind: str, arg: str = "", extra: str = "", threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    env.pop("RAYON_NUM_THREADS", None)
+    env.pop("POLARS_MAX_THREADS", None)
+    if threads:
+        env["RAYON_NUM_THREADS"] = str(threads)
+    out = subprocess.run([sys.executable, __file__, "--child", kind, arg, extra], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} {arg} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def floor(path: Path, target: Path) -> dict:
+    exe = target / "release" / "parse_floor"
+    out = subprocess.run([str(exe), str(path)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def build_floor() -> Path:
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "usagenorm" / "target"))
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--bin", "parse_floor"], cwd=ROOT, check=True,
+                   env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    return target
+
+
+def generate(data: Path, records: int, layout: str, formats: str) -> None:
+    marker = data / f".done-{records}-{layout}-{formats}"
+    if marker.exists():
+        return
+    subprocess.run([sys.executable, str(HERE / "generate.py"), "--records", str(records), "--out", str(data),
+                    "--layout", layout, "--formats", formats], check=True, stdout=subprocess.DEVNULL)
+    marker.touch()
+
+
+# ---- the report -------------------------------------------------------------------------------
+
+def table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
+
+
+def run_normalize(args, scale, target, report) -> None:
+    data = args.data / "pages"
+    generate(data, scale["records"], "pages", ",".join(FORMATS))
+    rows, totals = [], {"un": 0.0, "pl": 0.0, "pd": 0.0, "fl": 0.0, "mb": 0.0, "rows": 0}
+    for fmt in FORMATS:
+        path = data / fmt
+        mb = sum(f.stat().st_size for f in files_of(path)) / 1e6
+        un_ = measure("usagenorm", fmt, str(path))
+        pl_ = measure("polars", fmt, str(path))
+        pd_ = {"seconds": float("nan"), "rows": "-", "peak_rss_mb": float("nan")} if args.skip_pandas else measure("pandas", fmt, str(path))
+        fl = floor(path, target)
+        assert un_["rows"] == pl_["rows"], f"{fmt}: usagenorm {un_['rows']} rows, polars {pl_['rows']}"
+        rows.append([fmt, f"{mb:.0f}", un_["rows"], f"{un_['seconds']:.3f}", f"{mb / un_['seconds']:.0f}", f"{un_['peak_rss_mb']:.0f}",
+                     f"{pl_['seconds']:.3f}", f"{pl_['peak_rss_mb']:.0f}", f"{pd_['seconds']:.2f}", f"{pd_['peak_rss_mb']:.0f}",
+                     f"{fl['seconds']:.3f}", f"{pl_['seconds'] / un_['seconds']:.1f}×", f"{pd_['seconds'] / un_['seconds']:.1f}×",
+                     f"{un_['seconds'] / fl['seconds']:.1f}×"])
+        for k, v in (("un", un_["seconds"]), ("pl", pl_["seconds"]), ("pd", pd_["seconds"]), ("fl", fl["seconds"]), ("mb", mb)):
+            totals[k] += v
+        totals["rows"] += un_["rows"]
+        report["normalize"][fmt] = {"mb": mb, "usagenorm": un_, "polars": pl_, "pandas": pd_, "floor": fl}
+    t = totals
+    rows.append(["total", f"{t['mb']:.0f}", t["rows"], f"{t['un']:.3f}", f"{t['mb'] / t['un']:.0f}", "", f"{t['pl']:.3f}", "",
+                 f"{t['pd']:.2f}", "", f"{t['fl']:.3f}", f"{t['pl'] / t['un']:.1f}×", f"{t['pd'] / t['un']:.1f}×", f"{t['un'] / t['fl']:.1f}×"])
+    print(f"\n## normalize: {scale['records']:,} records per format, pages of 1,000\n")
+    print(table(["format", "MB", "rows", "usagenorm s", "MB/s", "RSS MB", "polars s", "RSS MB", "pandas s", "RSS MB", "floor s",
+                 "polars/un", "pandas/un", "un/floor"], rows))
+
+    one = measure("usagenorm", "all", str(data), threads=1)
+    two = measure("usagenorm", "all", str(data), threads=2)
+    report["threads"] = {"1": one, "2": two}
+    print(f"\nthreads: 1 → {one['seconds']:.3f} s, 2 → {two['seconds']:.3f} s: {one['seconds'] / two['seconds']:.2f}× (all formats)")
+
+    big = args.data / "bigpage"
+    generate(big, scale["big"], "bigpage", "exabits")
+    nd = args.data / "ndjson"
+    generate(nd, scale["ndjson"], "ndjson", "gitpod")
+    for name, path in (("one JSON page of %s exabits records" % f"{scale['big']:,}", big / "exabits"),
+                       ("one NDJSON file of %s gitpod records" % f"{scale['ndjson']:,}", nd / "gitpod")):
+        mb = sum(f.stat().st_size for f in files_of(path)) / 1e6
+        a, b = measure("usagenorm", "x", str(path), threads=1), measure("usagenorm", "x", str(path), threads=2)
+        fl = floor(path, target)
+        report.setdefault("single_file", {})[name] = {"mb": mb, "1": a, "2": b, "floor": fl}
+        print(f"{name} ({mb:.0f} MB): 1 thread {a['seconds']:.3f} s, 2 threads {b['seconds']:.3f} s "
+              f"({a['seconds'] / b['seconds']:.2f}×), floor {fl['seconds']:.3f} s, peak RSS {b['peak_rss_mb']:.0f} MB")
+
+    dicts = args.data / "dicts"
+    generate(dicts, scale["dicts"], "pages", "gitpod")
+    d = measure("dicts", "", str(dicts / "gitpod"))
+    report["dicts"] = d
+    print(f"{scale['dicts']:,} Python dicts: normalize(list) {d['seconds']:.3f} s vs json.dumps + bytes {d['dumps_plus_bytes']:.3f} s")
+
+
+def run_workloads(args, scale, report) -> None:
+    n = scale["rows"]
+    for name, ours, theirs, what in (
+        ("aggregate", "aggregate", "aggregate_polars", f"{n:,} canonical rows over 90 days, daily buckets, 2 group keys"),
+        ("price", "price", "price_polars", f"{n:,} rows, a 1,000-row rate card"),
+    ):
+        a, b = measure(ours, str(n)), measure(theirs, str(n))
+        report[name] = {"usagenorm": a, "polars": b}
+        print(f"\n## {name}: {what}\n")
+        print(table(["", "seconds", "peak RSS MB", "output rows"],
+                    [["usagenorm", f"{a['seconds']:.3f}", f"{a['peak_rss_mb']:.0f}", a["rows"]],
+                     ["polars (hand-written)", f"{b['seconds']:.3f}", f"{b['peak_rss_mb']:.0f}", b["rows"]],
+                     ["polars / usagenorm", f"{b['seconds'] / a['seconds']:.2f}×", f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}×", ""]]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--scale", choices=SCALES, default="full")
+    ap.add_argument("--records", type=int, help="records per format (overrides the scale)")
+    ap.add_argument("--rows", type=int, help="rows for aggregate and price (overrides the scale)")
+    ap.add_argument("--data", type=Path, default=HERE / "data")
+    ap.add_argument("--only", default="normalize,workloads")
+    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.child:
+        result = child(*args.child)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result))
+        return
+    scale = dict(SCALES[args.scale])
+    if args.records:
+        scale["records"] = args.records
+    if args.rows:
+        scale["rows"] = args.rows
+    args.data = args.data / args.scale
+    import polars
+
+    import usagenorm
+
+    print(f"# usagenorm {usagenorm.__version__} benchmark ({args.scale})")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
+          f"polars {polars.__version__}")
+    report: dict = {"scale": args.scale, "normalize": {}}
+    only = args.only.split(",")
+    if "normalize" in only:
+        run_normalize(args, scale, build_floor(), report)
+    if "workloads" in only:
+        run_workloads(args, scale, report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
