@@ -63,27 +63,48 @@ def polars_suger(files: list[Path]) -> pl.DataFrame:
         df.select("group", pl.col("metaInfo").struct.field("billableRecords").alias("b"))
         .explode("b")
         .drop_nulls("b")
-        .select("group", pl.col("b").struct.field("key").alias("metric"), pl.col("b").struct.field("quantity").cast(pl.Float64).alias("quantity"))
+        .select(
+            "group",
+            pl.col("b").struct.field("key").alias("metric"),
+            pl.col("b").struct.field("quantity").cast(pl.Float64).alias("quantity"),
+        )
     )
-    rows = pl.concat([long.with_columns(pl.col("quantity").cast(pl.Float64)), billable.join(long.select("group").unique(), on="group", how="anti")])
+    rows = pl.concat(
+        [
+            long.with_columns(pl.col("quantity").cast(pl.Float64)),
+            billable.join(long.select("group").unique(), on="group", how="anti"),
+        ]
+    )
     base = df.select(
-        "group", "id", "organizationID", "buyerID", "entitlementID", "status", "creationTime",
-        pl.struct(pl.exclude("group", "id", "organizationID", "buyerID", "entitlementID", "status", "records")).struct.json_encode().alias("tags"),
+        "group",
+        "id",
+        "organizationID",
+        "buyerID",
+        "entitlementID",
+        "status",
+        "creationTime",
+        pl.struct(pl.exclude("group", "id", "organizationID", "buyerID", "entitlementID", "status", "records"))
+        .struct.json_encode()
+        .alias("tags"),
     ).join(meta, on="group")
     start = pl.coalesce(_ts("ts"), _ts("creationTime"))
-    return rows.join(base, on="group").sort("group").select(
-        pl.lit("suger").alias("provider"),
-        pl.col("id").alias("record_id"),
-        pl.col("organizationID").alias("account_id"),
-        pl.col("buyerID").alias("customer_id"),
-        pl.col("entitlementID").alias("resource_id"),
-        "metric",
-        start.alias("usage_start"),
-        start.alias("usage_end"),
-        "quantity",
-        "status",
-        (~pl.col("status").is_in(["DELETED", "INVALID"])).alias("billable"),
-        "tags",
+    return (
+        rows.join(base, on="group")
+        .sort("group")
+        .select(
+            pl.lit("suger").alias("provider"),
+            pl.col("id").alias("record_id"),
+            pl.col("organizationID").alias("account_id"),
+            pl.col("buyerID").alias("customer_id"),
+            pl.col("entitlementID").alias("resource_id"),
+            "metric",
+            start.alias("usage_start"),
+            start.alias("usage_end"),
+            "quantity",
+            "status",
+            (~pl.col("status").is_in(["DELETED", "INVALID"])).alias("billable"),
+            "tags",
+        )
     )
 
 
@@ -91,7 +112,11 @@ def polars_exabits(files: list[Path]) -> pl.DataFrame:
     df = _pages(files, "data")
     res = pl.col("resource")
     start = pl.from_epoch("created_time", time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
-    end = pl.when(pl.col("terminated_time") > 0).then(pl.from_epoch("terminated_time", time_unit="s")).dt.replace_time_zone("UTC")
+    end = (
+        pl.when(pl.col("terminated_time") > 0)
+        .then(pl.from_epoch("terminated_time", time_unit="s"))
+        .dt.replace_time_zone("UTC")
+    )
     return df.select(
         pl.lit("exabits").alias("provider"),
         pl.col("id").alias("record_id"),
@@ -117,8 +142,10 @@ def polars_vmware(files: list[Path]) -> pl.DataFrame:
     for f in files:
         page = pl.read_json(f)
         meta = page["metadata"].struct.unnest()
-        items = page.select(pl.col("content").explode()).unnest("content").with_columns(
-            metric=pl.lit(meta["metric_id"][0]), unit=pl.lit(meta["unit_of_measure_display_name"][0])
+        items = (
+            page.select(pl.col("content").explode())
+            .unnest("content")
+            .with_columns(metric=pl.lit(meta["metric_id"][0]), unit=pl.lit(meta["unit_of_measure_display_name"][0]))
         )
         frames.append(items)
     df = pl.concat(frames, how="diagonal_relaxed")
@@ -128,8 +155,12 @@ def polars_vmware(files: list[Path]) -> pl.DataFrame:
         usage_end=start + pl.duration(hours=1),
         tags=pl.struct("commitment", "overage", "resources", "usage").struct.json_encode(),
     )
-    committed = base.with_columns(charge_type=pl.lit("committed"), quantity=(pl.col("usage") - pl.col("overage")).cast(pl.Float64))
-    overage = base.filter(pl.col("overage") > 0).with_columns(charge_type=pl.lit("overage"), quantity=pl.col("overage").cast(pl.Float64))
+    committed = base.with_columns(
+        charge_type=pl.lit("committed"), quantity=(pl.col("usage") - pl.col("overage")).cast(pl.Float64)
+    )
+    overage = base.filter(pl.col("overage") > 0).with_columns(
+        charge_type=pl.lit("overage"), quantity=pl.col("overage").cast(pl.Float64)
+    )
     cols = ["metric", "charge_type", "usage_start", "usage_end", "quantity", "unit", "tags"]
     return pl.concat([committed.select(cols), overage.select(cols)]).with_columns(pl.lit("vmware").alias("provider"))
 
@@ -154,6 +185,7 @@ def polars_consumption_log(files: list[Path]) -> pl.DataFrame:
 
 # ---- pandas ---------------------------------------------------------------------------------
 
+
 def _pandas_pages(files: list[Path], key: str, meta: list | None = None):
     import pandas as pd
 
@@ -173,7 +205,9 @@ def _pd_ts(s):
 
 def pandas_gitpod(files: list[Path]):
     df = _pandas_pages(files, "records")
-    out = df.rename(columns={"id": "record_id", "userId": "user_id", "environmentId": "resource_id", "environmentClassId": "sku"})
+    out = df.rename(
+        columns={"id": "record_id", "userId": "user_id", "environmentId": "resource_id", "environmentClassId": "sku"}
+    )
     out["project_id"] = df["projectId"].where(df["projectId"] != NIL)
     out["usage_start"] = _pd_ts(df["createdAt"])
     out["usage_end"] = _pd_ts(df["stoppedAt"])
@@ -188,12 +222,26 @@ def pandas_suger(files: list[Path]):
 
     df = _pandas_pages(files, "usageRecordGroups")
     dims = [c for c in df.columns if c.startswith("records.")]
-    long = df.melt(id_vars=["id", "organizationID", "buyerID", "entitlementID", "status", "metaInfo.timestamp", "creationTime"],
-                   value_vars=dims, var_name="metric", value_name="quantity").dropna(subset=["quantity"])
+    long = df.melt(
+        id_vars=["id", "organizationID", "buyerID", "entitlementID", "status", "metaInfo.timestamp", "creationTime"],
+        value_vars=dims,
+        var_name="metric",
+        value_name="quantity",
+    ).dropna(subset=["quantity"])
     long["metric"] = long["metric"].str.removeprefix("records.")
     with_records = set(long["id"])
-    bill = df[~df["id"].isin(with_records)][["id", "organizationID", "buyerID", "entitlementID", "status", "metaInfo.timestamp",
-                                                "creationTime", "metaInfo.billableRecords"]].explode("metaInfo.billableRecords")
+    bill = df[~df["id"].isin(with_records)][
+        [
+            "id",
+            "organizationID",
+            "buyerID",
+            "entitlementID",
+            "status",
+            "metaInfo.timestamp",
+            "creationTime",
+            "metaInfo.billableRecords",
+        ]
+    ].explode("metaInfo.billableRecords")
     bill = bill.dropna(subset=["metaInfo.billableRecords"])
     bill["metric"] = bill["metaInfo.billableRecords"].map(lambda b: b["key"])
     bill["quantity"] = bill["metaInfo.billableRecords"].map(lambda b: b["quantity"])
@@ -237,7 +285,17 @@ def pandas_consumption_log(files: list[Path]):
     return df
 
 
-POLARS = {"gitpod": polars_gitpod, "suger": polars_suger, "exabits": polars_exabits, "vmware": polars_vmware,
-          "consumption_log": polars_consumption_log}
-PANDAS = {"gitpod": pandas_gitpod, "suger": pandas_suger, "exabits": pandas_exabits, "vmware": pandas_vmware,
-          "consumption_log": pandas_consumption_log}
+POLARS = {
+    "gitpod": polars_gitpod,
+    "suger": polars_suger,
+    "exabits": polars_exabits,
+    "vmware": polars_vmware,
+    "consumption_log": polars_consumption_log,
+}
+PANDAS = {
+    "gitpod": pandas_gitpod,
+    "suger": pandas_suger,
+    "exabits": pandas_exabits,
+    "vmware": pandas_vmware,
+    "consumption_log": pandas_consumption_log,
+}

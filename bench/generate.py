@@ -76,11 +76,18 @@ def gitpod(i: int, ids: Ids, rnd: random.Random) -> str:
 def suger(i: int, ids: Ids, rnd: random.Random) -> str:
     at = BASE + timedelta(seconds=rnd.randrange(0, 90 * 86400))
     dims = rnd.sample(["api_calls", "storage_gb", "seats", "compute_hours", "events"], rnd.randint(1, 3))
-    quantities = {d: (rnd.randrange(1, 100000) if d in ("api_calls", "events", "seats") else round(rnd.random() * 500, 3)) for d in dims}
+    quantities = {
+        d: (rnd.randrange(1, 100000) if d in ("api_calls", "events", "seats") else round(rnd.random() * 500, 3))
+        for d in dims
+    }
     billable_only = rnd.random() < 0.2
     records = {} if billable_only else quantities
-    billable = [{"key": d, "properties": {"region": rnd.choice(["us", "eu"])}, "quantity": q} for d, q in quantities.items()]
-    status = rnd.choices(["REPORTED", "CREATED", "REPORT_PENDING", "REPORT_FAILED", "DELETED", "INVALID"], [70, 10, 8, 4, 5, 3])[0]
+    billable = [
+        {"key": d, "properties": {"region": rnd.choice(["us", "eu"])}, "quantity": q} for d, q in quantities.items()
+    ]
+    status = rnd.choices(
+        ["REPORTED", "CREATED", "REPORT_PENDING", "REPORT_FAILED", "DELETED", "INVALID"], [70, 10, 8, 4, 5, 3]
+    )[0]
     meta = {
         "billableRecords": billable if billable_only else [],
         "metronomeDailyCostAmount": round(rnd.random() * 100, 2),
@@ -128,10 +135,18 @@ def vmware_item(i: int, ids: Ids, rnd: random.Random) -> str:
     commitment = rnd.choice([2, 4, 8])
     usage = rnd.randrange(0, 12)
     overage = max(0, usage - commitment)
-    resources = [{"resource_id": f"host-{rnd.randrange(64):02d}", "usage_quantity": 1} for _ in range(min(usage, rnd.randrange(0, 4)))]
+    resources = [
+        {"resource_id": f"host-{rnd.randrange(64):02d}", "usage_quantity": 1}
+        for _ in range(min(usage, rnd.randrange(0, 4)))
+    ]
     return json.dumps(
-        {"commitment": commitment, "overage": overage, "resources": resources, "usage": usage,
-         "usage_datetime": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        {
+            "commitment": commitment,
+            "overage": overage,
+            "resources": resources,
+            "usage": usage,
+            "usage_datetime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
         separators=(",", ":"),
     )
 
@@ -155,23 +170,35 @@ def consumption_log(i: int, ids: Ids, rnd: random.Random) -> str:
     return "{" + ",".join(fields) + "}"
 
 
-RECORD = {"gitpod": gitpod, "suger": suger, "exabits": exabits, "vmware": vmware_item, "consumption_log": consumption_log}
+RECORD = {
+    "gitpod": gitpod,
+    "suger": suger,
+    "exabits": exabits,
+    "vmware": vmware_item,
+    "consumption_log": consumption_log,
+}
 
 
 def page(fmt: str, records: list[str], number: int, total: int) -> str:
     body = ",".join(records)
     if fmt == "gitpod":
-        return f'{{"pagination":{{"nextToken":"{"" if number * PAGE >= total else f"tok{number}"}"}},"records":[{body}]}}'
+        return (
+            f'{{"pagination":{{"nextToken":"{"" if number * PAGE >= total else f"tok{number}"}"}},"records":[{body}]}}'
+        )
     if fmt == "suger":
         return f'{{"nextOffset":{number * PAGE},"usageRecordGroups":[{body}]}}'
     if fmt == "exabits":
         return f'{{"status":true,"message":"Getting resources usage successful","data":[{body}],"total":{total}}}'
     if fmt == "vmware":
-        meta = ('{"charge_attributes":{"region":"us-west-2"},"display_name":"VMC host usage","metric_id":"vmc-host-count",'
-                '"service_definition_id":"svc-vmc-aws","unit_of_measure_display_name":"Host"}')
-        return (f'{{"content":[{body}],"empty":false,"first":{str(number == 1).lower()},"last":false,"metadata":{meta},'
-                f'"number":{number - 1},"number_of_elements":{len(records)},"size":{PAGE},"total_elements":{total},'
-                f'"total_pages":{(total + PAGE - 1) // PAGE}}}')
+        meta = (
+            '{"charge_attributes":{"region":"us-west-2"},"display_name":"VMC host usage","metric_id":"vmc-host-count",'
+            '"service_definition_id":"svc-vmc-aws","unit_of_measure_display_name":"Host"}'
+        )
+        return (
+            f'{{"content":[{body}],"empty":false,"first":{str(number == 1).lower()},"last":false,"metadata":{meta},'
+            f'"number":{number - 1},"number_of_elements":{len(records)},"size":{PAGE},"total_elements":{total},'
+            f'"total_pages":{(total + PAGE - 1) // PAGE}}}'
+        )
     return f'{{"offset":{(number - 1) * PAGE},"limit":{PAGE},"data":[{body}]}}'
 
 

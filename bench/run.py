@@ -38,14 +38,13 @@ def peak_rss_mb() -> float:
 
 # ---- one measurement, in a child process ------------------------------------------------------
 
+
 def files_of(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".ndjson"))
 
 
 def child(kind: str, arg: str, extra: str) -> dict:
     sys.path.insert(0, str(HERE))
-    import polars as pl
-
     import usagenorm as un
 
     if kind in ("usagenorm", "polars", "pandas"):
@@ -84,7 +83,8 @@ def measure(kind: str, arg: str = "", extra: str = "", threads: int | None = Non
     env.pop("POLARS_MAX_THREADS", None)
     if threads:
         env["RAYON_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, __file__, "--child", kind, arg, extra], env=env, capture_output=True, text=True)
+    cmd = [sys.executable, __file__, "--child", kind, arg, extra]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{kind} {arg} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -98,8 +98,12 @@ def floor(path: Path, target: Path) -> dict:
 
 def build_floor() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "usagenorm" / "target"))
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--bin", "parse_floor"], cwd=ROOT, check=True,
-                   env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    subprocess.run(
+        ["cargo", "build", "--quiet", "--release", "--bin", "parse_floor"],
+        cwd=ROOT,
+        check=True,
+        env=dict(os.environ, CARGO_TARGET_DIR=str(target)),
+    )
     return target
 
 
@@ -107,18 +111,37 @@ def generate(data: Path, records: int, layout: str, formats: str) -> None:
     marker = data / f".done-{records}-{layout}-{formats}"
     if marker.exists():
         return
-    subprocess.run([sys.executable, str(HERE / "generate.py"), "--records", str(records), "--out", str(data),
-                    "--layout", layout, "--formats", formats], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "generate.py"),
+            "--records",
+            str(records),
+            "--out",
+            str(data),
+            "--layout",
+            layout,
+            "--formats",
+            formats,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     marker.touch()
 
 
 # ---- the report -------------------------------------------------------------------------------
 
+
 def table(header: list[str], rows: list[list]) -> str:
     cells = [header] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
+    line = lambda r: (
+        "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+    )
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
+    )
 
 
 def run_normalize(args, scale, target, report) -> None:
@@ -130,62 +153,145 @@ def run_normalize(args, scale, target, report) -> None:
         mb = sum(f.stat().st_size for f in files_of(path)) / 1e6
         un_ = measure("usagenorm", fmt, str(path))
         pl_ = measure("polars", fmt, str(path))
-        pd_ = {"seconds": float("nan"), "rows": "-", "peak_rss_mb": float("nan")} if args.skip_pandas else measure("pandas", fmt, str(path))
+        pd_ = (
+            {"seconds": float("nan"), "rows": "-", "peak_rss_mb": float("nan")}
+            if args.skip_pandas
+            else measure("pandas", fmt, str(path))
+        )
         fl = floor(path, target)
         assert un_["rows"] == pl_["rows"], f"{fmt}: usagenorm {un_['rows']} rows, polars {pl_['rows']}"
-        rows.append([fmt, f"{mb:.0f}", un_["rows"], f"{un_['seconds']:.3f}", f"{mb / un_['seconds']:.0f}", f"{un_['peak_rss_mb']:.0f}",
-                     f"{pl_['seconds']:.3f}", f"{pl_['peak_rss_mb']:.0f}", f"{pd_['seconds']:.2f}", f"{pd_['peak_rss_mb']:.0f}",
-                     f"{fl['seconds']:.3f}", f"{pl_['seconds'] / un_['seconds']:.1f}×", f"{pd_['seconds'] / un_['seconds']:.1f}×",
-                     f"{un_['seconds'] / fl['seconds']:.1f}×"])
-        for k, v in (("un", un_["seconds"]), ("pl", pl_["seconds"]), ("pd", pd_["seconds"]), ("fl", fl["seconds"]), ("mb", mb)):
+        rows.append(
+            [
+                fmt,
+                f"{mb:.0f}",
+                un_["rows"],
+                f"{un_['seconds']:.3f}",
+                f"{mb / un_['seconds']:.0f}",
+                f"{un_['peak_rss_mb']:.0f}",
+                f"{pl_['seconds']:.3f}",
+                f"{pl_['peak_rss_mb']:.0f}",
+                f"{pd_['seconds']:.2f}",
+                f"{pd_['peak_rss_mb']:.0f}",
+                f"{fl['seconds']:.3f}",
+                f"{pl_['seconds'] / un_['seconds']:.1f}×",
+                f"{pd_['seconds'] / un_['seconds']:.1f}×",
+                f"{un_['seconds'] / fl['seconds']:.1f}×",
+            ]
+        )
+        for k, v in (
+            ("un", un_["seconds"]),
+            ("pl", pl_["seconds"]),
+            ("pd", pd_["seconds"]),
+            ("fl", fl["seconds"]),
+            ("mb", mb),
+        ):
             totals[k] += v
         totals["rows"] += un_["rows"]
         report["normalize"][fmt] = {"mb": mb, "usagenorm": un_, "polars": pl_, "pandas": pd_, "floor": fl}
     t = totals
-    rows.append(["total", f"{t['mb']:.0f}", t["rows"], f"{t['un']:.3f}", f"{t['mb'] / t['un']:.0f}", "", f"{t['pl']:.3f}", "",
-                 f"{t['pd']:.2f}", "", f"{t['fl']:.3f}", f"{t['pl'] / t['un']:.1f}×", f"{t['pd'] / t['un']:.1f}×", f"{t['un'] / t['fl']:.1f}×"])
+    rows.append(
+        [
+            "total",
+            f"{t['mb']:.0f}",
+            t["rows"],
+            f"{t['un']:.3f}",
+            f"{t['mb'] / t['un']:.0f}",
+            "",
+            f"{t['pl']:.3f}",
+            "",
+            f"{t['pd']:.2f}",
+            "",
+            f"{t['fl']:.3f}",
+            f"{t['pl'] / t['un']:.1f}×",
+            f"{t['pd'] / t['un']:.1f}×",
+            f"{t['un'] / t['fl']:.1f}×",
+        ]
+    )
     print(f"\n## normalize: {scale['records']:,} records per format, pages of 1,000\n")
-    print(table(["format", "MB", "rows", "usagenorm s", "MB/s", "RSS MB", "polars s", "RSS MB", "pandas s", "RSS MB", "floor s",
-                 "polars/un", "pandas/un", "un/floor"], rows))
+    print(
+        table(
+            [
+                "format",
+                "MB",
+                "rows",
+                "usagenorm s",
+                "MB/s",
+                "RSS MB",
+                "polars s",
+                "RSS MB",
+                "pandas s",
+                "RSS MB",
+                "floor s",
+                "polars/un",
+                "pandas/un",
+                "un/floor",
+            ],
+            rows,
+        )
+    )
 
     one = measure("usagenorm", "all", str(data), threads=1)
     two = measure("usagenorm", "all", str(data), threads=2)
     report["threads"] = {"1": one, "2": two}
-    print(f"\nthreads: 1 → {one['seconds']:.3f} s, 2 → {two['seconds']:.3f} s: {one['seconds'] / two['seconds']:.2f}× (all formats)")
+    print(
+        f"\nthreads: 1 → {one['seconds']:.3f} s, 2 → {two['seconds']:.3f} s: {one['seconds'] / two['seconds']:.2f}× (all formats)"
+    )
 
     big = args.data / "bigpage"
     generate(big, scale["big"], "bigpage", "exabits")
     nd = args.data / "ndjson"
     generate(nd, scale["ndjson"], "ndjson", "gitpod")
-    for name, path in (("one JSON page of %s exabits records" % f"{scale['big']:,}", big / "exabits"),
-                       ("one NDJSON file of %s gitpod records" % f"{scale['ndjson']:,}", nd / "gitpod")):
+    for name, path in (
+        (f"one JSON page of {scale['big']:,} exabits records", big / "exabits"),
+        (f"one NDJSON file of {scale['ndjson']:,} gitpod records", nd / "gitpod"),
+    ):
         mb = sum(f.stat().st_size for f in files_of(path)) / 1e6
         a, b = measure("usagenorm", "x", str(path), threads=1), measure("usagenorm", "x", str(path), threads=2)
         fl = floor(path, target)
         report.setdefault("single_file", {})[name] = {"mb": mb, "1": a, "2": b, "floor": fl}
-        print(f"{name} ({mb:.0f} MB): 1 thread {a['seconds']:.3f} s, 2 threads {b['seconds']:.3f} s "
-              f"({a['seconds'] / b['seconds']:.2f}×), floor {fl['seconds']:.3f} s, peak RSS {b['peak_rss_mb']:.0f} MB")
+        print(
+            f"{name} ({mb:.0f} MB): 1 thread {a['seconds']:.3f} s, 2 threads {b['seconds']:.3f} s "
+            f"({a['seconds'] / b['seconds']:.2f}×), floor {fl['seconds']:.3f} s, peak RSS {b['peak_rss_mb']:.0f} MB"
+        )
 
     dicts = args.data / "dicts"
     generate(dicts, scale["dicts"], "pages", "gitpod")
     d = measure("dicts", "", str(dicts / "gitpod"))
     report["dicts"] = d
-    print(f"{scale['dicts']:,} Python dicts: normalize(list) {d['seconds']:.3f} s vs json.dumps + bytes {d['dumps_plus_bytes']:.3f} s")
+    print(
+        f"{scale['dicts']:,} Python dicts: normalize(list) {d['seconds']:.3f} s vs json.dumps + bytes {d['dumps_plus_bytes']:.3f} s"
+    )
 
 
 def run_workloads(args, scale, report) -> None:
     n = scale["rows"]
     for name, ours, theirs, what in (
-        ("aggregate", "aggregate", "aggregate_polars", f"{n:,} canonical rows over 90 days, daily buckets, 2 group keys"),
+        (
+            "aggregate",
+            "aggregate",
+            "aggregate_polars",
+            f"{n:,} canonical rows over 90 days, daily buckets, 2 group keys",
+        ),
         ("price", "price", "price_polars", f"{n:,} rows, a 1,000-row rate card"),
     ):
         a, b = measure(ours, str(n)), measure(theirs, str(n))
         report[name] = {"usagenorm": a, "polars": b}
         print(f"\n## {name}: {what}\n")
-        print(table(["", "seconds", "peak RSS MB", "output rows"],
-                    [["usagenorm", f"{a['seconds']:.3f}", f"{a['peak_rss_mb']:.0f}", a["rows"]],
-                     ["polars (hand-written)", f"{b['seconds']:.3f}", f"{b['peak_rss_mb']:.0f}", b["rows"]],
-                     ["polars / usagenorm", f"{b['seconds'] / a['seconds']:.2f}×", f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}×", ""]]))
+        print(
+            table(
+                ["", "seconds", "peak RSS MB", "output rows"],
+                [
+                    ["usagenorm", f"{a['seconds']:.3f}", f"{a['peak_rss_mb']:.0f}", a["rows"]],
+                    ["polars (hand-written)", f"{b['seconds']:.3f}", f"{b['peak_rss_mb']:.0f}", b["rows"]],
+                    [
+                        "polars / usagenorm",
+                        f"{b['seconds'] / a['seconds']:.2f}×",
+                        f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}×",
+                        "",
+                    ],
+                ],
+            )
+        )
 
 
 def main() -> None:
@@ -215,8 +321,10 @@ def main() -> None:
     import usagenorm
 
     print(f"# usagenorm {usagenorm.__version__} benchmark ({args.scale})")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
-          f"polars {polars.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
+        f"polars {polars.__version__}"
+    )
     report: dict = {"scale": args.scale, "normalize": {}}
     only = args.only.split(",")
     if "normalize" in only:

@@ -62,8 +62,10 @@ def polars_aggregate(df: pl.DataFrame) -> pl.DataFrame:
         df.with_columns(bucket=pl.datetime_ranges(start.dt.truncate("1d"), end, "1d"), span=span)
         .explode("bucket")
         .with_columns(
-            overlap=(pl.min_horizontal(end, pl.col("bucket") + pl.duration(days=1)) - pl.max_horizontal(start, pl.col("bucket")))
-            .dt.total_microseconds()
+            overlap=(
+                pl.min_horizontal(end, pl.col("bucket") + pl.duration(days=1))
+                - pl.max_horizontal(start, pl.col("bucket"))
+            ).dt.total_microseconds()
         )
         .filter((pl.col("overlap") > 0) | (pl.col("span") == 0))
         .with_columns(share=pl.when(pl.col("span") == 0).then(1.0).otherwise(pl.col("overlap") / pl.col("span")))
@@ -86,7 +88,9 @@ def polars_price(df: pl.DataFrame, card: pl.DataFrame) -> pl.DataFrame:
         .join(wildcard, on=["provider", "metric"], how="left")
         .with_columns(unit_price=pl.coalesce("p_specific", "p_any"))
     )
-    return out.with_columns(cost=(pl.col("quantity").cast(pl.Decimal(38, 9)) * pl.col("unit_price"))).drop("p_specific", "p_any")
+    return out.with_columns(cost=(pl.col("quantity").cast(pl.Decimal(38, 9)) * pl.col("unit_price"))).drop(
+        "p_specific", "p_any"
+    )
 
 
 def run(kind: str, n: int) -> dict:
