@@ -5,7 +5,7 @@ PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup build demo test test-rust test-python lint
+.PHONY: help setup build demo test test-rust test-python lint bench
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ test-python: ## the Python test suite against the installed wheel
 	$(PYTHON) -m pytest -q tests
 
 test: build test-rust test-python ## build, then run every test
+
+bench: build ## the full benchmark (about 2 GB of generated exports; several minutes), see BENCHMARKS.md
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "pandas>=2" numpy
+	$(PYTHON) bench/run.py --json bench/latest.json | tee bench/latest.md
 
 lint: ## clippy, rustfmt, ruff
 	cargo clippy --all-targets -- -D warnings

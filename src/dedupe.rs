@@ -113,7 +113,7 @@ fn same_content(batches: &[CanonicalBatch], x: &Rec, y: &Rec) -> bool {
         && (0..x.end - x.start).all(|k| rows_equal(&batches[x.batch], x.start + k, &batches[y.batch], y.start + k))
 }
 
-/// Splits every batch into records and hashes their content, in output order.
+/// Splits every batch into records, in output order.
 fn records(batches: &[CanonicalBatch]) -> Vec<Rec> {
     batches
         .par_iter()
@@ -127,9 +127,7 @@ fn records(batches: &[CanonicalBatch]) -> Vec<Rec> {
                 {
                     end += 1;
                 }
-                let mut h = Fx::default();
-                (start..end).for_each(|i| hash_row(b, i, &mut h));
-                out.push(Rec { batch: bi, start, end, hash: h.finish() });
+                out.push(Rec { batch: bi, start, end, hash: 0 });
                 start = end;
             }
             out
@@ -138,37 +136,63 @@ fn records(batches: &[CanonicalBatch]) -> Vec<Rec> {
         .collect()
 }
 
+fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
+    let mut h = Fx::default();
+    (rec.start..rec.end).for_each(|i| hash_row(&batches[rec.batch], i, &mut h));
+    h.finish()
+}
+
+/// Groups of records sharing a key, as (has_id, members in output order); singletons are not
+/// kept. Each key maps to its first record, so only repeated keys allocate.
+fn repeated_groups<'b>(batches: &'b [CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, Vec<usize>)> {
+    // Content hashes: needed for records without an id (their key) — computed in parallel.
+    recs.par_iter_mut().for_each(|r| {
+        if batches[r.batch].record_id.get(r.start).is_none() {
+            r.hash = content_hash(batches, r);
+        }
+    });
+    let mut first_by_id: FastMap<(&'b str, &'b str), usize> = FastMap::default();
+    let mut first_by_content: FastMap<(&'b str, u64), usize> = FastMap::default();
+    let mut repeats: FastMap<usize, (bool, Vec<usize>)> = FastMap::default();
+    for (r, rec) in recs.iter().enumerate() {
+        let b = &batches[rec.batch];
+        let provider = b.provider[rec.start];
+        let (has_id, first) = match b.record_id.get(rec.start) {
+            Some(id) => (true, *first_by_id.entry((provider, id)).or_insert(r)),
+            None => (false, *first_by_content.entry((provider, rec.hash)).or_insert(r)),
+        };
+        if first != r {
+            repeats.entry(first).or_insert_with(|| (has_id, vec![first])).1.push(r);
+        }
+    }
+    let mut groups: Vec<(bool, Vec<usize>)> = repeats.into_values().collect();
+    // Deterministic report order: by each group's first record.
+    groups.sort_by_key(|(_, g)| g[0]);
+    groups
+}
+
 /// Removes duplicate and superseded records from `batches`, in place.
 pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
-    let recs = records(batches);
+    let mut recs = records(batches);
     let mut result = DedupeResult::default();
-    let mut drop = vec![false; recs.len()];
+    let mut drop: Vec<usize> = Vec::new();
     {
         let bs: &[CanonicalBatch] = batches;
-        // Group: by (provider, record_id) when there is an id, else by (provider, content hash).
-        let mut by_id: FastMap<(&str, &str), Vec<usize>> = FastMap::default();
-        let mut by_content: FastMap<(&str, u64), Vec<usize>> = FastMap::default();
-        for (r, rec) in recs.iter().enumerate() {
-            let b = &bs[rec.batch];
-            match b.record_id.get(rec.start) {
-                Some(id) => by_id.entry((b.provider[rec.start], id)).or_default().push(r),
-                None => by_content.entry((b.provider[rec.start], rec.hash)).or_default().push(r),
+        let groups = repeated_groups(bs, &mut recs);
+        // Records with ids that repeat need their content hash too.
+        for (_, group) in &groups {
+            for &r in group {
+                if recs[r].hash == 0 {
+                    recs[r].hash = content_hash(bs, &recs[r]);
+                }
             }
         }
-        let mut groups: Vec<(bool, Vec<usize>)> = by_id
-            .into_values()
-            .filter(|g| g.len() > 1)
-            .map(|g| (true, g))
-            .chain(by_content.into_values().filter(|g| g.len() > 1).map(|g| (false, g)))
-            .collect();
-        // Deterministic report order: by each group's first record.
-        groups.sort_by_key(|(_, g)| g[0]);
         for (has_id, group) in groups {
             // Distinct contents in first-seen order; later identical copies are duplicates.
             let mut versions: Vec<usize> = Vec::new();
             for &r in &group {
                 if versions.iter().any(|&v| same_content(bs, &recs[v], &recs[r])) {
-                    drop[r] = true;
+                    drop.push(r);
                     *result.duplicates.entry(bs[recs[r].batch].source[recs[r].start]).or_default() += 1;
                 } else {
                     versions.push(r);
@@ -190,7 +214,7 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
                     None => "kept_unresolved",
                     Some(w) if w == v => "kept",
                     Some(_) => {
-                        drop[v] = true;
+                        drop.push(v);
                         *result.superseded.entry(b.source[rec.start]).or_default() += 1;
                         "superseded"
                     }
@@ -206,9 +230,10 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
             }
         }
     }
-    if drop.iter().any(|d| *d) {
+    if !drop.is_empty() {
         let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.len()]).collect();
-        for (rec, _) in recs.iter().zip(&drop).filter(|(_, d)| **d) {
+        for &r in &drop {
+            let rec = &recs[r];
             keep[rec.batch][rec.start..rec.end].iter_mut().for_each(|k| *k = false);
         }
         for (b, k) in batches.iter_mut().zip(&keep) {

@@ -57,8 +57,36 @@ impl Hasher for Fx {
         self.mix(i as u64);
     }
 
+    /// Murmur3's fmix64: spreads every input bit over the low bits too. Without it, keys that
+    /// differ only in their high bytes (zero-padded hex ids, read as little-endian words)
+    /// collide in hashbrown's low-bit bucket index — a 30× slowdown seen on Exabits ids.
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, Hash};
+
+    #[test]
+    fn low_bits_spread_for_keys_differing_in_high_bytes() {
+        let build = BuildHasherDefault::<Fx>::default();
+        let buckets: std::collections::HashSet<u64> = (0..4096u32)
+            .map(|i| {
+                let mut h = build.build_hasher();
+                ("exabits", format!("{i:024x}").as_str()).hash(&mut h);
+                h.finish() & 4095
+            })
+            .collect();
+        // Close to uniform: a weak hash put these in a handful of buckets.
+        assert!(buckets.len() > 2000, "{} buckets", buckets.len());
     }
 }
 

@@ -311,10 +311,16 @@ impl Tags {
         self.buf.push(':');
     }
 
-    /// Adds a field with its raw JSON value, whitespace removed.
-    pub fn raw(&mut self, key: &str, raw: &RawValue) {
+    /// Adds a field with its raw JSON value, whitespace removed. A value nested deeper than
+    /// serde_json's own limit for parsed documents (128) is an error, not a tag.
+    pub fn raw(&mut self, key: &str, raw: &RawValue) -> FieldResult<()> {
+        let text = raw.get();
+        if text.starts_with(['{', '[']) && nesting_depth(text) > MAX_DEPTH {
+            return Err(FieldError::new(key, format!("nested deeper than {MAX_DEPTH} levels")));
+        }
         self.key(key);
-        push_compact(&mut self.buf, raw.get());
+        push_compact(&mut self.buf, text);
+        Ok(())
     }
 
     pub fn str(&mut self, key: &str, value: &str) {
@@ -323,22 +329,52 @@ impl Tags {
     }
 
     /// Adds every field of `obj` whose key is not in `mapped`, under `prefix` + key.
-    pub fn rest(&mut self, obj: &RawObject, mapped: &[&str], prefix: &str) {
+    pub fn rest(&mut self, obj: &RawObject, mapped: &[&str], prefix: &str) -> FieldResult<()> {
         for (k, v) in obj.fields() {
             if !mapped.contains(&k) {
                 if prefix.is_empty() {
-                    self.raw(k, v);
+                    self.raw(k, v)?;
                 } else {
-                    self.raw(&format!("{prefix}{k}"), v);
+                    self.raw(&format!("{prefix}{k}"), v)?;
                 }
             }
         }
+        Ok(())
     }
 
     pub fn finish(mut self) -> String {
         self.buf.push('}');
         self.buf
     }
+}
+
+/// The deepest nesting a tag value may have: serde_json's limit for the documents it parses.
+pub const MAX_DEPTH: usize = 128;
+
+/// How deeply arrays and objects nest in JSON text (strings skipped).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    max
 }
 
 /// Appends `s` as a JSON string literal.
@@ -416,8 +452,17 @@ mod tests {
     fn tags_are_compact_json() {
         let o = obj("{ \"a\" : { \"x\" : \"1 2\" },\n \"b\": [1, 2] }");
         let mut t = Tags::new();
-        t.rest(&o, &["b"], "");
+        t.rest(&o, &["b"], "").unwrap();
         t.str("q\"uote", "v");
         assert_eq!(t.finish(), r#"{"a":{"x":"1 2"},"q\"uote":"v"}"#);
+    }
+
+    #[test]
+    fn deep_tag_values_are_errors() {
+        let deep = format!("{{\"x\": {}{}}}", "[".repeat(200), "]".repeat(200));
+        let o = obj(&deep);
+        let e = Tags::new().rest(&o, &[], "").unwrap_err();
+        assert_eq!(e.path, "x");
+        assert_eq!(nesting_depth(r#"[{"a": "[[["}]"#), 2);
     }
 }

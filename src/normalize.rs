@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use serde_json::value::RawValue;
@@ -15,6 +16,16 @@ use crate::error::{Error, Result};
 use crate::json::{FieldError, FieldResult, Kind, RawObject};
 use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
+
+/// Progress of the running `normalize` calls (process-wide, approximate when several run at
+/// once): sources finished and records read. The command line polls it for its progress bar.
+static SOURCES_DONE: AtomicU64 = AtomicU64::new(0);
+static RECORDS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// `(sources finished, records read)` since the last `normalize` call started.
+pub fn progress() -> (u64, u64) {
+    (SOURCES_DONE.load(Ordering::Relaxed), RECORDS_DONE.load(Ordering::Relaxed))
+}
 
 /// Records per parallel work item within one page or NDJSON file.
 const RECORD_CHUNK: usize = 2048;
@@ -323,6 +334,10 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     // Usually one document, parsed in one pass straight into its object or array form;
     // concatenated documents (or a malformed one) take the streaming path below.
     if let Some(doc) = Doc::parse(text) {
+        if ctx.provider.is_none() {
+            // Detected here so the source's stats name its format.
+            ctx.provider = detect(&doc).ok().flatten();
+        }
         return read_document(ctx, doc, text, None, "$");
     }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
@@ -335,7 +350,12 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
             Some(Ok(value)) => {
                 let prefix = format!("document {doc}: $");
                 out.absorb(match Doc::parse(value.get()) {
-                    Some(d) => read_document(ctx, d, value.get(), None, &prefix),
+                    Some(d) => {
+                        if ctx.provider.is_none() {
+                            ctx.provider = detect(&d).ok().flatten();
+                        }
+                        read_document(ctx, d, value.get(), None, &prefix)
+                    }
                     None => Chunk::rejected(ctx, None, prefix, not_object_or_array(value), value.get().as_bytes()),
                 });
             }
@@ -624,6 +644,7 @@ fn read_chunk<'d, R: RecordSource<'d>>(
         }
     }
     out.records = chunk.len() as u64;
+    RECORDS_DONE.fetch_add(out.records, Ordering::Relaxed);
     out.batches.push(batch);
     out
 }

@@ -182,3 +182,10 @@ def test_readme_mapping_tables_match_formats():
         assert f"#### `{provider}` — {title}" in readme
         assert f"Reads: {api}" in readme
         assert f"| {column} | {source_field.replace('|', chr(92) + '|')} |" in readme, (provider, column)
+
+
+def test_stats_name_each_sources_detected_format(tmp_path):
+    (tmp_path / "junk.json").write_text('{"hello": 1}')
+    files = [EXAMPLES / "suger.json", EXAMPLES / "vmware.json", tmp_path / "junk.json"]
+    out = un.normalize(files, errors="collect")
+    assert out.stats["provider"].to_list() == ["suger", "vmware", None]

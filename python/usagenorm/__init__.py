@@ -13,6 +13,7 @@ import polars as pl
 from . import _core, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, NormalizeError, RateCardError
+from ._focus import check_focus, to_focus
 from ._pricing import RateCard, UnpricedRowsWarning, price, reconcile
 
 __version__: str = _core.__version__
@@ -27,10 +28,12 @@ __all__ = [
     "UnpricedRowsWarning",
     "__version__",
     "aggregate",
+    "check_focus",
     "formats",
     "normalize",
     "price",
     "reconcile",
+    "to_focus",
 ]
 
 

@@ -124,3 +124,13 @@ def price(
     Example:
         >>> price(prepared, card_text).filter(pl.col("outcome") == "priced")
     """
+
+def progress() -> tuple[int, int]:
+    """``(sources finished, records read)`` since the running ``normalize`` call started.
+
+    Process-wide and approximate when several calls run at once; meant for progress bars
+    (the command line polls it from another thread while ``normalize`` runs detached).
+
+    Example:
+        >>> files_done, records_done = progress()
+    """

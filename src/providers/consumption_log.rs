@@ -75,7 +75,7 @@ impl Format for ConsumptionLog {
         let (quantity, unit) = match unit.as_deref().and_then(|u| duration_to_hours(value, u)) {
             Some(hours) => {
                 if let Some(u) = rec.get("unit") {
-                    tags.raw("unit", u);
+                    tags.raw("unit", u)?;
                 }
                 (hours, Some(Cow::Borrowed(HOURS)))
             }
@@ -90,7 +90,7 @@ impl Format for ConsumptionLog {
         row.resource_id = rec.str("resourceId")?;
         row.quantity = Some(quantity);
         row.unit = unit;
-        tags.rest(rec, MAPPED, "");
+        tags.rest(rec, MAPPED, "")?;
         row.tags = tags.finish();
         out.push(row);
         Ok(())

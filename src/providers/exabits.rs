@@ -119,11 +119,11 @@ impl Format for Exabits {
             tags.str("_warning", &format!("unknown status {s}"));
         }
         row.status = status;
-        tags.rest(rec, MAPPED, "");
+        tags.rest(rec, MAPPED, "")?;
         if let Some(t) = rec.get("terminated_time").filter(|_| end.is_none() && terminated.is_some()) {
-            tags.raw("terminated_time", t);
+            tags.raw("terminated_time", t)?;
         }
-        tags.rest(&resource, RESOURCE_MAPPED, "resource.");
+        tags.rest(&resource, RESOURCE_MAPPED, "resource.")?;
         row.tags = tags.finish();
         out.push(row);
         Ok(())

@@ -81,7 +81,7 @@ impl Format for Gitpod {
         row.unit = Some(Cow::Borrowed(HOURS));
         row.status = Some(Cow::Borrowed(if end.is_some() { "stopped" } else { "running" }));
         let mut tags = Tags::new();
-        tags.rest(rec, MAPPED, "");
+        tags.rest(rec, MAPPED, "")?;
         row.tags = tags.finish();
         out.push(row);
         Ok(())

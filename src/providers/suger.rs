@@ -70,8 +70,8 @@ impl Format for Suger {
         let billable = !matches!(status.as_deref(), Some("DELETED") | Some("INVALID"));
 
         let mut tags = Tags::new();
-        tags.rest(rec, MAPPED, "");
-        tags.rest(&meta, META_MAPPED, "metaInfo.");
+        tags.rest(rec, MAPPED, "")?;
+        tags.rest(&meta, META_MAPPED, "metaInfo.")?;
         if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
             tags.str("_warning", &format!("unknown status {s}"));
         }
@@ -92,7 +92,7 @@ impl Format for Suger {
         let first = out.len();
         if !dimensions.is_empty() {
             if let Some(b) = meta.get("billableRecords").filter(|_| !billable_records.is_empty()) {
-                tags.raw("metaInfo.billableRecords", b);
+                tags.raw("metaInfo.billableRecords", b)?;
             }
             let tags = tags.finish();
             for (key, _) in dimensions.fields() {
@@ -117,7 +117,7 @@ impl Format for Suger {
                 row.quantity = Some(quantity);
                 let mut t = tags.clone();
                 if let Some(p) = item.get("properties") {
-                    t.raw("billableRecord.properties", p);
+                    t.raw("billableRecord.properties", p)?;
                 }
                 row.tags = t.finish();
                 out.push(row);

@@ -98,10 +98,10 @@ impl Format for Vmware {
         let mut tags = Tags::new();
         tags.str("period", period.name());
         tags.str("period_source", how);
-        tags.rest(&meta, META_MAPPED, "metadata.");
+        tags.rest(&meta, META_MAPPED, "metadata.")?;
         if hours_factor.is_some() {
             if let Some(u) = meta.get("unit_of_measure_display_name") {
-                tags.raw("metadata.unit_of_measure_display_name", u);
+                tags.raw("metadata.unit_of_measure_display_name", u)?;
             }
         }
         let tags = tags.finish();
@@ -126,7 +126,7 @@ impl Format for Vmware {
         let end = period_end(start, page.period)
             .ok_or_else(|| FieldError::new("usage_datetime", "period end out of range"))?;
         let mut tags = Tags::new();
-        tags.rest(rec, MAPPED, "");
+        tags.rest(rec, MAPPED, "")?;
         let mut tags = tags.finish();
         tags.pop();
         tags.push_str(if tags.len() > 1 { &page.tags } else { &page.tags[1..] });

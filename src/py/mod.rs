@@ -97,6 +97,12 @@ fn price(
     Ok(PyDataFrame(out))
 }
 
+/// `(sources finished, records read)` of the running normalize call, for progress bars.
+#[pyfunction]
+fn progress() -> (u64, u64) {
+    crate::normalize::progress()
+}
+
 /// The formats usagenorm reads and how each maps onto the canonical columns.
 #[pyfunction]
 fn formats() -> PyResult<PyDataFrame> {
@@ -107,6 +113,7 @@ fn formats() -> PyResult<PyDataFrame> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(formats, m)?)?;
+    m.add_function(wrap_pyfunction!(progress, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;

@@ -1,0 +1,426 @@
+"""The ``usagenorm`` command line, for ETL jobs (Airflow BashOperator, cron).
+
+Exit codes: 0 success; 1 rejected records under ``--errors raise`` (the default); 2 usage
+errors (bad arguments, missing files, unreadable inputs). Errors go to stderr and name the
+file, record and field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import _core
+from ._errors import ColumnError, NormalizeError, RateCardError
+
+CANONICAL_SUFFIXES = (".parquet", ".csv")
+EXAMPLES = {
+    "normalize": "usagenorm normalize exports/ -o usage.parquet --errors collect --rejects rejects.parquet",
+    "aggregate": "usagenorm aggregate exports/ --every 1d --by project_id --tz Europe/Berlin -o daily.csv",
+    "price": "usagenorm price usage.parquet --rates rates.csv -o priced.parquet --reconcile diffs.csv",
+    "focus": "usagenorm focus exports/ --rates rates.csv -o focus.parquet",
+    "formats": "usagenorm formats",
+    "detect": "usagenorm detect exports/*.json",
+}
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs: exit code 2."""
+
+
+# ---- progress -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal, while the core works."""
+
+    def __init__(self, enabled: bool, files: int) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.files = files
+        self.start = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _draw(self) -> None:
+        while not self._stop.wait(0.2):
+            done_files, records = _core.progress()
+            rate = records / max(time.perf_counter() - self.start, 1e-9)
+            width = 30
+            filled = int(width * done_files / self.files) if self.files else 0
+            sys.stderr.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done_files}/{self.files} files, "
+                f"{records:,} records, {rate:,.0f} records/s"
+            )
+            sys.stderr.flush()
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._draw, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+            sys.stderr.write("\r" + " " * 100 + "\r")
+
+
+def run_in_thread(fn, *args, **kwargs):
+    """Runs a long core call in a worker thread so Ctrl-C reaches the main thread at once."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed back to the main thread
+            result["error"] = e
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    while t.is_alive():
+        t.join(0.1)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+# ---- inputs and outputs -------------------------------------------------------------------------
+
+
+def is_canonical_ndjson(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            first = json.loads(fh.readline() or b"{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and {"provider", "usage_start", "source_index"} <= first.keys()
+
+
+def read_canonical(path: Path) -> pl.DataFrame:
+    from ._frames import MONEY
+
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    df = (
+        pl.read_csv(path, infer_schema=False)
+        if path.suffix == ".csv"
+        else pl.read_ndjson(path, infer_schema_length=None)
+    )
+    casts = {
+        "usage_start": pl.Datetime("us", "UTC"),
+        "usage_end": pl.Datetime("us", "UTC"),
+        "quantity": pl.Float64,
+        "cost": MONEY,
+        "unit_price": MONEY,
+        "billable": pl.Boolean,
+        "source_index": pl.UInt64,
+    }
+    exprs = []
+    for c, t in casts.items():
+        if c not in df.columns:
+            continue
+        if isinstance(t, pl.Datetime):
+            exprs.append(pl.col(c).cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us").alias(c))
+        elif t == pl.Boolean:
+            exprs.append((pl.col(c).cast(pl.String).str.to_lowercase() == "true").alias(c))
+        else:
+            exprs.append(pl.col(c).cast(pl.String).cast(t).alias(c))
+    return df.with_columns(exprs)
+
+
+def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
+    """The canonical rows of every source, and the accounting for the summary line."""
+    from . import _sources, normalize
+
+    exports, frames = [], []
+    for s in args.sources:
+        p = Path(s)
+        if p.is_file() and (
+            p.suffix in CANONICAL_SUFFIXES or (p.suffix in (".ndjson", ".jsonl") and is_canonical_ndjson(p))
+        ):
+            frames.append(read_canonical(p))
+        else:
+            exports.append(s)
+    summary = {"records": 0, "rejected": 0, "duplicates": 0, "rows": 0}
+    if exports:
+        sources = _sources.collect(exports)
+        with Progress(not args.quiet, len(sources)):
+            out = run_in_thread(
+                normalize,
+                exports,
+                provider=args.provider,
+                errors="collect",
+                period=getattr(args, "period", None),
+                dedupe=not args.no_dedupe,
+            )
+        st = out.stats
+        summary.update(
+            records=int(st["records"].sum()),
+            rejected=int(st["rejected"].sum()),
+            duplicates=int(st["duplicates"].sum() + st["superseded"].sum()),
+        )
+        if out.rejected.height:
+            first = out.rejected.row(0, named=True)
+            if args.errors == "raise":
+                raise NormalizeError(
+                    f"{first['source']}: record {first['source_index']}"
+                    + (f" (line {first['line']})" if first["line"] is not None else "")
+                    + f", {first['path']}: {first['reason']}"
+                    + (f" ({out.rejected.height - 1} more rejected)" if out.rejected.height > 1 else ""),
+                    source=first["source"],
+                    index=first["source_index"],
+                    line=first["line"],
+                    provider=first["provider"],
+                    path=first["path"],
+                    reason=first["reason"],
+                )
+            if getattr(args, "rejects", None):
+                write(out.rejected, args.rejects)
+        frames.insert(0, out.records)
+    df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    summary["rows"] = df.height
+    return df, summary
+
+
+def write(df: pl.DataFrame, target: str) -> None:
+    if target == "-":
+        df.write_csv(sys.stdout)
+        return
+    path = Path(target)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        df.write_parquet(path)
+    elif suffix == ".csv":
+        flat = df.with_columns(
+            pl.col(c).cast(pl.String) for c, t in df.schema.items() if isinstance(t, pl.List | pl.Struct)
+        )
+        flat.write_csv(path)
+    elif suffix in (".ndjson", ".jsonl"):
+        df.write_ndjson(path)
+    else:
+        raise UsageError(
+            f"{target}: the output format comes from its suffix: .parquet, .csv, .ndjson or .jsonl (or - for CSV on stdout)"
+        )
+
+
+def summarize(args: argparse.Namespace, summary: dict, started: float, extra: str = "") -> None:
+    if args.quiet:
+        return
+    print(
+        f"usagenorm {args.command}: {summary['records']:,} records read, {summary['rows']:,} rows, "
+        f"{summary['rejected']:,} rejected, {summary['duplicates']:,} duplicates{extra} in {time.perf_counter() - started:.2f} s",
+        file=sys.stderr,
+    )
+
+
+# ---- subcommands --------------------------------------------------------------------------------
+
+
+def cmd_normalize(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    df, summary = load(args)
+    write(df, args.output)
+    summarize(args, summary, started)
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from . import aggregate
+
+    started = time.perf_counter()
+    df, summary = load(args)
+    every = None if args.every in ("none", "None", "") else args.every
+    by = [b for b in (args.by or "").split(",") if b]
+    out = run_in_thread(
+        aggregate,
+        df,
+        every=every,
+        by=by,
+        tz=args.tz,
+        start=args.start,
+        end=args.end,
+        as_of=args.as_of,
+        billable_only=not args.all_rows,
+    )
+    write(out, args.output)
+    summarize(args, summary, started, f", {out.height:,} groups")
+
+
+def _rates(args: argparse.Namespace):
+    from . import RateCard
+
+    path = Path(args.rates)
+    if not path.is_file():
+        raise UsageError(f"{args.rates}: no such rate card")
+    return RateCard.from_csv(path) if path.suffix != ".parquet" else RateCard.from_frame(pl.read_parquet(path))
+
+
+def cmd_price(args: argparse.Namespace) -> None:
+    from . import price, reconcile
+
+    started = time.perf_counter()
+    df, summary = load(args)
+    rates = _rates(args)
+    priced, counts = run_in_thread(
+        price, df, rates, overwrite=args.overwrite, billable_only=not args.all_rows, summary=True
+    )
+    write(priced, args.output)
+    if args.reconcile:
+        write(reconcile(df, rates), args.reconcile)
+    by = dict(counts.group_by("outcome").agg(pl.col("rows").sum()).iter_rows())
+    summarize(args, summary, started, f", {by.get('priced', 0):,} priced, {by.get('no_rate', 0):,} without a rate")
+
+
+def cmd_focus(args: argparse.Namespace) -> None:
+    from . import check_focus, price, to_focus
+
+    started = time.perf_counter()
+    df, summary = load(args)
+    if args.rates:
+        df = run_in_thread(price, df, _rates(args), billable_only=not args.all_rows)
+    focus = to_focus(df)
+    violations = check_focus(focus)
+    write(focus, args.output)
+    summarize(args, summary, started, f", {violations.height:,} FOCUS violations")
+    if violations.height:
+        print(violations.head(10), file=sys.stderr)
+
+
+def cmd_formats(args: argparse.Namespace) -> None:
+    f = _core.formats()
+    if args.markdown:
+        for p in f["provider"].unique(maintain_order=True):
+            sub = f.filter(pl.col("provider") == p)
+            print(f"#### `{p}` — {sub['title'][0]}\n\nReads: {sub['api'][0]}\n\n| column | from |\n|---|---|")
+            for col, src in sub.select("column", "source_field").rows():
+                print(f"| {col} | {src} |")
+            print()
+        return
+    with pl.Config(tbl_rows=200, fmt_str_lengths=80, tbl_width_chars=160):
+        print(f.select("provider", "column", "source_field"))
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from . import _sources, normalize
+
+    sources = _sources.collect(args.sources)
+    out = normalize([s for s, _ in sources], errors="collect", dedupe=False)
+    reasons = dict(out.rejected.group_by("source").agg(pl.col("reason").first()).iter_rows())
+    for source, provider, records in out.stats.select("source", "provider", "records").rows():
+        if provider:
+            print(f"{source}\t{provider}\t{records} records")
+        else:
+            print(f"{source}\tunknown\t{reasons.get(source, 'no records')}")
+
+
+# ---- the parser ---------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="usagenorm",
+        description="Normalize, aggregate and price providers' usage exports into one canonical table.",
+        epilog="Examples:\n  " + "\n  ".join(EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--version", action="version", version=f"usagenorm {_core.__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"Example:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return p
+
+    def sources(p: argparse.ArgumentParser, output: bool = True) -> None:
+        p.add_argument(
+            "sources",
+            nargs="+",
+            metavar="SOURCE",
+            help="export files, folders or globs (JSON / NDJSON, .gz), or canonical .parquet / .csv / .ndjson from this tool",
+        )
+        p.add_argument("--provider", help="force a format instead of detecting it")
+        p.add_argument("--period", help="VMware's aggregation period: HOURLY, DAILY or MONTHLY")
+        p.add_argument(
+            "--errors",
+            choices=("raise", "collect"),
+            default="raise",
+            help="raise: exit 1 on the first bad record (default); collect: keep going",
+        )
+        p.add_argument("--no-dedupe", action="store_true", help="keep duplicate records")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
+        if output:
+            p.add_argument(
+                "-o",
+                "--output",
+                required=True,
+                help="output file: .parquet, .csv, .ndjson, .jsonl, or - for CSV on stdout",
+            )
+
+    p = command("normalize", "Read exports into the canonical table.")
+    sources(p)
+    p.add_argument("--rejects", help="with --errors collect: write rejected records here")
+    p.set_defaults(run=cmd_normalize)
+
+    p = command("aggregate", "Split usage into time buckets and sum it per group.")
+    sources(p)
+    p.add_argument("--every", default="1d", help="bucket size: 1h, 6h, 1d, 1w, 1mo, 1q, 1y, or none (default 1d)")
+    p.add_argument("--by", help="comma-separated group columns, e.g. provider,project_id")
+    p.add_argument("--tz", default="UTC", help="time zone of the calendar (default UTC)")
+    p.add_argument("--start", help="clip: ISO date or time")
+    p.add_argument("--end", help="clip: ISO date or time")
+    p.add_argument("--as-of", dest="as_of", help="the end given to running records")
+    p.add_argument("--all-rows", action="store_true", help="include rows with billable false")
+    p.set_defaults(run=cmd_aggregate)
+
+    p = command("price", "Price usage with a rate card (exact decimals).")
+    sources(p)
+    p.add_argument("--rates", required=True, help="the rate card, .csv (or .parquet)")
+    p.add_argument("--reconcile", help="also write rows whose provider cost differs from the rate card")
+    p.add_argument("--overwrite", action="store_true", help="replace provider-reported costs")
+    p.add_argument("--all-rows", action="store_true", help="price rows with billable false too")
+    p.set_defaults(run=cmd_price)
+
+    p = command("focus", "Write FOCUS 1.2 columns (priced with --rates when given).")
+    sources(p)
+    p.add_argument("--rates", help="a rate card to price with first")
+    p.add_argument("--all-rows", action="store_true", help="price rows with billable false too")
+    p.set_defaults(run=cmd_focus)
+
+    p = command("formats", "List the formats usagenorm reads and how each maps.")
+    p.add_argument("--markdown", action="store_true", help="as Markdown tables")
+    p.set_defaults(run=cmd_formats)
+
+    p = command("detect", "Say which format each file is.")
+    p.add_argument("sources", nargs="+", metavar="FILE")
+    p.set_defaults(run=cmd_detect)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except NormalizeError as e:
+        print(f"usagenorm: {e}", file=sys.stderr)
+        return 1
+    except (UsageError, FileNotFoundError, IsADirectoryError, ColumnError, RateCardError, ValueError, TypeError) as e:
+        print(f"usagenorm: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("usagenorm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0

@@ -1,0 +1,170 @@
+"""The command line, run as a real subprocess: outputs, exit codes, messages, no terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from conftest import EXAMPLES
+
+RATES = "provider,metric,sku,unit_price,unit\ngitpod,,,0.36,hour\nexabits,uptime,,0.005112,minute\nsuger,api_calls,,0.001,\n"
+
+
+def run(*args: str, cwd=None, stdin=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "usagenorm", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def test_normalize_to_parquet_csv_and_ndjson_match_the_library(tmp_path):
+    import usagenorm as un
+
+    want = un.normalize(EXAMPLES)
+    for suffix in ("parquet", "csv", "ndjson"):
+        out = tmp_path / f"usage.{suffix}"
+        r = run("normalize", str(EXAMPLES), "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        assert "17 records read" not in r.stdout  # the summary goes to stderr, not stdout
+        assert "records read, 17 rows, 0 rejected" in r.stderr
+        back = pl.read_parquet(out) if suffix == "parquet" else None
+        if back is not None:
+            assert back.equals(want)
+    # Canonical files written by the tool are inputs too.
+    r = run("aggregate", str(tmp_path / "usage.parquet"), "--every", "none", "--by", "provider", "-o", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    totals = pl.read_csv(r.stdout.encode())
+    assert set(totals["provider"]) == {"gitpod", "suger", "exabits", "vmware", "consumption_log"}
+
+
+def test_aggregate_with_tz_to_csv(tmp_path):
+    out = tmp_path / "daily.csv"
+    r = run(
+        "aggregate",
+        str(EXAMPLES),
+        "--every",
+        "1d",
+        "--by",
+        "project_id",
+        "--tz",
+        "Europe/Berlin",
+        "--as-of",
+        "2024-09-01",
+        "-o",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    df = pl.read_csv(out)
+    assert df.columns[:3] == ["bucket_start", "bucket_end", "project_id"]
+    assert "groups" in r.stderr
+
+
+def test_price_and_reconcile(tmp_path):
+    rates = tmp_path / "rates.csv"
+    rates.write_text(RATES)
+    out, diffs = tmp_path / "priced.parquet", tmp_path / "diffs.csv"
+    r = run("price", str(EXAMPLES), "--rates", str(rates), "-o", str(out), "--reconcile", str(diffs))
+    assert r.returncode == 0, r.stderr
+    priced = pl.read_parquet(out)
+    assert priced.filter(pl.col("provider") == "gitpod")["cost"].drop_nulls().to_list() == [
+        Decimal("1.98"),
+        Decimal("0.54"),
+    ]
+    assert "priced" in r.stderr
+    assert pl.read_csv(diffs).height == 2  # the two Exabits rows whose fee is not 0.005112/min
+
+
+def test_focus_command(tmp_path):
+    rates = tmp_path / "rates.csv"
+    rates.write_text(RATES)
+    out = tmp_path / "focus.parquet"
+    r = run("focus", str(EXAMPLES), "--rates", str(rates), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "0 FOCUS violations" in r.stderr
+    assert "BilledCost" in pl.read_parquet(out).columns
+
+
+def test_formats_and_detect(tmp_path):
+    r = run("formats")
+    assert r.returncode == 0 and "gitpod" in r.stdout and "environmentClassId" in r.stdout
+    (tmp_path / "junk.json").write_text('{"hello": 1}')
+    r = run("detect", str(EXAMPLES / "suger.json"), str(EXAMPLES / "vmware.json"), str(tmp_path / "junk.json"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].endswith("\tsuger\t3 records")
+    assert lines[1].split("\t")[1] == "vmware"
+    assert "unknown\tthe document matches no known format" in lines[2]
+
+
+def test_bad_file_exit_1_names_file_record_and_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "records": [
+                    {"createdAt": "2024-01-01T00:00:00Z", "environmentId": "e"},
+                    {"createdAt": "soon", "environmentId": "e"},
+                ]
+            }
+        )
+    )
+    r = run("normalize", str(bad), "-o", str(tmp_path / "x.parquet"))
+    assert r.returncode == 1
+    assert f"{bad}: record 1, $.records[1].createdAt: expected an RFC 3339 timestamp" in r.stderr
+    assert not (tmp_path / "x.parquet").exists()
+    rejects = tmp_path / "rejects.csv"
+    r = run("normalize", str(bad), "-o", str(tmp_path / "x.parquet"), "--errors", "collect", "--rejects", str(rejects))
+    assert r.returncode == 0, r.stderr
+    assert "1 rejected" in r.stderr
+    assert pl.read_csv(rejects)["path"].to_list() == ["$.records[1].createdAt"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["normalize", "nope/*.json", "-o", "x.parquet"], "no file matches"),
+        (["normalize", str(EXAMPLES), "-o", "x.xlsx"], "output format comes from its suffix"),
+        (["price", str(EXAMPLES), "-o", "x.csv", "--rates", "missing.csv"], "no such rate card"),
+        (["aggregate", str(EXAMPLES), "--every", "1x", "-o", "x.csv"], "unknown unit"),
+        (["normalize"], "the following arguments are required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2(args, message, tmp_path):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+
+
+def test_help_for_every_subcommand_has_an_example():
+    for cmd in ("normalize", "aggregate", "price", "focus", "formats", "detect"):
+        r = run(cmd, "--help")
+        assert r.returncode == 0
+        assert "Example:" in r.stdout and f"usagenorm {cmd}" in r.stdout
+
+
+def test_no_progress_bar_without_a_terminal(tmp_path):
+    r = run("normalize", str(EXAMPLES), "-o", str(tmp_path / "u.parquet"))
+    assert "\r" not in r.stderr and "records/s" not in r.stderr
+
+
+def test_console_script_is_installed():
+    import shutil
+
+    exe = shutil.which("usagenorm")
+    if exe is None:
+        pytest.fail("the usagenorm console script is not on PATH (pip install . puts it there)")
+    r = subprocess.run([exe, "formats"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "vmware" in r.stdout
