@@ -70,25 +70,20 @@ impl Hasher for Fx {
     }
 }
 
+/// A `HashMap` with the Fx hasher.
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{BuildHasher, Hash};
+    use std::hash::BuildHasher;
 
     #[test]
     fn low_bits_spread_for_keys_differing_in_high_bytes() {
         let build = BuildHasherDefault::<Fx>::default();
-        let buckets: std::collections::HashSet<u64> = (0..4096u32)
-            .map(|i| {
-                let mut h = build.build_hasher();
-                ("exabits", format!("{i:024x}").as_str()).hash(&mut h);
-                h.finish() & 4095
-            })
-            .collect();
+        let buckets: std::collections::HashSet<u64> =
+            (0..4096u32).map(|i| build.hash_one(("exabits", format!("{i:024x}").as_str())) & 4095).collect();
         // Close to uniform: a weak hash put these in a handful of buckets.
         assert!(buckets.len() > 2000, "{} buckets", buckets.len());
     }
 }
-
-/// A `HashMap` with the Fx hasher.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;

@@ -166,5 +166,5 @@ def test_console_script_is_installed():
     exe = shutil.which("usagenorm")
     if exe is None:
         pytest.fail("the usagenorm console script is not on PATH (pip install . puts it there)")
-    r = subprocess.run([exe, "formats"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([exe, "formats"], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0 and "vmware" in r.stdout

@@ -60,7 +60,7 @@ class Progress:
             )
             sys.stderr.flush()
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Progress:  # noqa: PYI034 (typing.Self needs Python 3.11; we support 3.10)
         if self.enabled:
             self._thread = threading.Thread(target=self._draw, daemon=True)
             self._thread.start()
@@ -80,7 +80,7 @@ def run_in_thread(fn, *args, **kwargs):
     def work() -> None:
         try:
             result["value"] = fn(*args, **kwargs)
-        except BaseException as e:  # handed back to the main thread
+        except BaseException as e:  # noqa: BLE001 - every outcome, even KeyboardInterrupt, goes back to the caller
             result["error"] = e
 
     t = threading.Thread(target=work, daemon=True)
