@@ -16,16 +16,17 @@ from conftest import EXAMPLES
 RATES = "provider,metric,sku,unit_price,unit\ngitpod,,,0.36,hour\nexabits,uptime,,0.005112,minute\nsuger,api_calls,,0.001,\n"
 
 
-def run(*args: str, cwd=None, stdin=None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """The CLI with no terminal and no standard input, as cron or Airflow runs it."""
     return subprocess.run(
         [sys.executable, "-m", "usagenorm", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=env,
+        env=dict(os.environ),
         stdin=subprocess.DEVNULL,
         timeout=120,
+        check=False,
     )
 
 
