@@ -5,13 +5,13 @@ PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup build demo test test-rust test-python lint bench
+.PHONY: help setup build demo test test-rust test-python lint bench bench-ci
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: ## install the Python tools and test dependencies
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "polars>=1.30" "pytest>=8" "hypothesis>=6.100"
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "polars>=1.30" "pytest>=8" "hypothesis>=6.100" "pandas>=2" numpy
 
 build: setup ## build the abi3 wheel (release) and install it
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
@@ -25,10 +25,12 @@ test-rust: ## the core's tests, no Python needed
 test-python: ## the Python test suite against the installed wheel
 	$(PYTHON) -m pytest -q tests
 
-test: build test-rust test-python ## build, then run every test
+bench-ci: ## a few-seconds run of the whole benchmark on tiny data, so it cannot rot
+	$(PYTHON) bench/run.py --scale ci
+
+test: build test-rust test-python bench-ci ## build, then run every test and the CI-sized benchmark
 
 bench: build ## the full benchmark (about 2 GB of generated exports; several minutes), see BENCHMARKS.md
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check "pandas>=2" numpy
 	$(PYTHON) bench/run.py --json bench/latest.json | tee bench/latest.md
 
 lint: ## clippy, rustfmt, ruff
