@@ -27,6 +27,11 @@ pub fn progress() -> (u64, u64) {
     (SOURCES_DONE.load(Ordering::Relaxed), RECORDS_DONE.load(Ordering::Relaxed))
 }
 
+/// Parts with fewer rows than this are copied into the previous batch when merged.
+const SMALL_BATCH: usize = 256;
+/// ... as long as that batch has fewer rows than this.
+const BIG_BATCH: usize = 1 << 16;
+
 /// Records per parallel work item within one page or NDJSON file.
 const RECORD_CHUNK: usize = 2048;
 /// The longest raw text kept in a rejection.
@@ -221,13 +226,36 @@ impl Chunk {
     /// Appends a later part, shifting its indices past this part's records.
     fn absorb(&mut self, mut later: Chunk) {
         let offset = self.records;
-        for b in &mut later.batches {
-            b.source_index.iter_mut().for_each(|i| *i += offset);
+        for mut b in later.batches {
+            if b.is_empty() {
+                continue;
+            }
+            match self.batches.last_mut() {
+                // Small parts (an NDJSON line, a lone record) are copied into the running batch:
+                // millions of one-row batches would cost far more memory than their rows.
+                Some(last) if b.len() < SMALL_BATCH && last.len() < BIG_BATCH => last.append(&b, offset),
+                _ => {
+                    b.source_index.iter_mut().for_each(|i| *i += offset);
+                    self.batches.push(b);
+                }
+            }
         }
         later.rejects.iter_mut().for_each(|r| r.source_index += offset);
-        self.batches.append(&mut later.batches);
         self.rejects.append(&mut later.rejects);
         self.records += later.records;
+    }
+
+    /// Appends the rows of the next record, read from a bare record.
+    fn push_rows(&mut self, provider: &'static str, rows: &mut Vec<Row>, source: u32) {
+        if self.batches.last().is_none_or(|b| b.len() >= BIG_BATCH) {
+            self.batches.push(CanonicalBatch::default());
+        }
+        if let Some(batch) = self.batches.last_mut() {
+            for row in rows.drain(..) {
+                batch.push(provider, &row, source, self.records);
+            }
+        }
+        self.records += 1;
     }
 
     /// A part that is one rejected record or document.
@@ -391,8 +419,8 @@ impl<'d> Doc<'d> {
     }
 }
 
-fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
-    let mut lines: Vec<(u64, &[u8])> = Vec::new();
+fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8]) -> Chunk {
+    let mut lines: Vec<(u64, &'d [u8])> = Vec::new();
     let mut start = 0usize;
     let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
     for (number, end) in (1u64..).zip(ends) {
@@ -417,25 +445,54 @@ fn read_ndjson(ctx: &mut Ctx, data: &[u8]) -> Chunk {
         .par_chunks(RECORD_CHUNK)
         .map(|chunk| {
             let mut out = Chunk::default();
-            for (number, line) in chunk {
-                let part = match std::str::from_utf8(line) {
+            let mut rows: Vec<Row<'d>> = Vec::with_capacity(4);
+            // Bare records (the common NDJSON) go straight into the chunk's batch; pages, arrays
+            // and bad lines take the general path.
+            let mut read_line = |reader: Option<&dyn RecordReader>, out: &mut Chunk, number: u64, line: &'d [u8]| {
+                let text = match std::str::from_utf8(line) {
+                    Ok(text) => text,
                     Err(e) => {
                         let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                        Chunk::rejected(&ctx, Some(*number), "$".into(), reason, line)
+                        return out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
                     }
-                    Ok(text) => match Doc::parse(text) {
-                        Some(doc) => read_document(&ctx, doc, text, Some(*number), "$"),
-                        None => {
-                            let reason = match serde_json::from_str::<&RawValue>(text) {
-                                Ok(v) => not_object_or_array(v),
-                                Err(e) => format!("malformed JSON: {e}"),
-                            };
-                            Chunk::rejected(&ctx, Some(*number), "$".into(), reason, line)
-                        }
-                    },
                 };
-                out.absorb(part);
+                match (Doc::parse(text), reader, ctx.provider) {
+                    (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
+                        match reader.rows(&obj, &mut rows) {
+                            Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
+                            Err(FieldError { path, reason }) => {
+                                rows.clear();
+                                let mut c = Chunk::rejected(&ctx, Some(number), join_path("$", &path), reason, line);
+                                c.rejects[0].provider = Some(provider.id());
+                                out.absorb(c);
+                            }
+                        }
+                    }
+                    (Some(doc), _, _) => out.absorb(read_document(&ctx, doc, text, Some(number), "$")),
+                    (None, _, _) => {
+                        let reason = match serde_json::from_str::<&RawValue>(text) {
+                            Ok(v) => not_object_or_array(v),
+                            Err(e) => format!("malformed JSON: {e}"),
+                        };
+                        out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
+                    }
+                }
+            };
+            let lone = match ctx.provider {
+                Some(provider) => provider.with_page(None, &[], ctx.options, &mut |reader| {
+                    for (number, line) in chunk {
+                        read_line(Some(reader), &mut out, *number, line);
+                    }
+                }),
+                None => Err(FieldError::new("", "no format detected")),
+            };
+            if lone.is_err() {
+                out = Chunk::default();
+                for (number, line) in chunk {
+                    read_line(None, &mut out, *number, line);
+                }
             }
+            RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             out
         })
         .collect();

@@ -189,3 +189,25 @@ def test_stats_name_each_sources_detected_format(tmp_path):
     files = [EXAMPLES / "suger.json", EXAMPLES / "vmware.json", tmp_path / "junk.json"]
     out = un.normalize(files, errors="collect")
     assert out.stats["provider"].to_list() == ["suger", "vmware", None]
+
+
+def test_large_ndjson_mixing_records_pages_and_bad_lines_keeps_indices(tmp_path):
+    rec = sample("gitpod")["records"][0]
+    lines = []
+    for i in range(5000):
+        if i == 3000:
+            lines.append('{"createdAt": "never", "environmentId": "x"}')  # a bad record
+        elif i == 4000:
+            lines.append(json.dumps({"records": [dict(rec, id="p1"), dict(rec, id="p2")]}))  # a page: 2 records
+        else:
+            lines.append(json.dumps(dict(rec, id=f"r{i}")))
+    f = tmp_path / "mixed.ndjson"
+    f.write_text("\n".join(lines) + "\n")
+    out = un.normalize(f, errors="collect")
+    # 4998 bare records + 2 from the page + 1 rejected = 5001 records read.
+    assert out.stats.select("records", "accepted", "rejected").row(0) == (5001, 5000, 1)
+    assert out.rejected.select("source_index", "line", "path").row(0) == (3000, 3001, "$.createdAt")
+    idx = out.records["source_index"].to_list()
+    assert idx == sorted(idx) and len(set(idx)) == 5000
+    assert out.records.filter(pl.col("record_id") == "p2")["source_index"].item() == 4001
+    assert out.records.filter(pl.col("record_id") == "r4999")["source_index"].item() == 5000

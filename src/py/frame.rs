@@ -190,7 +190,7 @@ impl UsageFrame {
 
 /// Encodes string columns of `df` as group keys.
 pub fn key_columns(df: &DataFrame, names: &[String]) -> PolarsResult<Vec<KeyColumn>> {
-    names.iter().map(|n| Ok(KeyColumn::encode(n, df.column(n)?.str()?.iter()))).collect()
+    names.par_iter().map(|n| Ok(KeyColumn::encode(n, df.column(n)?.str()?.iter()))).collect()
 }
 
 /// The aggregate result: bucket columns in `tz` (when bucketed), keys, sums, counts.
@@ -238,6 +238,8 @@ impl PricingFrame {
         let matches = MATCH_COLUMNS
             .iter()
             .enumerate()
+            .collect::<Vec<_>>()
+            .into_par_iter()
             .map(|(k, name)| {
                 Ok(if used.contains(&k) {
                     KeyColumn::encode(name, df.column(name)?.str()?.iter())
