@@ -169,3 +169,29 @@ def test_console_script_is_installed():
         pytest.fail("the usagenorm console script is not on PATH (pip install . puts it there)")
     r = subprocess.run([exe, "formats"], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0 and "vmware" in r.stdout
+
+
+def test_canonical_csv_and_ndjson_outputs_read_back_as_inputs(tmp_path):
+    totals = {}
+    for suffix in ("parquet", "csv", "ndjson"):
+        usage = tmp_path / f"usage.{suffix}"
+        assert run("normalize", str(EXAMPLES), "-o", str(usage), "-q").returncode == 0
+        out = tmp_path / f"totals-{suffix}.parquet"
+        r = run(
+            "aggregate",
+            str(usage),
+            "--every",
+            "none",
+            "--by",
+            "provider,metric",
+            "--as-of",
+            "2024-09-01",
+            "--all-rows",
+            "-o",
+            str(out),
+            "-q",
+        )
+        assert r.returncode == 0, r.stderr
+        totals[suffix] = pl.read_parquet(out)
+    assert totals["csv"].equals(totals["parquet"])
+    assert totals["ndjson"].equals(totals["parquet"])

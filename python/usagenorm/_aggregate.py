@@ -59,21 +59,7 @@ def aggregate(
     _frames.require(schema, ["usage_start", "quantity", *by], fn)
     _frames.zone(tz)
     keys = by + [k for k in ("unit", "currency") if k not in by]
-    exprs = [
-        _frames.utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
-        (
-            _frames.utc_datetime("usage_end", schema["usage_end"], fn)
-            if "usage_end" in schema
-            else pl.col("usage_start").cast(_frames.UTC_US)
-        ).alias("__usage_end"),
-        _frames.number("quantity", schema["quantity"], fn).alias("__quantity"),
-        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias(
-            "__cost"
-        ),
-        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
-    ]
-    for k in keys:
-        exprs.append((_frames.text(k, schema[k], fn) if k in schema else pl.lit(None, pl.String)).alias(k))
+    exprs = _frames.usage_columns(schema, fn) + [_frames.text_or_null(k, schema, fn) for k in keys]
     prepared = lf.select(exprs).collect()
     out, running = _core.aggregate(
         prepared,

@@ -94,3 +94,25 @@ def require(schema: pl.Schema, names: list[str], fn: str) -> None:
         raise ColumnError(
             f"{fn}: the frame has no column {', '.join(repr(m) for m in missing)} (it has {', '.join(schema.names())})"
         )
+
+
+def usage_columns(schema: pl.Schema, fn: str) -> list[pl.Expr]:
+    """The usage columns the core reads, under reserved names so they never clash with group
+    or match columns: ``__usage_start`` / ``__usage_end`` (µs UTC; a missing end makes point
+    records), ``__quantity`` (f64), ``__cost`` (decimal(38, 9)), ``__billable`` (default true)."""
+    return [
+        utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
+        (
+            utc_datetime("usage_end", schema["usage_end"], fn)
+            if "usage_end" in schema
+            else pl.col("usage_start").cast(UTC_US)
+        ).alias("__usage_end"),
+        number("quantity", schema["quantity"], fn).alias("__quantity"),
+        (money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, MONEY)).alias("__cost"),
+        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
+    ]
+
+
+def text_or_null(name: str, schema: pl.Schema, fn: str, alias: str | None = None) -> pl.Expr:
+    """A text column, or a null one when the frame lacks it."""
+    return (text(name, schema[name], fn) if name in schema else pl.lit(None, pl.String)).alias(alias or name)

@@ -92,23 +92,8 @@ class RateCard:
 def _prepared(df: pl.DataFrame, fn: str) -> pl.DataFrame:
     schema = df.schema
     _frames.require(schema, ["usage_start", "quantity"], fn)
-    exprs = [
-        _frames.utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
-        (
-            _frames.utc_datetime("usage_end", schema["usage_end"], fn)
-            if "usage_end" in schema
-            else pl.col("usage_start").cast(_frames.UTC_US)
-        ).alias("__usage_end"),
-        _frames.number("quantity", schema["quantity"], fn).alias("__quantity"),
-        (_frames.money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, _frames.MONEY)).alias(
-            "__cost"
-        ),
-        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
-        (_frames.text("unit", schema["unit"], fn) if "unit" in schema else pl.lit(None, pl.String)).alias("__unit"),
-    ]
-    exprs += [
-        (_frames.text(c, schema[c], fn) if c in schema else pl.lit(None, pl.String)).alias(c) for c in MATCH_COLUMNS
-    ]
+    exprs = _frames.usage_columns(schema, fn) + [_frames.text_or_null("unit", schema, fn, "__unit")]
+    exprs += [_frames.text_or_null(c, schema, fn) for c in MATCH_COLUMNS]
     return df.select(exprs)
 
 
