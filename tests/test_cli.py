@@ -195,3 +195,63 @@ def test_canonical_csv_and_ndjson_outputs_read_back_as_inputs(tmp_path):
         totals[suffix] = pl.read_parquet(out)
     assert totals["csv"].equals(totals["parquet"])
     assert totals["ndjson"].equals(totals["parquet"])
+
+
+def test_progress_bar_on_a_terminal_and_quiet_silences_it(tmp_path):
+    import pty
+    import select
+
+    gen = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES.parent.parent / "bench" / "generate.py"),
+            "--records",
+            "300000",
+            "--formats",
+            "suger",
+            "--out",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert gen.returncode == 0, gen.stderr
+
+    def stderr_on_tty(*extra: str) -> str:
+        master, slave = pty.openpty()
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "usagenorm",
+                "normalize",
+                str(tmp_path / "data"),
+                "-o",
+                str(tmp_path / "u.parquet"),
+                *extra,
+            ],
+            stderr=slave,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        p.wait(timeout=60)
+        os.close(master)
+        return b"".join(chunks).decode(errors="replace")
+
+    shown = stderr_on_tty()
+    assert "records/s" in shown and "/300 files" in shown
+    assert "records read" in shown  # the summary line
+    assert stderr_on_tty("--quiet") == ""
