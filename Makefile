@@ -5,7 +5,7 @@ PYTHON ?= python3
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup build demo test test-rust test-python lint bench bench-ci
+.PHONY: help setup build demo test test-rust test-python lint bench bench-ci fuzz
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,13 @@ test: build test-rust test-python bench-ci ## build, then run every test and the
 
 bench: build ## the full benchmark (about 2 GB of generated exports; several minutes), see BENCHMARKS.md
 	$(PYTHON) bench/run.py --json bench/latest.json | tee bench/latest.md
+
+FUZZ_SECONDS ?= 120
+fuzz: ## run every cargo-fuzz target for FUZZ_SECONDS each (stable toolchain, no sanitizer)
+	cargo install cargo-fuzz --locked --quiet
+	cd fuzz && for t in detect gitpod suger exabits vmware consumption_log; do \
+		cargo fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 || exit 1; \
+	done
 
 lint: ## clippy, rustfmt, ruff
 	cargo clippy --all-targets -- -D warnings

@@ -1,0 +1,21 @@
+//! Shared by every fuzz target: normalize the input (as JSON, as NDJSON and gzip-free bytes),
+//! in collect mode, and check that nothing is lost and no panic escapes.
+
+use usagenorm::{normalize, ErrorMode, Input, NormalizeOptions};
+
+pub fn check(data: &[u8], provider: Option<&str>) {
+    for name in ["fuzz.json", "fuzz.ndjson"] {
+        let options = NormalizeOptions {
+            provider: provider.map(str::to_string),
+            errors: ErrorMode::Collect,
+            ..Default::default()
+        };
+        let input = [Input::Bytes { name: name.to_string(), data }];
+        let out = normalize(&input, &options).expect("collect mode never fails on bytes");
+        for s in &out.stats {
+            // Every record read is accepted, rejected, or a counted duplicate.
+            assert_eq!(s.records, s.accepted + s.rejected + s.duplicates + s.superseded);
+        }
+        assert_eq!(out.rows() as u64, out.stats.iter().map(|s| s.rows).sum::<u64>());
+    }
+}
