@@ -261,3 +261,25 @@ def test_consumption_missing_valid_to_is_open():
     rec = page("consumption_log")["data"][0]
     rec.pop("validTo")
     assert un.normalize(rec)["usage_end"].item() is None
+
+
+# ---- page counts (issue 6's bad-input matrix) -----------------------------------------------
+
+@pytest.mark.parametrize(
+    "provider,key,value",
+    [("exabits", "total", 1), ("vmware", "number_of_elements", 5), ("vmware", "total_elements", 2),
+     ("consumption_log", "limit", 1)],
+)
+def test_a_page_whose_count_disagrees_is_read_and_flagged(provider, key, value):
+    p = page(provider)
+    p[key] = value
+    out = un.normalize(p, errors="collect")
+    whole = un.normalize(page(provider))
+    assert out.records.height == whole.height and out.rejected.height == 0  # nothing dropped
+    warnings = {json.loads(t).get("_page_warning") for t in out.records["tags"]}
+    assert len(warnings) == 1 and f"the page's {key} is {value}" in warnings.pop()
+
+
+def test_consistent_page_counts_are_not_flagged():
+    for provider in ("exabits", "vmware", "consumption_log"):
+        assert all("_page_warning" not in t for t in un.normalize(page(provider))["tags"])

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions};
+use super::{count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
 
@@ -34,7 +34,8 @@ const MAPPED: &[&str] =
     &["id", "tenantId", "projectId", "resourceId", "metricType", "validFrom", "validTo", "value", "unit"];
 
 impl Format for ConsumptionLog {
-    type Page = ();
+    /// A warning when the page holds more records than its `limit`.
+    type Page = Option<String>;
 
     fn info(&self) -> &'static FormatInfo {
         &INFO
@@ -54,11 +55,13 @@ impl Format for ConsumptionLog {
         ["metricType", "validFrom", "tenantId", "billingInformation", "operationId"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
-        Ok(())
+    fn page(&self, envelope: Option<&RawObject>, records: &[&str], _: &ReadOptions) -> FieldResult<Option<String>> {
+        // `limit` 0 means "no limit" in the API's own examples.
+        let limited = envelope.and_then(|e| e.number("limit").ok().flatten()).is_some_and(|l| l > 0.0);
+        Ok(if limited { count_warning(envelope, "limit", records.len(), true) } else { None })
     }
 
-    fn rows<'a>(&self, rec: &RawObject<'a>, _: &(), out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+    fn rows<'a>(&self, rec: &RawObject<'a>, page: &Option<String>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
         let start = rec.time("validFrom")?.ok_or_else(|| {
             FieldError::new("validFrom", "required field is missing (a log aggregated over Time has no usage time)")
         })?;
@@ -91,6 +94,9 @@ impl Format for ConsumptionLog {
         row.quantity = Some(quantity);
         row.unit = unit;
         tags.rest(rec, MAPPED, "")?;
+        if let Some(w) = page {
+            tags.str("_page_warning", w);
+        }
         row.tags = tags.finish();
         out.push(row);
         Ok(())

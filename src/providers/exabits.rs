@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{first_item_is, has_array, Format, FormatInfo, ReadOptions};
+use super::{count_warning, first_item_is, has_array, Format, FormatInfo, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
 
@@ -38,7 +38,8 @@ const MAPPED: &[&str] =
 const RESOURCE_MAPPED: &[&str] = &["id", "display_name", "type"];
 
 impl Format for Exabits {
-    type Page = ();
+    /// A warning when the page's `total` is below the records it holds.
+    type Page = Option<String>;
 
     fn info(&self) -> &'static FormatInfo {
         &INFO
@@ -63,16 +64,16 @@ impl Format for Exabits {
             && ["total_uptime", "per_minute_fee", "total_fee", "created_time"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, envelope: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
-        let Some(env) = envelope else { return Ok(()) };
+    fn page(&self, envelope: Option<&RawObject>, records: &[&str], _: &ReadOptions) -> FieldResult<Option<String>> {
+        let Some(env) = envelope else { return Ok(None) };
         if env.bool("status")? == Some(false) {
             let message = env.str("message")?.unwrap_or_default();
             return Err(FieldError::new("status", format!("the API returned an error: {message}")));
         }
-        Ok(())
+        Ok(count_warning(envelope, "total", records.len(), true))
     }
 
-    fn rows<'a>(&self, rec: &RawObject<'a>, _: &(), out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+    fn rows<'a>(&self, rec: &RawObject<'a>, page: &Option<String>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
         let start =
             rec.time("created_time")?.ok_or_else(|| FieldError::new("created_time", "required field is missing"))?;
         let status = rec.str("status")?;
@@ -124,6 +125,9 @@ impl Format for Exabits {
             tags.raw("terminated_time", t)?;
         }
         tags.rest(&resource, RESOURCE_MAPPED, "resource.")?;
+        if let Some(w) = page {
+            tags.str("_page_warning", w);
+        }
         row.tags = tags.finish();
         out.push(row);
         Ok(())

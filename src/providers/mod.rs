@@ -190,6 +190,15 @@ pub fn has_array(obj: &RawObject, key: &str) -> bool {
     obj.get(key).is_some_and(|v| v.get().starts_with('['))
 }
 
+/// A warning when a page's own count (`key` in the envelope) disagrees with the records it
+/// holds: `at_least` counts (a total over all pages) may exceed them, exact counts may not.
+/// Such pages are read all the same; their records carry the warning in tags.
+pub fn count_warning(envelope: Option<&RawObject>, key: &str, held: usize, at_least: bool) -> Option<String> {
+    let count = envelope?.number(key).ok()??;
+    let disagrees = if at_least { count < held as f64 } else { count != held as f64 };
+    disagrees.then(|| format!("the page's {key} is {count} but it holds {held} records"))
+}
+
 /// Converts a quantity in a duration unit to hours: `Some((hours, "Hours"))` for durations.
 pub fn duration_to_hours(quantity: f64, unit: &str) -> Option<f64> {
     let factor = match unit.trim().to_ascii_lowercase().as_str() {

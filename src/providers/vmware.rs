@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::{duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions};
+use super::{count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{charge_type, Row, HOURS};
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
@@ -97,6 +97,11 @@ impl Format for Vmware {
         };
         let mut tags = Tags::new();
         tags.str("period", period.name());
+        let warning = count_warning(envelope, "number_of_elements", records.len(), false)
+            .or_else(|| count_warning(envelope, "total_elements", records.len(), true));
+        if let Some(w) = warning {
+            tags.str("_page_warning", &w);
+        }
         tags.str("period_source", how);
         tags.rest(&meta, META_MAPPED, "metadata.")?;
         if hours_factor.is_some() {
