@@ -265,10 +265,15 @@ def test_consumption_missing_valid_to_is_open():
 
 # ---- page counts (issue 6's bad-input matrix) -----------------------------------------------
 
+
 @pytest.mark.parametrize(
     "provider,key,value",
-    [("exabits", "total", 1), ("vmware", "number_of_elements", 5), ("vmware", "total_elements", 2),
-     ("consumption_log", "limit", 1)],
+    [
+        ("exabits", "total", 1),
+        ("vmware", "number_of_elements", 5),
+        ("vmware", "total_elements", 2),
+        ("consumption_log", "limit", 1),
+    ],
 )
 def test_a_page_whose_count_disagrees_is_read_and_flagged(provider, key, value):
     p = page(provider)
