@@ -26,6 +26,9 @@ pub enum Error {
     /// An input frame lacks a column, or has it with the wrong type.
     #[error("{0}")]
     Column(String),
+    /// The call was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Cancelled,
     /// A rate card row is unusable, or two rows match one usage row equally well.
     #[error("rate card row {row}: {message}")]
     RateCard { row: usize, message: String },

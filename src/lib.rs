@@ -3,6 +3,7 @@
 //! with rate cards (`pricing`). `py` (behind the `python` feature) is the only binding layer.
 
 pub mod aggregate;
+pub mod cancel;
 pub mod dedupe;
 pub mod error;
 pub mod hash;

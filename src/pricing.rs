@@ -315,6 +315,7 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
         .zip(states.par_chunks_mut(CHUNK))
         .enumerate()
         .map(|(c, (outcomes, row_states))| {
+            crate::cancel::check()?;
             let mut pieces = Vec::new();
             let mut tiered = Vec::new();
             for (j, (o, state)) in outcomes.iter_mut().zip(row_states.iter_mut()).enumerate() {

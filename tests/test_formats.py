@@ -315,3 +315,16 @@ def test_formats_lists_every_provider_mapping():
         .item()
         .startswith("total_fee")
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(EXAMPLES.glob("*.json")) + sorted((EXAMPLES.parent.parent / "fuzz" / "corpus" / "detect").glob("*"))[:60],
+    ids=lambda p: p.name,
+)
+def test_every_fixture_accounts_for_every_record(path):
+    out = un.normalize(path, errors="collect")
+    for st in out.stats.iter_rows(named=True):
+        assert st["records"] == st["accepted"] + st["rejected"] + st["duplicates"] + st["superseded"]
+        assert st["rows"] == out.records.height
+    assert out.rejected.height == sum(s["rejected"] for s in out.stats.iter_rows(named=True))

@@ -104,3 +104,38 @@ def test_epoch_milliseconds_and_naive_times_follow_the_documented_rules():
     assert_frame_equal(un.normalize(ms).drop("tags"), un.normalize(rec).drop("tags"))
     naive = {"records": [{"createdAt": "2024-01-01T10:00:00", "environmentId": "e"}]}
     assert un.normalize(naive)["usage_start"].item() == datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+
+
+INTERRUPT = r"""
+import time
+from datetime import datetime, timedelta, timezone
+import polars as pl, usagenorm as un
+n = 200_000
+base = datetime(2020, 1, 1, tzinfo=timezone.utc)
+df = pl.DataFrame({"usage_start": [base] * n, "usage_end": [base + timedelta(days=365)] * n, "quantity": [1.0] * n,
+                   "unit": ["Hours"] * n}).with_columns(pl.col("usage_start", "usage_end").cast(pl.Datetime("us", "UTC")))
+print("ready", flush=True)
+try:
+    un.aggregate(df, every="1h")  # 1.75 billion hourly pieces: minutes of work
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    # The library is still usable afterwards.
+    print(un.aggregate(df.head(10), every="1d").height, flush=True)
+"""
+
+
+def test_ctrl_c_interrupts_a_long_call():
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", INTERRUPT], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    sent = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    out = p.communicate(timeout=60)[0].split()
+    assert out[0] == "interrupted", out
+    assert time.perf_counter() - sent < 5
+    assert out[1] == "365"  # one group per day of the year, computed after the interruption

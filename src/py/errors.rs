@@ -1,7 +1,7 @@
 //! The one mapping from the core's `Error` to Python exceptions. The exception classes are
 //! defined in `usagenorm/_errors.py` so they carry attributes (source, index, path, ...).
 
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
@@ -44,6 +44,7 @@ impl From<Error> for PyErr {
             Error::Io { not_found: true, .. } => PyFileNotFoundError::new_err(message),
             Error::Io { .. } => PyOSError::new_err(message),
             Error::InvalidArgument(_) => PyValueError::new_err(message),
+            Error::Cancelled => PyKeyboardInterrupt::new_err(message),
             Error::Column(_) => raise(py, "ColumnError", message, &[]),
             Error::RateCard { row, .. } => raise(py, "RateCardError", message, &[("row", any(py, row))]),
         })

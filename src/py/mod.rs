@@ -4,6 +4,7 @@
 mod errors;
 mod frame;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3_polars::error::PyPolarsErr;
@@ -16,6 +17,33 @@ use crate::providers::ReadOptions;
 use crate::time::Every;
 
 type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
+
+/// Runs `work` without the GIL on a worker thread while this thread watches for Ctrl-C: on a
+/// signal the core is asked to stop (it checks between chunks) and the signal's exception is
+/// raised. A panic in the core becomes a `RuntimeError`, never an abort.
+fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    crate::cancel::reset();
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(work);
+        loop {
+            if handle.is_finished() {
+                return handle
+                    .join()
+                    .unwrap_or_else(|_| Err(PyRuntimeError::new_err("usagenorm: internal error (panic)")));
+            }
+            if let Err(signal) = py.check_signals() {
+                crate::cancel::request();
+                // Without the GIL: the worker may need it to build its own error on the way out.
+                py.detach(|| {
+                    let _ = handle.join();
+                });
+                crate::cancel::reset();
+                return Err(signal);
+            }
+            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+        }
+    })
+}
 
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
@@ -32,7 +60,7 @@ fn normalize(
     let options =
         NormalizeOptions { provider, errors: errors.parse()?, read: ReadOptions::with_period(period)?, dedupe };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
-    let frames = py.detach(|| -> crate::Result<_> {
+    let frames = interruptible(py, || {
         let out = crate::normalize(&inputs, &options)?;
         Ok((frame::canonical(&out), frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
@@ -59,7 +87,7 @@ fn aggregate(
     let every = every.map(Every::parse).transpose().map_err(crate::Error::InvalidArgument)?;
     let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
     let unit_key = keys.iter().position(|k| k == "unit");
-    let result = py.detach(|| -> PyResult<_> {
+    let result = interruptible(py, || {
         let usage = frame::UsageFrame::new(&df.0).map_err(PyPolarsErr::from)?;
         let key_columns = frame::key_columns(&df.0, &keys).map_err(PyPolarsErr::from)?;
         let out = crate::aggregate::aggregate(&usage.view(), &key_columns, unit_key, &spec)?;
@@ -88,7 +116,7 @@ fn price(
     billable_only: bool,
 ) -> PyResult<PyDataFrame> {
     let options = PricingOptions { overwrite, billable_only };
-    let out = py.detach(|| -> PyResult<_> {
+    let out = interruptible(py, || {
         let card = RateCard::parse(&frame::text_columns(&card.0).map_err(PyPolarsErr::from)?)?;
         let usage = frame::PricingFrame::new(&df.0, &card).map_err(PyPolarsErr::from)?;
         let priced = crate::pricing::price(&usage.input(), &card, options)?;
