@@ -15,22 +15,8 @@ const MAX_ABS: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
 pub struct Decimal(pub i128);
 
 impl Decimal {
-    pub const ZERO: Decimal = Decimal(0);
-
-    pub fn from_int(v: i64) -> Decimal {
-        Decimal(v as i128 * ONE)
-    }
-
     pub fn is_negative(self) -> bool {
         self.0 < 0
-    }
-
-    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
-        self.0.checked_add(other.0).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
-    }
-
-    pub fn checked_sub(self, other: Decimal) -> Option<Decimal> {
-        self.0.checked_sub(other.0).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
     }
 
     /// Multiplies by an integer, exactly.
@@ -38,26 +24,10 @@ impl Decimal {
         self.0.checked_mul(k).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
     }
 
-    /// `self × num / den`, rounded half-to-even once. `den` must be positive.
-    pub fn mul_ratio(self, num: i128, den: i128) -> Option<Decimal> {
-        let prod = self.0.checked_mul(num)?;
-        div_round_half_even(prod, den).filter(|v| v.abs() <= MAX_ABS).map(Decimal)
-    }
-
-    /// `self × other`, both decimal(·, 9), rounded half-to-even to 9 places.
-    pub fn checked_mul(self, other: Decimal) -> Option<Decimal> {
-        self.mul_ratio(other.0, ONE)
-    }
-
     /// Parses a decimal from text such as `3.148992`, `-12`, `1.5e-3` or `"0.25"` without the
     /// quotes. More than nine fraction digits are rounded half-to-even.
     pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
         parse_decimal(text)
-    }
-
-    /// The value as `f64` (for quantities computed from money, never for money itself).
-    pub fn to_f64(self) -> f64 {
-        self.0 as f64 / ONE as f64
     }
 }
 
@@ -261,10 +231,12 @@ mod tests {
     }
 
     #[test]
-    fn ratio_rounds_half_even() {
-        assert_eq!(Decimal(5).mul_ratio(1, 2), Some(Decimal(2)));
-        assert_eq!(Decimal(7).mul_ratio(1, 2), Some(Decimal(4)));
-        assert_eq!(Decimal(-5).mul_ratio(1, 2), Some(Decimal(-2)));
+    fn division_rounds_half_even() {
+        assert_eq!(div_round_half_even(5, 2), Some(2));
+        assert_eq!(div_round_half_even(7, 2), Some(4));
+        assert_eq!(div_round_half_even(-5, 2), Some(-2));
+        assert_eq!(div_round_half_even(-7, 2), Some(-4));
+        assert_eq!(div_round_half_even(1, 0), None);
         assert_eq!(d("0.005112").checked_mul_int(60), Some(d("0.30672")));
     }
 }

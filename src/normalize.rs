@@ -149,15 +149,6 @@ impl NormalizeOutput {
     pub fn rows(&self) -> usize {
         self.batches.iter().map(CanonicalBatch::len).sum()
     }
-
-    /// All rows in one batch.
-    pub fn concat(&self) -> CanonicalBatch {
-        let mut out = CanonicalBatch::default();
-        for b in &self.batches {
-            out.append(b, 0);
-        }
-        out
-    }
 }
 
 /// Normalizes `inputs` into canonical rows.
