@@ -85,6 +85,9 @@ def test_price_and_reconcile(tmp_path):
     ]
     assert "priced" in r.stderr
     assert pl.read_csv(diffs).height == 2  # the two Exabits rows whose fee is not 0.005112/min
+    # Warnings are one plain line, not Python's file/line/source dump.
+    assert "usagenorm: warning: " in r.stderr and "matched no rate" in r.stderr
+    assert "UnpricedRowsWarning" not in r.stderr and "cli.py" not in r.stderr
 
 
 def test_focus_command(tmp_path):

@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -408,8 +409,14 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one plain line each, the way a command should print them."""
+    print(f"usagenorm: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    warnings.showwarning = _warn
     try:
         args.run(args)
     except NormalizeError as e:
