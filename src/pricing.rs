@@ -41,7 +41,8 @@ struct Ladder {
     currency: String,
     valid_from: Option<i64>,
     valid_to: Option<i64>,
-    tier_period: Option<Every>,
+    /// The calendar of the card's `tier_period` (UTC), built once with the card.
+    tier_calendar: Option<Calendar>,
     /// (tier_from in 10⁻¹⁸ rate units, price, 1-based card row), ascending.
     tiers: Vec<(i128, Decimal, usize)>,
 }
@@ -131,7 +132,15 @@ impl RateCard {
             let unit = cell("unit", i).map(str::to_string);
             let key = format!("{matchers:?}|{unit:?}|{currency}|{valid_from:?}|{valid_to:?}|{tier_period:?}");
             let l = *index.entry(key).or_insert_with(|| {
-                ladders.push(Ladder { matchers, unit, currency, valid_from, valid_to, tier_period, tiers: Vec::new() });
+                ladders.push(Ladder {
+                    matchers,
+                    unit,
+                    currency,
+                    valid_from,
+                    valid_to,
+                    tier_calendar: tier_period.and_then(|every| Calendar::new(every, "UTC").ok()),
+                    tiers: Vec::new(),
+                });
                 ladders.len() - 1
             });
             if let Some(same) = ladders[l].tiers.iter().find(|t| t.0 == tier_from) {
@@ -342,11 +351,7 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
     // group in (usage_start, row) order; groups run in parallel.
     let mut groups: FastMap<(usize, i64), Vec<Piece>> = FastMap::default();
     for p in tiered {
-        let ladder = &card.ladders[p.ladder];
-        let period = match ladder.tier_period {
-            Some(every) => Calendar::new(every, "UTC").map_err(Error::InvalidArgument)?.bucket_start(p.at),
-            None => 0,
-        };
+        let period = card.ladders[p.ladder].tier_calendar.as_ref().map_or(0, |cal| cal.bucket_start(p.at));
         groups.entry((p.ladder, period)).or_default().push(p);
     }
     let priced: Vec<Result<Vec<PricedPiece>>> = groups
