@@ -141,6 +141,11 @@ impl StrColumn {
         self.ends.len()
     }
 
+    /// The text of every value end to end, the end offset of each value, and which are present.
+    pub fn into_parts(self) -> (String, Vec<usize>, Vec<bool>) {
+        (self.bytes, self.ends, self.valid)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

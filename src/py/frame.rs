@@ -2,6 +2,10 @@
 //! the interpreter; only the finished DataFrame crosses into Python.
 
 use polars::prelude::*;
+use polars_arrow::array::{Utf8ViewArray, View};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::datatypes::ArrowDataType;
+use polars_buffer::Buffer;
 use rayon::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
@@ -24,54 +28,167 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<
     Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// The canonical table, in the column order of `schema::COLUMNS`. Columns are built in
-/// parallel (each is an independent copy out of the batches).
-pub fn canonical(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
-    type Build<'a> = Box<dyn Fn() -> PolarsResult<Column> + Send + Sync + 'a>;
-    let b = &out.batches;
-    let s = |name: &'static str, col: fn(&CanonicalBatch) -> &StrColumn| -> Build<'_> {
-        Box::new(move || Ok(strings(name, b.iter().flat_map(move |x| col(x).iter()))))
+/// A Utf8View column over text the core already laid out: `parts` are `(text, ends, valid)`
+/// (the end offset of each value within its part's text). Each part's text becomes one data
+/// buffer as it is, without a copy; only the 16-byte views are new.
+fn string_views(name: &str, parts: Vec<(String, Vec<usize>, Vec<bool>)>) -> Column {
+    let rows: usize = parts.iter().map(|p| p.1.len()).sum();
+    if parts.len() > u32::MAX as usize || parts.iter().any(|p| p.0.len() > u32::MAX as usize) {
+        // Views address text with 32-bit offsets: copy instead (a part over 4 GiB is unheard of).
+        let values = parts.iter().flat_map(|(text, ends, valid)| {
+            ends.iter().zip(valid).scan(0, move |start, (end, v)| {
+                let value = text.get(*start..*end).filter(|_| *v);
+                *start = *end;
+                Some(value)
+            })
+        });
+        return strings(name, values);
+    }
+    let mut views = Vec::with_capacity(rows);
+    let mut buffers = Vec::with_capacity(parts.len());
+    let mut any_null = false;
+    let (mut total_bytes, mut total_buffer) = (0, 0);
+    for (index, (text, ends, valid)) in parts.iter().enumerate() {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (&end, &v) in ends.iter().zip(valid) {
+            let value = bytes.get(start..end).unwrap_or_default();
+            views.push(View::new_from_bytes(value, index as u32, start as u32));
+            any_null |= !v;
+            total_bytes += value.len();
+            start = end;
+        }
+        total_buffer += bytes.len();
+    }
+    let validity = any_null.then(|| parts.iter().flat_map(|p| p.2.iter().copied()).collect::<Bitmap>());
+    for (text, _, _) in parts {
+        buffers.push(Buffer::from(text.into_bytes()));
+    }
+    // SAFETY: each view addresses `start..end` of its own part's text, a Rust `String` whose
+    // value boundaries are char boundaries (each value was appended as a `&str`), so every view
+    // is in bounds and valid UTF-8; null values are empty views; the lengths are summed above.
+    let array = unsafe {
+        Utf8ViewArray::new_unchecked(
+            ArrowDataType::Utf8View,
+            Buffer::from(views),
+            Buffer::from(buffers),
+            validity,
+            Some(total_bytes),
+            total_buffer,
+        )
     };
-    let builders: Vec<Build<'_>> = vec![
-        Box::new(|| Ok(strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))))),
-        s("record_id", |x| &x.record_id),
-        s("account_id", |x| &x.account_id),
-        s("customer_id", |x| &x.customer_id),
-        s("project_id", |x| &x.project_id),
-        s("user_id", |x| &x.user_id),
-        s("resource_id", |x| &x.resource_id),
-        s("resource_name", |x| &x.resource_name),
-        s("resource_type", |x| &x.resource_type),
-        s("metric", |x| &x.metric),
-        s("sku", |x| &x.sku),
-        Box::new(|| Ok(strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c)))))),
-        Box::new(|| Ok(utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t)))))),
-        Box::new(|| Ok(utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())))),
-        Box::new(|| {
-            Ok(Float64Chunked::from_iter_options("quantity".into(), b.iter().flat_map(|x| x.quantity.iter().copied()))
-                .into_column())
-        }),
-        s("unit", |x| &x.unit),
-        Box::new(|| decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))),
-        Box::new(|| decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0))))),
-        s("currency", |x| &x.currency),
-        s("status", |x| &x.status),
-        Box::new(|| {
-            Ok(BooleanChunked::from_iter_values("billable".into(), b.iter().flat_map(|x| x.billable.iter().copied()))
-                .into_column())
-        }),
-        s("tags", |x| &x.tags),
-        Box::new(|| {
-            let names =
-                b.iter().flat_map(|x| x.source.iter().map(|i| out.sources.get(*i as usize).map(String::as_str)));
-            Ok(strings("source", names))
-        }),
-        Box::new(|| {
-            let idx = b.iter().flat_map(|x| x.source_index.iter().copied());
-            Ok(UInt64Chunked::from_iter_values("source_index".into(), idx).into_column())
-        }),
-    ];
-    let columns = builders.par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
+    StringChunked::with_chunk(name.into(), array).into_column()
+}
+
+/// A string column whose values are `labels[pick]`: the labels are laid out once and every
+/// row's view points at its label.
+fn label_views(name: &str, labels: &[String], picks: impl Iterator<Item = u32>) -> Column {
+    let mut text = String::new();
+    let ends: Vec<usize> = labels
+        .iter()
+        .map(|l| {
+            text.push_str(l);
+            text.len()
+        })
+        .collect();
+    let starts: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).collect();
+    if text.len() > u32::MAX as usize {
+        return strings(name, picks.map(|p| labels.get(p as usize).map(String::as_str)));
+    }
+    let bytes = text.as_bytes();
+    let label_view = |p: u32| {
+        let (s, e) = (starts.get(p as usize).copied().unwrap_or(0), ends.get(p as usize).copied().unwrap_or(0));
+        View::new_from_bytes(bytes.get(s..e).unwrap_or_default(), 0, s as u32)
+    };
+    let lookup: Vec<View> = (0..labels.len() as u32).map(label_view).collect();
+    let views: Vec<View> = picks.map(|p| lookup.get(p as usize).copied().unwrap_or_default()).collect();
+    let total_bytes = views.iter().map(|v| v.length as usize).sum();
+    let total_buffer = text.len();
+    // SAFETY: every view is one whole label of `text` (char boundaries of a `String`), or empty.
+    let array = unsafe {
+        Utf8ViewArray::new_unchecked(
+            ArrowDataType::Utf8View,
+            Buffer::from(views),
+            Buffer::from(vec![Buffer::from(text.into_bytes())]),
+            None,
+            Some(total_bytes),
+            total_buffer,
+        )
+    };
+    StringChunked::with_chunk(name.into(), array).into_column()
+}
+
+/// The text columns of a batch, in `schema::COLUMNS` order.
+type TextField = (&'static str, fn(&mut CanonicalBatch) -> &mut StrColumn);
+const TEXT_COLUMNS: [TextField; 14] = [
+    ("record_id", |b| &mut b.record_id),
+    ("account_id", |b| &mut b.account_id),
+    ("customer_id", |b| &mut b.customer_id),
+    ("project_id", |b| &mut b.project_id),
+    ("user_id", |b| &mut b.user_id),
+    ("resource_id", |b| &mut b.resource_id),
+    ("resource_name", |b| &mut b.resource_name),
+    ("resource_type", |b| &mut b.resource_type),
+    ("metric", |b| &mut b.metric),
+    ("sku", |b| &mut b.sku),
+    ("unit", |b| &mut b.unit),
+    ("currency", |b| &mut b.currency),
+    ("status", |b| &mut b.status),
+    ("tags", |b| &mut b.tags),
+];
+
+/// The canonical table, in the column order of `schema::COLUMNS`, built from the batches as
+/// they leave `out` (their text is handed over, not copied). Columns are built in parallel.
+pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
+    type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
+    let mut batches = std::mem::take(&mut out.batches);
+    let mut text: Vec<Vec<_>> = TEXT_COLUMNS.iter().map(|_| Vec::with_capacity(batches.len())).collect();
+    for batch in &mut batches {
+        for ((_, field), parts) in TEXT_COLUMNS.iter().zip(&mut text) {
+            parts.push(std::mem::take(field(batch)).into_parts());
+        }
+    }
+    let mut text: std::collections::HashMap<&str, Vec<_>> =
+        TEXT_COLUMNS.iter().map(|(name, _)| *name).zip(text).collect();
+    let b = &batches;
+    let sources = &out.sources;
+    let mut builders: Vec<Build<'_>> = Vec::with_capacity(crate::schema::COLUMNS.len());
+    for (name, _, _) in crate::schema::COLUMNS {
+        let name: &'static str = name;
+        if let Some(parts) = text.remove(name) {
+            builders.push(Box::new(move || Ok(string_views(name, parts))));
+            continue;
+        }
+        builders.push(match name {
+            "provider" => Box::new(|| Ok(strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))))),
+            "charge_type" => {
+                Box::new(|| Ok(strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c))))))
+            }
+            "usage_start" => {
+                Box::new(|| Ok(utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t))))))
+            }
+            "usage_end" => Box::new(|| Ok(utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())))),
+            "quantity" => Box::new(|| {
+                let values = b.iter().flat_map(|x| x.quantity.iter().copied());
+                Ok(Float64Chunked::from_iter_options("quantity".into(), values).into_column())
+            }),
+            "cost" => Box::new(|| decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))),
+            "unit_price" => {
+                Box::new(|| decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0)))))
+            }
+            "billable" => Box::new(|| {
+                let values = b.iter().flat_map(|x| x.billable.iter().copied());
+                Ok(BooleanChunked::from_iter_values("billable".into(), values).into_column())
+            }),
+            "source" => Box::new(move || Ok(label_views("source", sources, b.iter().flat_map(|x| x.source.iter().copied())))),
+            "source_index" => Box::new(|| {
+                let idx = b.iter().flat_map(|x| x.source_index.iter().copied());
+                Ok(UInt64Chunked::from_iter_values("source_index".into(), idx).into_column())
+            }),
+            other => return Err(PolarsError::ComputeError(format!("no builder for column {other}").into())),
+        });
+    }
+    let columns = builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
     DataFrame::new_infer_height(columns)
 }
 
