@@ -142,30 +142,80 @@ fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
     h.finish()
 }
 
+/// A record's dedupe key with its hash computed once: `(provider, record_id)`, or for records
+/// without an id `(provider, content hash)`. The map hashes only `hash`.
+#[derive(Clone, Copy)]
+struct Key<'b> {
+    hash: u64,
+    provider: &'b str,
+    id: Option<&'b str>,
+}
+
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.provider == other.provider && self.id == other.id
+    }
+}
+
+impl Eq for Key<'_> {}
+
+/// Key shards looked up in parallel (a key lives in exactly one shard).
+const SHARDS: usize = 64;
+
 /// Groups of records sharing a key, as (has_id, members in output order); singletons are not
-/// kept. Each key maps to its first record, so only repeated keys allocate.
+/// kept. Keys are split into shards by hash and each shard is scanned in output order in
+/// parallel; each key maps to its first record, so only repeated keys allocate.
 fn repeated_groups<'b>(batches: &'b [CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, Vec<usize>)> {
-    // Content hashes: needed for records without an id (their key) — computed in parallel.
+    // Content hashes are the key of records without an id; computed in parallel.
     recs.par_iter_mut().for_each(|r| {
         if batches[r.batch].record_id.get(r.start).is_none() {
             r.hash = content_hash(batches, r);
         }
     });
-    let mut first_by_id: FastMap<(&'b str, &'b str), usize> = FastMap::default();
-    let mut first_by_content: FastMap<(&'b str, u64), usize> = FastMap::default();
-    let mut repeats: FastMap<usize, (bool, Vec<usize>)> = FastMap::default();
-    for (r, rec) in recs.iter().enumerate() {
-        let b = &batches[rec.batch];
-        let provider = b.provider[rec.start];
-        let (has_id, first) = match b.record_id.get(rec.start) {
-            Some(id) => (true, *first_by_id.entry((provider, id)).or_insert(r)),
-            None => (false, *first_by_content.entry((provider, rec.hash)).or_insert(r)),
-        };
-        if first != r {
-            repeats.entry(first).or_insert_with(|| (has_id, vec![first])).1.push(r);
-        }
+    let keys: Vec<Key<'b>> = recs
+        .par_iter()
+        .map(|r| {
+            let b = &batches[r.batch];
+            let provider = b.provider[r.start];
+            let id = b.record_id.get(r.start);
+            let hash = match id {
+                Some(id) => {
+                    let mut h = Fx::default();
+                    (provider, id).hash(&mut h);
+                    h.finish()
+                }
+                None => r.hash,
+            };
+            Key { hash, provider, id }
+        })
+        .collect();
+    let shard_of = |k: &Key| (k.hash >> 58) as usize % SHARDS;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
+    for (r, k) in keys.iter().enumerate() {
+        members[shard_of(k)].push(r);
     }
-    let mut groups: Vec<(bool, Vec<usize>)> = repeats.into_values().collect();
+    let mut groups: Vec<(bool, Vec<usize>)> = members
+        .par_iter()
+        .flat_map_iter(|shard| {
+            let mut first: FastMap<Key<'b>, usize> = FastMap::default();
+            first.reserve(shard.len());
+            let mut repeats: FastMap<usize, (bool, Vec<usize>)> = FastMap::default();
+            for &r in shard {
+                let key = keys[r];
+                let f = *first.entry(key).or_insert(r);
+                if f != r {
+                    repeats.entry(f).or_insert_with(|| (key.id.is_some(), vec![f])).1.push(r);
+                }
+            }
+            repeats.into_values()
+        })
+        .collect();
     // Deterministic report order: by each group's first record.
     groups.sort_by_key(|(_, g)| g[0]);
     groups

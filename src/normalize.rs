@@ -4,7 +4,7 @@
 //! `SourceStats` prove it (`records == accepted + rejected`).
 
 use std::borrow::Cow;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -283,31 +283,45 @@ struct Ctx<'o> {
     options: &'o ReadOptions,
 }
 
+/// Files larger than this are read block by block when they hold NDJSON, so the whole file is
+/// never in memory at once (a JSON document has to be read whole).
+const STREAM_MIN: u64 = 64 << 20;
+/// The size of one NDJSON block (it is extended to the end of its last line).
+const BLOCK: usize = 32 << 20;
+
 fn read_source(
     source: u32,
     input: &Input,
     forced: Option<&'static dyn Provider>,
     options: &ReadOptions,
 ) -> Result<(Chunk, Option<&'static str>)> {
+    let mut ctx = Ctx { source, provider: forced, options };
     let owned;
     let (name, data): (String, &[u8]) = match input {
         Input::Path(p) => {
-            owned = std::fs::read(p).map_err(|e| Error::Io {
+            let io_error = |e: std::io::Error| Error::Io {
                 path: p.display().to_string(),
                 message: e.to_string(),
                 not_found: e.kind() == std::io::ErrorKind::NotFound,
-            })?;
+            };
+            let mut file = std::fs::File::open(p).map_err(io_error)?;
+            let len = file.metadata().map_err(io_error)?.len();
+            if len > STREAM_MIN {
+                let chunk = read_large_file(&mut ctx, &p.display().to_string(), file, BLOCK).map_err(io_error)?;
+                return Ok((chunk, ctx.provider.map(|p| p.id())));
+            }
+            let mut buf = Vec::with_capacity(len as usize + 1);
+            file.read_to_end(&mut buf).map_err(io_error)?;
+            owned = buf;
             (p.display().to_string(), &owned)
         }
         Input::Bytes { name, data } => (name.clone(), data),
     };
-    let mut ctx = Ctx { source, provider: forced, options };
     let inflated;
     let data = if data.starts_with(&[0x1f, 0x8b]) {
         let mut buf = Vec::new();
         if let Err(e) = flate2::read::MultiGzDecoder::new(data).read_to_end(&mut buf) {
-            let reason = format!("not a readable gzip stream: {e}");
-            return Ok((Chunk::rejected(&ctx, None, "$".into(), reason, &[]), None));
+            return Ok((gzip_rejected(&ctx, e), None));
         }
         inflated = buf;
         &inflated[..]
@@ -315,12 +329,99 @@ fn read_source(
         data
     };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let chunk =
+        if ndjson_by_name(&name) || looks_like_ndjson(data) { read_ndjson(&mut ctx, data, 0) } else { read_json(&mut ctx, data) };
+    Ok((chunk, ctx.provider.map(|p| p.id())))
+}
+
+fn gzip_rejected(ctx: &Ctx, e: std::io::Error) -> Chunk {
+    Chunk::rejected(ctx, None, "$".into(), format!("not a readable gzip stream: {e}"), &[])
+}
+
+fn ndjson_by_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
-    let ndjson_by_name = stem.ends_with(".ndjson") || stem.ends_with(".jsonl");
-    let chunk =
-        if ndjson_by_name || looks_like_ndjson(data) { read_ndjson(&mut ctx, data) } else { read_json(&mut ctx, data) };
-    Ok((chunk, ctx.provider.map(|p| p.id())))
+    stem.ends_with(".ndjson") || stem.ends_with(".jsonl")
+}
+
+/// Reads up to `want` more bytes into `buf`; returns how many arrived (0 at the end).
+fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+    let before = buf.len();
+    reader.take(want as u64).read_to_end(buf)?;
+    Ok(buf.len() - before)
+}
+
+/// Reads a large file (plain or gzip): NDJSON block by block, anything else whole. Each block
+/// is parsed in parallel like a small file; line numbers and record indices continue across
+/// blocks, and only one block and its rows are held besides the rows already read.
+fn read_large_file(ctx: &mut Ctx, name: &str, file: std::fs::File, block_size: usize) -> std::io::Result<Chunk> {
+    let mut plain = std::io::BufReader::with_capacity(1 << 20, file);
+    let gzip = plain.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> =
+        if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(plain)) } else { Box::new(plain) };
+    let mut block = Vec::with_capacity(block_size + (1 << 20).min(block_size));
+    // The first read is large enough to see the BOM and the first line. A gzip stream that
+    // breaks keeps the lines before the break; the broken tail is one rejection.
+    let mut broken = None;
+    if let Err(e) = fill(&mut reader, &mut block, block_size.max(64 << 10)) {
+        if !gzip {
+            return Err(e);
+        }
+        broken = Some(e);
+    }
+    let bom = if block.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    if !(ndjson_by_name(name) || looks_like_ndjson(&block[bom..])) {
+        if let Some(e) = broken {
+            return Ok(gzip_rejected(ctx, e));
+        }
+        if let Err(e) = reader.read_to_end(&mut block) {
+            return if gzip { Ok(gzip_rejected(ctx, e)) } else { Err(e) };
+        }
+        return Ok(read_json(ctx, &block[bom..]));
+    }
+    let mut out = Chunk::default();
+    let mut lines_before = 0u64;
+    let mut skip = bom;
+    let mut any_line = false;
+    let mut at_end = broken.is_some();
+    loop {
+        // Extend the block to the end of a line (or of the file).
+        while !at_end && (memchr::memrchr(b'\n', &block[skip..]).is_none() || block.len() < block_size) {
+            match fill(&mut reader, &mut block, block_size) {
+                Ok(0) => at_end = true,
+                Ok(_) => {}
+                Err(e) if gzip => {
+                    broken = Some(e);
+                    at_end = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let end = if at_end {
+            block.len()
+        } else {
+            memchr::memrchr(b'\n', &block[skip..]).map_or(block.len(), |i| skip + i + 1)
+        };
+        let part = &block[skip..end];
+        if !part.iter().all(u8::is_ascii_whitespace) {
+            any_line = true;
+            out.absorb(read_ndjson(ctx, part, lines_before));
+        }
+        if at_end {
+            if let Some(e) = broken {
+                any_line = true;
+                out.absorb(gzip_rejected(ctx, e));
+            }
+            break;
+        }
+        lines_before += memchr::memchr_iter(b'\n', part).count() as u64;
+        block.drain(..end);
+        skip = 0;
+    }
+    if !any_line {
+        out.absorb(Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), &[]));
+    }
+    Ok(out)
 }
 
 /// Whether text holds several JSON values, the first of them on the first line.
@@ -410,11 +511,12 @@ impl<'d> Doc<'d> {
     }
 }
 
-fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8]) -> Chunk {
+/// Reads NDJSON text whose first line is line `lines_before + 1` of its source.
+fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
     let mut lines: Vec<(u64, &'d [u8])> = Vec::new();
     let mut start = 0usize;
     let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-    for (number, end) in (1u64..).zip(ends) {
+    for (number, end) in (lines_before + 1..).zip(ends) {
         let line = data.get(start..end).unwrap_or_default();
         if !line.iter().all(u8::is_ascii_whitespace) {
             lines.push((number, line));
@@ -704,5 +806,93 @@ fn join_path(prefix: &str, field: &str) -> String {
         format!("{prefix}{field}")
     } else {
         format!("{prefix}.{field}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Rows and rejections of a chunk in a comparable form.
+    fn summary(c: &Chunk) -> (u64, Vec<(Option<String>, u64, i64)>, Vec<Rejection>) {
+        let rows = c
+            .batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.len()).map(move |i| (b.record_id.get(i).map(str::to_string), b.source_index[i], b.usage_start[i]))
+            })
+            .collect();
+        (c.records, rows, c.rejects.clone())
+    }
+
+    fn ndjson() -> Vec<u8> {
+        let mut text = String::from("\u{feff}");
+        for i in 0..300 {
+            match i % 37 {
+                5 => text.push_str("{\"id\": \"bad\", \"createdAt\": \"yesterday\"}\n"),
+                11 => text.push_str("   \n"),
+                17 => text.push_str("{not json\n"),
+                _ => text.push_str(&format!(
+                    "{{\"id\":\"r{i}\",\"createdAt\":\"2024-03-10T22:{:02}:00Z\",\"stoppedAt\":\"2024-03-11T03:30:00Z\",\"environmentId\":\"e{i}\"}}\n",
+                    i % 60
+                )),
+            }
+        }
+        text.push_str("{\"id\":\"last\",\"createdAt\":\"2024-03-10T22:00:00Z\",\"environmentId\":\"e\"}");
+        text.into_bytes()
+    }
+
+    fn read_in_blocks(data: &[u8], name: &str, block: usize) -> Chunk {
+        let path = std::env::temp_dir().join(format!("usagenorm-{}-{block}-{name}", std::process::id()));
+        std::fs::File::create(&path).and_then(|mut f| f.write_all(data)).expect("write temp file");
+        let options = ReadOptions::default();
+        let mut ctx = Ctx { source: 0, provider: None, options: &options };
+        let file = std::fs::File::open(&path).expect("open temp file");
+        let out = read_large_file(&mut ctx, name, file, block).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(ctx.provider.map(|p| p.id()), Some("gitpod"));
+        out
+    }
+
+    #[test]
+    fn ndjson_read_in_blocks_equals_reading_it_whole() {
+        let data = ndjson();
+        let options = ReadOptions::default();
+        let mut ctx = Ctx { source: 0, provider: None, options: &options };
+        let whole = summary(&read_ndjson(&mut ctx, &data[3..], 0));
+        assert_eq!(whole.0, 293, "300 lines + the last, minus the blank ones");
+        assert!(whole.2.iter().any(|r| r.line == Some(18) && r.reason.starts_with("malformed JSON")));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        for block in [1, 7, 64, 1000, 1 << 20] {
+            assert_eq!(summary(&read_in_blocks(&data, "x.ndjson", block)), whole, "block {block}");
+            assert_eq!(summary(&read_in_blocks(&gz, "x.ndjson.gz", block)), whole, "gzip, block {block}");
+        }
+    }
+
+    #[test]
+    fn a_large_json_document_is_read_whole() {
+        let data = std::fs::read("examples/exports/gitpod.json").expect("sample");
+        let options = ReadOptions::default();
+        let mut ctx = Ctx { source: 0, provider: None, options: &options };
+        let whole = summary(&read_json(&mut ctx, &data));
+        assert!(!whole.1.is_empty());
+        assert_eq!(summary(&read_in_blocks(&data, "x.json", 16)), whole);
+    }
+
+    #[test]
+    fn a_broken_gzip_stream_keeps_the_lines_before_it() {
+        let data = ndjson();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let cut = &gz[..gz.len() * 2 / 3];
+        let out = read_in_blocks(cut, "x.ndjson.gz", 64);
+        let last = out.rejects.last().expect("a rejection for the broken stream");
+        assert!(last.reason.starts_with("not a readable gzip stream"), "{}", last.reason);
+        assert!(out.records > 10 && out.records < 293);
+        assert_eq!(out.records, out.rejects.len() as u64 + out.batches.iter().map(|b| b.len() as u64).sum::<u64>());
     }
 }
