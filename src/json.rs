@@ -1,5 +1,7 @@
-//! Borrowed access to JSON records: `RawObject` keeps each field as its raw text (`&RawValue`)
-//! so a record is scanned once and each field is converted only when a provider asks for it.
+//! Borrowed access to JSON records: `RawObject` keeps each field as its raw text (`Raw`) so a
+//! record is scanned once and each field is converted only when a provider asks for it.
+//! serde_json validates each document once; the records and arrays inside it are then split by
+//! `scan`, a structural scanner for text already known to be valid JSON.
 //! Field readers return `FieldError`s that name the field and what was expected; the driver
 //! prefixes the record's location to make the full JSON path.
 
@@ -40,6 +42,22 @@ impl FieldError {
 
 pub type FieldResult<T> = Result<T, FieldError>;
 
+/// The raw text of one JSON value, a slice of a document serde_json has validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'a> From<&'a RawValue> for Raw<'a> {
+    fn from(value: &'a RawValue) -> Raw<'a> {
+        Raw(value.get())
+    }
+}
+
 /// The JSON kind of a raw value, from its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -52,7 +70,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn of(raw: &RawValue) -> Kind {
+    pub fn of(raw: Raw) -> Kind {
         match raw.get().as_bytes().first() {
             Some(b'"') => Kind::String,
             Some(b'{') => Kind::Object,
@@ -76,7 +94,7 @@ impl Kind {
 }
 
 /// Shortens a raw value for an error message.
-pub fn snippet(raw: &RawValue) -> String {
+pub fn snippet(raw: Raw) -> String {
     let text = raw.get();
     if text.len() <= 60 {
         text.to_string()
@@ -89,7 +107,7 @@ pub fn snippet(raw: &RawValue) -> String {
     }
 }
 
-fn wrong_kind(key: &str, expected: &str, raw: &RawValue) -> FieldError {
+fn wrong_kind(key: &str, expected: &str, raw: Raw) -> FieldError {
     FieldError::new(key, format!("expected {expected}, got {} {}", Kind::of(raw).name(), snippet(raw)))
 }
 
@@ -119,7 +137,7 @@ impl<'de> Deserialize<'de> for BorrowedStr<'de> {
 }
 
 /// Decodes a raw JSON string value.
-fn decode_string(raw: &RawValue) -> Option<Cow<'_, str>> {
+fn decode_string(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     let text = raw.get();
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     if !inner.contains('\\') {
@@ -131,7 +149,7 @@ fn decode_string(raw: &RawValue) -> Option<Cow<'_, str>> {
 /// A JSON object whose values are kept as raw text, in document order.
 #[derive(Debug, Default, Clone)]
 pub struct RawObject<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    fields: Vec<(Cow<'a, str>, Raw<'a>)>,
 }
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
@@ -146,7 +164,7 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                 let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(12));
                 while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    fields.push((key.0, value));
+                    fields.push((key.0, Raw::from(value)));
                 }
                 Ok(RawObject { fields })
             }
@@ -157,21 +175,24 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
 
 impl<'a> RawObject<'a> {
     /// Reads a raw value as an object; `path` names it in the error.
-    pub fn parse(raw: &'a RawValue, path: &str) -> FieldResult<RawObject<'a>> {
+    pub fn parse(raw: Raw<'a>, path: &str) -> FieldResult<RawObject<'a>> {
         if Kind::of(raw) != Kind::Object {
             return Err(wrong_kind(path, "an object", raw));
+        }
+        if let Some(fields) = scan::object(raw.get()) {
+            return Ok(RawObject { fields });
         }
         serde_json::from_str(raw.get()).map_err(|e| FieldError::new(path, format!("malformed object: {e}")))
     }
 
     /// The raw value of `key` (the last one, if a key repeats), `None` when absent.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         self.fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// The value of `key` unless absent or null.
-    fn present(&self, key: &str) -> Option<&'a RawValue> {
-        self.get(key).filter(|v| Kind::of(v) != Kind::Null)
+    fn present(&self, key: &str) -> Option<Raw<'a>> {
+        self.get(key).filter(|v| Kind::of(*v) != Kind::Null)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -182,7 +203,7 @@ impl<'a> RawObject<'a> {
         self.fields.is_empty()
     }
 
-    pub fn fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
+    pub fn fields(&self) -> impl Iterator<Item = (&str, Raw<'a>)> + '_ {
         self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 
@@ -270,7 +291,7 @@ impl<'a> RawObject<'a> {
     }
 
     /// A nested array, as its raw elements.
-    pub fn array(&self, key: &str) -> FieldResult<Option<Vec<&'a RawValue>>> {
+    pub fn array(&self, key: &str) -> FieldResult<Option<Vec<Raw<'a>>>> {
         match self.present(key) {
             None => Ok(None),
             Some(raw) => parse_array(raw).map(Some).map_err(|e| e.within(key)),
@@ -279,11 +300,161 @@ impl<'a> RawObject<'a> {
 }
 
 /// Reads a raw value as an array of raw elements.
-pub fn parse_array(raw: &RawValue) -> FieldResult<Vec<&RawValue>> {
+pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
     if Kind::of(raw) != Kind::Array {
         return Err(wrong_kind("", "an array", raw));
     }
-    serde_json::from_str(raw.get()).map_err(|e| FieldError::new("", format!("malformed array: {e}")))
+    if let Some(items) = scan::array(raw.get()) {
+        return Ok(items);
+    }
+    serde_json::from_str::<Vec<&RawValue>>(raw.get())
+        .map(|items| items.into_iter().map(Raw::from).collect())
+        .map_err(|e| FieldError::new("", format!("malformed array: {e}")))
+}
+
+/// A structural scanner for JSON text that serde_json has already validated (every `Raw` is a
+/// slice of such a document): it finds where keys and values begin and end and checks nothing
+/// else. On anything unexpected it returns `None` and the caller parses with serde_json, which
+/// gives the error its message; it never panics.
+pub mod scan {
+    use std::borrow::Cow;
+
+    use super::Raw;
+
+    fn ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// For the string starting at `b[i] == '"'`: the index after its closing quote, and
+    /// whether it has escapes.
+    fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+        let mut j = i + 1;
+        let mut escaped = false;
+        loop {
+            let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+            if b.get(k) == Some(&b'\\') {
+                escaped = true;
+                j = k + 2;
+            } else {
+                return Some((k + 1, escaped));
+            }
+        }
+    }
+
+    /// The index after the value that starts at `b[i]`.
+    fn value_end(b: &[u8], i: usize) -> Option<usize> {
+        match b.get(i)? {
+            b'"' => string_end(b, i).map(|(end, _)| end),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut j = i;
+                loop {
+                    match b.get(j)? {
+                        b'"' => {
+                            j = string_end(b, j)?.0;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            if depth == 0 {
+                                return Some(j + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+            }
+            _ => {
+                let mut j = i;
+                while !matches!(b.get(j), None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')) {
+                    j += 1;
+                }
+                (j > i).then_some(j)
+            }
+        }
+    }
+
+    /// The fields of a JSON object, in order.
+    pub fn object(text: &str) -> Option<Vec<(Cow<'_, str>, Raw<'_>)>> {
+        let b = text.as_bytes();
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let mut fields = Vec::with_capacity(12);
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b'}') {
+            return (ws(b, i + 1) == b.len()).then_some(fields);
+        }
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key_end, escaped) = string_end(b, i)?;
+            let key = if escaped {
+                Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
+            } else {
+                Cow::Borrowed(text.get(i + 1..key_end - 1)?)
+            };
+            i = ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(b, i + 1);
+            let end = value_end(b, i)?;
+            fields.push((key, Raw(text.get(i..end)?)));
+            i = ws(b, end);
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b'}' => return (ws(b, i + 1) == b.len()).then_some(fields),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The elements of a JSON array, in order.
+    pub fn array(text: &str) -> Option<Vec<Raw<'_>>> {
+        let b = text.as_bytes();
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut items = Vec::new();
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b']') {
+            return (ws(b, i + 1) == b.len()).then_some(items);
+        }
+        loop {
+            let end = value_end(b, i)?;
+            items.push(Raw(text.get(i..end)?));
+            i = ws(b, end);
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b']' => return (ws(b, i + 1) == b.len()).then_some(items),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The first element of a JSON array, without reading the rest.
+    pub fn first_element(text: &str) -> Option<Raw<'_>> {
+        let b = text.as_bytes();
+        let i = ws(b, 0);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let i = ws(b, i + 1);
+        if b.get(i) == Some(&b']') {
+            return None;
+        }
+        let end = value_end(b, i)?;
+        Some(Raw(text.get(i..end)?))
+    }
 }
 
 /// Builds the `tags` column: a compact JSON object of every provider field without a column.
@@ -313,7 +484,7 @@ impl Tags {
 
     /// Adds a field with its raw JSON value, whitespace removed. A value nested deeper than
     /// serde_json's own limit for parsed documents (128) is an error, not a tag.
-    pub fn raw(&mut self, key: &str, raw: &RawValue) -> FieldResult<()> {
+    pub fn raw(&mut self, key: &str, raw: Raw) -> FieldResult<()> {
         let text = raw.get();
         if text.starts_with(['{', '[']) && nesting_depth(text) > MAX_DEPTH {
             return Err(FieldError::new(key, format!("nested deeper than {MAX_DEPTH} levels")));
@@ -455,6 +626,60 @@ mod tests {
         t.rest(&o, &["b"], "").unwrap();
         t.str("q\"uote", "v");
         assert_eq!(t.finish(), r#"{"a":{"x":"1 2"},"q\"uote":"v"}"#);
+    }
+
+    /// serde_json's reading of an object, for comparison with the scanner.
+    fn serde_fields(text: &str) -> Vec<(String, String)> {
+        let o: RawObject = serde_json::from_str(text).unwrap();
+        o.fields().map(|(k, v)| (k.to_string(), v.get().to_string())).collect()
+    }
+
+    /// Checks the scanner against serde_json on every object and array nested in `text`.
+    fn scan_agrees(text: &str) {
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => {
+                let scanned: Vec<(String, String)> =
+                    scan::object(text).unwrap().into_iter().map(|(k, v)| (k.to_string(), v.get().to_string())).collect();
+                assert_eq!(scanned, serde_fields(text), "{text}");
+                scanned.iter().for_each(|(_, v)| scan_agrees(v));
+            }
+            Some(b'[') => {
+                let serde: Vec<&RawValue> = serde_json::from_str(text).unwrap();
+                let scanned = scan::array(text).unwrap();
+                assert_eq!(scanned.iter().map(|r| r.get()).collect::<Vec<_>>(), serde.iter().map(|r| r.get()).collect::<Vec<_>>());
+                assert_eq!(scan::first_element(text).map(Raw::get), serde.first().map(|r| r.get()));
+                scanned.iter().for_each(|v| scan_agrees(v.get()));
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_scanner_agrees_with_serde_json_on_valid_json() {
+        let cases = [
+            r#"{}"#,
+            r#" { } "#,
+            r#"[]"#,
+            "[ 1 , -2.5e+3,true,false,null, \"x\" ]",
+            r#"{"a":1,"b":"two","c":[1,{"d":"]}"}],"e":{"f":null}}"#,
+            "{ \"k\\\"ey\" : \"v\\\\\" , \"\\u00e9t\u{e9}\" :\n\t[ {\"x\":\"{[\"} ] }",
+            r#"{"s":"a \"quoted\" } string","n":-0.0,"big":1e400,"deep":[[[[[]]]]]}"#,
+            r#"{"dup":1,"dup":2}"#,
+        ];
+        for case in cases {
+            scan_agrees(case);
+        }
+        for f in ["gitpod", "suger", "exabits", "vmware", "consumption_log"] {
+            let text = std::fs::read_to_string(format!("examples/exports/{f}.json")).unwrap();
+            scan_agrees(&text);
+        }
+    }
+
+    #[test]
+    fn the_scanner_gives_up_on_what_it_cannot_read() {
+        for bad in ["", "{", "[", r#"{"a"}"#, r#"{"a":}"#, r#"{"a":1,}"#, r#"[1,]"#, r#"{"a":1} x"#, r#"{"a:1}"#, "[1 2]"] {
+            assert!(scan::object(bad).is_none() && scan::array(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

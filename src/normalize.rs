@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
-use crate::json::{FieldError, FieldResult, Kind, RawObject};
+use crate::json::{FieldError, FieldResult, Kind, Raw, RawObject};
 use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 
@@ -476,7 +476,7 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                         }
                         read_document(ctx, d, value.get(), None, &prefix)
                     }
-                    None => Chunk::rejected(ctx, None, prefix, not_object_or_array(value), value.get().as_bytes()),
+                    None => Chunk::rejected(ctx, None, prefix, not_object_or_array(value.into()), value.get().as_bytes()),
                 });
             }
             Some(Err(e)) => {
@@ -490,14 +490,14 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     out
 }
 
-fn not_object_or_array(value: &RawValue) -> String {
+fn not_object_or_array(value: Raw) -> String {
     format!("expected a JSON object or array, got {}", Kind::of(value).name())
 }
 
 /// A JSON document parsed once: an object with raw field values, or an array of raw elements.
 enum Doc<'d> {
     Object(RawObject<'d>),
-    Array(Vec<&'d RawValue>),
+    Array(Vec<Raw<'d>>),
 }
 
 impl<'d> Doc<'d> {
@@ -505,7 +505,9 @@ impl<'d> Doc<'d> {
     fn parse(text: &'d str) -> Option<Doc<'d>> {
         match text.trim_start().as_bytes().first() {
             Some(b'{') => serde_json::from_str(text).ok().map(Doc::Object),
-            Some(b'[') => serde_json::from_str(text).ok().map(Doc::Array),
+            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(text)
+                .ok()
+                .map(|items| Doc::Array(items.into_iter().map(Raw::from).collect())),
             _ => None,
         }
     }
@@ -564,7 +566,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
                     (Some(doc), _, _) => out.absorb(read_document(&ctx, doc, text, Some(number), "$")),
                     (None, _, _) => {
                         let reason = match serde_json::from_str::<&RawValue>(text) {
-                            Ok(v) => not_object_or_array(v),
+                            Ok(v) => not_object_or_array(v.into()),
                             Err(e) => format!("malformed JSON: {e}"),
                         };
                         out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
@@ -602,7 +604,7 @@ fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, Strin
         Doc::Array(items) => match items.first() {
             None => return Ok(None),
             Some(item) => {
-                first = RawObject::parse(item, "$[0]").map_err(|e| e.reason)?;
+                first = RawObject::parse(*item, "$[0]").map_err(|e| e.reason)?;
                 &first
             }
         },
@@ -647,7 +649,7 @@ fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Option<u64>, 
                 }
             };
             for (i, item) in items.iter().enumerate() {
-                match RawObject::parse(item, "") {
+                match RawObject::parse(*item, "") {
                     Ok(obj) if provider.is_page(&obj) => {
                         flush(&mut run, run_start, &mut out);
                         out.absorb(read_page(&ctx, provider, &obj, item.get(), line, &format!("{prefix}[{i}]")));
@@ -700,9 +702,9 @@ trait RecordSource<'d>: Sync {
     fn raw(&self) -> &'d str;
 }
 
-impl<'d> RecordSource<'d> for &'d RawValue {
+impl<'d> RecordSource<'d> for Raw<'d> {
     fn object(&self) -> FieldResult<Cow<'_, RawObject<'d>>> {
-        RawObject::parse(self, "").map(Cow::Owned)
+        RawObject::parse(*self, "").map(Cow::Owned)
     }
     fn raw(&self) -> &'d str {
         self.get()

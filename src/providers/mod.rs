@@ -2,10 +2,7 @@
 //! `REGISTRY`. The driver (`crate::normalize`) knows nothing provider-specific: it asks the
 //! registry which format a document is, where its records are, and how a record becomes rows.
 
-use serde::de::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::json::{FieldResult, RawObject};
+use crate::json::{FieldResult, Raw, RawObject};
 use crate::schema::Row;
 
 pub mod consumption_log;
@@ -170,14 +167,9 @@ pub fn ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|p| p.id()).collect()
 }
 
-/// The first element of a raw JSON array, read without parsing the rest.
-pub fn first_element(raw: &RawValue) -> Option<&RawValue> {
-    let rest = raw.get().strip_prefix('[')?.trim_start();
-    if rest.starts_with(']') {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_str(rest);
-    <&RawValue>::deserialize(&mut de).ok()
+/// The first element of a raw JSON array, read without reading the rest.
+pub fn first_element(raw: Raw) -> Option<Raw> {
+    crate::json::scan::first_element(raw.get())
 }
 
 /// Whether `obj[key]` is an array whose first element, an object, satisfies `test`.
@@ -217,10 +209,10 @@ mod tests {
 
     #[test]
     fn first_element_reads_only_the_first() {
-        let raw: &RawValue = serde_json::from_str(r#"[ {"a":1}, {"b":2} ]"#).unwrap();
-        assert_eq!(first_element(raw).unwrap().get(), r#"{"a":1}"#);
-        let empty: &RawValue = serde_json::from_str("[ ]").unwrap();
-        assert!(first_element(empty).is_none());
+        let raw: &serde_json::value::RawValue = serde_json::from_str(r#"[ {"a":1}, {"b":2} ]"#).unwrap();
+        assert_eq!(first_element(raw.into()).unwrap().get(), r#"{"a":1}"#);
+        let empty: &serde_json::value::RawValue = serde_json::from_str("[ ]").unwrap();
+        assert!(first_element(empty.into()).is_none());
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl Format for Suger {
         } else {
             for (i, item) in billable_records.iter().enumerate() {
                 let at = format!("metaInfo.billableRecords[{i}]");
-                let item = RawObject::parse(item, "").map_err(|e| e.within(&at))?;
+                let item = RawObject::parse(*item, "").map_err(|e| e.within(&at))?;
                 let key = item.str("key").map_err(|e| e.within(&at))?;
                 let key = key
                     .filter(|k| !k.is_empty())

@@ -140,7 +140,7 @@ impl Format for Vmware {
         let resources = rec.array("resources")?.unwrap_or_default();
         let resource_id = match resources.as_slice() {
             [only] => {
-                RawObject::parse(only, "resources[0]")?.id("resource_id").map_err(|e| e.within("resources[0]"))?
+                RawObject::parse(*only, "resources[0]")?.id("resource_id").map_err(|e| e.within("resources[0]"))?
             }
             _ => None,
         };
