@@ -816,8 +816,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// Rows and rejections of a chunk in a comparable form.
-    fn summary(c: &Chunk) -> (u64, Vec<(Option<String>, u64, i64)>, Vec<Rejection>) {
+    /// Records, rows (record_id, source_index, usage_start) and rejections of a chunk.
+    type Summary = (u64, Vec<(Option<String>, u64, i64)>, Vec<Rejection>);
+
+    fn summary(c: &Chunk) -> Summary {
         let rows = c
             .batches
             .iter()
