@@ -24,7 +24,11 @@ fn utc_datetimes(name: &str, it: impl Iterator<Item = Option<i64>>) -> Column {
         .into_column()
 }
 
-fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<Column> {
+fn decimals(name: &str, it: impl Iterator<Item = Option<i128>> + Clone) -> PolarsResult<Column> {
+    if it.clone().all(|v| v.is_none()) {
+        let nulls = Int128Chunked::full_null(name.into(), it.count());
+        return Ok(nulls.into_decimal(38, crate::money::SCALE as usize)?.into_column());
+    }
     Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
@@ -33,6 +37,10 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>>) -> PolarsResult<
 /// buffer as it is, without a copy; only the 16-byte views are new.
 fn string_views(name: &str, parts: Vec<(String, Vec<usize>, Vec<bool>)>) -> Column {
     let rows: usize = parts.iter().map(|p| p.1.len()).sum();
+    if parts.iter().all(|p| p.2.iter().all(|v| !v)) {
+        // A column the source formats never fill (say, Gitpod's cost): no views at all.
+        return StringChunked::full_null(name.into(), rows).into_column();
+    }
     if parts.len() > u32::MAX as usize || parts.iter().any(|p| p.0.len() > u32::MAX as usize) {
         // Views address text with 32-bit offsets: copy instead (a part over 4 GiB is unheard of).
         let values = parts.iter().flat_map(|(text, ends, valid)| {
