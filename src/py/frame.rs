@@ -146,57 +146,74 @@ const TEXT_COLUMNS: [TextField; 14] = [
 ];
 
 /// The canonical table, in the column order of `schema::COLUMNS`, built from the batches as
-/// they leave `out` (their text is handed over, not copied). Columns are built in parallel.
+/// they leave `out`: each column's parts are moved out of the batches and freed as soon as that
+/// column is built (text is handed over, not copied), so memory peaks near the frame's own size.
+/// Columns are built in parallel, the small fixed-width ones first.
 pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
     type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
     let mut batches = std::mem::take(&mut out.batches);
+    macro_rules! take {
+        ($f:ident) => {
+            batches.iter_mut().map(|x| std::mem::take(&mut x.$f)).collect::<Vec<_>>()
+        };
+    }
+    let provider = take!(provider);
+    let charge_type = take!(charge_type);
+    let usage_start = take!(usage_start);
+    let usage_end = take!(usage_end);
+    let quantity = take!(quantity);
+    let cost = take!(cost);
+    let unit_price = take!(unit_price);
+    let billable = take!(billable);
+    let source = take!(source);
+    let source_index = take!(source_index);
     let mut text: Vec<Vec<_>> = TEXT_COLUMNS.iter().map(|_| Vec::with_capacity(batches.len())).collect();
     for batch in &mut batches {
         for ((_, field), parts) in TEXT_COLUMNS.iter().zip(&mut text) {
             parts.push(std::mem::take(field(batch)).into_parts());
         }
     }
-    let mut text: std::collections::HashMap<&str, Vec<_>> =
-        TEXT_COLUMNS.iter().map(|(name, _)| *name).zip(text).collect();
-    let b = &batches;
+    drop(batches);
     let sources = &out.sources;
-    let mut builders: Vec<Build<'_>> = Vec::with_capacity(crate::schema::COLUMNS.len());
-    for (name, _, _) in crate::schema::COLUMNS {
-        let name: &'static str = name;
-        if let Some(parts) = text.remove(name) {
-            builders.push(Box::new(move || Ok(string_views(name, parts))));
-            continue;
-        }
-        builders.push(match name {
-            "provider" => Box::new(|| Ok(strings("provider", b.iter().flat_map(|x| x.provider.iter().map(|p| Some(*p)))))),
-            "charge_type" => {
-                Box::new(|| Ok(strings("charge_type", b.iter().flat_map(|x| x.charge_type.iter().map(|c| Some(*c))))))
-            }
-            "usage_start" => {
-                Box::new(|| Ok(utc_datetimes("usage_start", b.iter().flat_map(|x| x.usage_start.iter().map(|t| Some(*t))))))
-            }
-            "usage_end" => Box::new(|| Ok(utc_datetimes("usage_end", b.iter().flat_map(|x| x.usage_end.iter().copied())))),
-            "quantity" => Box::new(|| {
-                let values = b.iter().flat_map(|x| x.quantity.iter().copied());
-                Ok(Float64Chunked::from_iter_options("quantity".into(), values).into_column())
+    let fixed: Vec<(&str, Build<'_>)> = vec![
+        ("provider", Box::new(move || Ok(strings("provider", provider.into_iter().flatten().map(Some))))),
+        ("charge_type", Box::new(move || Ok(strings("charge_type", charge_type.into_iter().flatten().map(Some))))),
+        ("usage_start", Box::new(move || Ok(utc_datetimes("usage_start", usage_start.into_iter().flatten().map(Some))))),
+        ("usage_end", Box::new(move || Ok(utc_datetimes("usage_end", usage_end.into_iter().flatten())))),
+        (
+            "quantity",
+            Box::new(move || {
+                Ok(Float64Chunked::from_iter_options("quantity".into(), quantity.into_iter().flatten()).into_column())
             }),
-            "cost" => Box::new(|| decimals("cost", b.iter().flat_map(|x| x.cost.iter().map(|c| c.map(|d| d.0))))),
-            "unit_price" => {
-                Box::new(|| decimals("unit_price", b.iter().flat_map(|x| x.unit_price.iter().map(|c| c.map(|d| d.0)))))
-            }
-            "billable" => Box::new(|| {
-                let values = b.iter().flat_map(|x| x.billable.iter().copied());
-                Ok(BooleanChunked::from_iter_values("billable".into(), values).into_column())
+        ),
+        ("cost", Box::new(move || decimals("cost", cost.iter().flatten().map(|c| c.map(|d| d.0))))),
+        ("unit_price", Box::new(move || decimals("unit_price", unit_price.iter().flatten().map(|c| c.map(|d| d.0))))),
+        (
+            "billable",
+            Box::new(move || {
+                Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter().flatten()).into_column())
             }),
-            "source" => Box::new(move || Ok(label_views("source", sources, b.iter().flat_map(|x| x.source.iter().copied())))),
-            "source_index" => Box::new(|| {
-                let idx = b.iter().flat_map(|x| x.source_index.iter().copied());
+        ),
+        ("source", Box::new(move || Ok(label_views("source", sources, source.into_iter().flatten())))),
+        (
+            "source_index",
+            Box::new(move || {
+                let idx = source_index.into_iter().flatten();
                 Ok(UInt64Chunked::from_iter_values("source_index".into(), idx).into_column())
             }),
-            other => return Err(PolarsError::ComputeError(format!("no builder for column {other}").into())),
-        });
+        ),
+    ];
+    let mut builders: Vec<(&str, Build<'_>)> = fixed;
+    for ((name, _), parts) in TEXT_COLUMNS.iter().zip(text) {
+        builders.push((name, Box::new(move || Ok(string_views(name, parts)))));
     }
-    let columns = builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
+    let mut columns: Vec<Column> =
+        builders.into_par_iter().map(|(_, build)| build()).collect::<PolarsResult<Vec<Column>>>()?;
+    let order = |c: &Column| crate::schema::COLUMNS.iter().position(|(n, _, _)| *n == c.name().as_str());
+    columns.sort_by_key(|c| order(c));
+    if columns.len() != crate::schema::COLUMNS.len() || columns.iter().any(|c| order(c).is_none()) {
+        return Err(PolarsError::ComputeError("the canonical columns do not match the schema".into()));
+    }
     DataFrame::new_infer_height(columns)
 }
 
