@@ -224,7 +224,7 @@ impl Chunk {
             match self.batches.last_mut() {
                 // Small parts (an NDJSON line, a lone record) are copied into the running batch:
                 // millions of one-row batches would cost far more memory than their rows.
-                Some(last) if b.len() < SMALL_BATCH && last.len() < BIG_BATCH => last.append(&b, offset),
+                Some(last) if b.len() < SMALL_BATCH && last.len() < BIG_BATCH => last.append(b, offset),
                 _ => {
                     b.source_index.iter_mut().for_each(|i| *i += offset);
                     self.batches.push(b);
@@ -553,7 +553,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
                 };
                 match (Doc::parse(text), reader, ctx.provider) {
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
-                        match reader.rows(&obj, &mut rows) {
+                        match reader.rows(&obj, &mut rows).and_then(|()| fits(&rows)) {
                             Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
                             Err(FieldError { path, reason }) => {
                                 rows.clear();
@@ -774,7 +774,7 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     for (j, record) in chunk.iter().enumerate() {
         let index = j as u64;
         let raw = record.raw();
-        let result = record.object().and_then(|rec| reader.rows(&rec, &mut rows));
+        let result = record.object().and_then(|rec| reader.rows(&rec, &mut rows)).and_then(|()| fits(&rows));
         match result {
             Ok(()) => {
                 for row in rows.drain(..) {
@@ -799,6 +799,14 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     RECORDS_DONE.fetch_add(out.records, Ordering::Relaxed);
     out.batches.push(batch);
     out
+}
+
+/// Rejects a record whose rows hold a text value too long for a string column (4 GiB).
+fn fits(rows: &[Row]) -> FieldResult<()> {
+    match rows.iter().find_map(Row::too_long) {
+        None => Ok(()),
+        Some(column) => Err(FieldError::new("", format!("the value for column {column} is longer than 4 GiB"))),
+    }
 }
 
 fn join_path(prefix: &str, field: &str) -> String {

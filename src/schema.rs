@@ -87,6 +87,30 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// The first string column whose value is longer than a column can hold, if any.
+    pub fn too_long(&self) -> Option<&'static str> {
+        let long = |v: Option<&str>| v.is_some_and(|s| s.len() > MAX_VALUE_LEN);
+        [
+            ("record_id", self.record_id.as_deref()),
+            ("account_id", self.account_id.as_deref()),
+            ("customer_id", self.customer_id.as_deref()),
+            ("project_id", self.project_id.as_deref()),
+            ("user_id", self.user_id.as_deref()),
+            ("resource_id", self.resource_id.as_deref()),
+            ("resource_name", self.resource_name.as_deref()),
+            ("resource_type", self.resource_type.as_deref()),
+            ("metric", Some(&self.metric)),
+            ("sku", self.sku.as_deref()),
+            ("unit", self.unit.as_deref()),
+            ("currency", self.currency.as_deref()),
+            ("status", self.status.as_deref()),
+            ("tags", Some(&self.tags)),
+        ]
+        .into_iter()
+        .find(|(_, v)| long(*v))
+        .map(|(name, _)| name)
+    }
+
     /// A usage row with the given metric and start; everything else empty.
     pub fn new(metric: impl Into<Cow<'a, str>>, usage_start: i64) -> Row<'a> {
         Row {
@@ -116,57 +140,141 @@ impl<'a> Row<'a> {
     }
 }
 
-/// A string column: one byte buffer, end offsets and validity.
+/// The longest value a string column holds: views store lengths and offsets in 32 bits.
+pub const MAX_VALUE_LEN: usize = u32::MAX as usize;
+/// Values of at most this many bytes live inside their view.
+const INLINE: usize = 12;
+
+/// A string column laid out the way Arrow's `Utf8View` arrays are, so Polars takes it over
+/// without copying: per value a 16-byte view (its length; then the value itself when it is at
+/// most 12 bytes, else its first 4 bytes, the index of the text buffer holding it and its offset
+/// there) plus validity. A long value equal to the previous long value shares its bytes (a Suger
+/// group's tags, repeated on each of its rows, are stored once). Leading nulls are only counted,
+/// so a column a format never fills costs nothing.
 #[derive(Debug, Default, Clone)]
 pub struct StrColumn {
-    bytes: String,
-    ends: Vec<usize>,
+    buffers: Vec<String>,
+    views: Vec<[u32; 4]>,
     valid: Vec<bool>,
+    /// Nulls pushed before the first value (then `views` is empty).
+    leading_nulls: usize,
+    /// The view of the last long value pushed.
+    last_long: Option<[u32; 4]>,
+}
+
+/// The parts of a `StrColumn`, for the binding to hand to Polars.
+pub struct StrParts {
+    /// Empty when every value is null.
+    pub views: Vec<[u32; 4]>,
+    pub buffers: Vec<String>,
+    /// Empty when every value is null; otherwise one flag per view.
+    pub valid: Vec<bool>,
+    pub len: usize,
+}
+
+fn inline_view(b: &[u8]) -> [u32; 4] {
+    let mut data = [0u8; INLINE];
+    data[..b.len()].copy_from_slice(b);
+    let word = |i: usize| u32::from_ne_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+    [b.len() as u32, word(0), word(4), word(8)]
 }
 
 impl StrColumn {
     pub fn with_capacity(rows: usize) -> Self {
-        StrColumn { bytes: String::new(), ends: Vec::with_capacity(rows), valid: Vec::with_capacity(rows) }
+        StrColumn { views: Vec::with_capacity(rows), valid: Vec::with_capacity(rows), ..Default::default() }
     }
 
+    /// Appends a value. A value longer than `MAX_VALUE_LEN` must be rejected before it gets here
+    /// (`Row::too_long`); it would be stored empty.
     pub fn push(&mut self, v: Option<&str>) {
-        if let Some(s) = v {
-            self.bytes.push_str(s);
+        let Some(s) = v else {
+            if self.views.is_empty() {
+                self.leading_nulls += 1;
+            } else {
+                self.views.push([0; 4]);
+                self.valid.push(false);
+            }
+            return;
+        };
+        if self.views.is_empty() && self.leading_nulls > 0 {
+            self.views.resize(self.leading_nulls, [0; 4]);
+            self.valid.resize(self.leading_nulls, false);
+            self.leading_nulls = 0;
         }
-        self.ends.push(self.bytes.len());
-        self.valid.push(v.is_some());
+        let b = s.as_bytes();
+        let view = if b.len() <= INLINE {
+            inline_view(b)
+        } else if b.len() > MAX_VALUE_LEN {
+            [0; 4]
+        } else if let Some(prev) = self.last_long.filter(|p| p[0] as usize == b.len() && self.long_bytes(*p) == Some(b)) {
+            prev
+        } else {
+            if self.buffers.last().is_none_or(|t| t.len() + b.len() > MAX_VALUE_LEN) {
+                self.buffers.push(String::with_capacity(b.len().max(1 << 12)));
+            }
+            let index = self.buffers.len() - 1;
+            let Some(text) = self.buffers.last_mut() else { return };
+            let offset = text.len() as u32;
+            text.push_str(s);
+            let prefix = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let view = [b.len() as u32, prefix, index as u32, offset];
+            self.last_long = Some(view);
+            view
+        };
+        self.views.push(view);
+        self.valid.push(true);
+    }
+
+    fn long_bytes(&self, view: [u32; 4]) -> Option<&[u8]> {
+        let text = self.buffers.get(view[2] as usize)?;
+        let start = view[3] as usize;
+        text.as_bytes().get(start..start + view[0] as usize)
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// The text of every value end to end, the end offset of each value, and which are present.
-    pub fn into_parts(self) -> (String, Vec<usize>, Vec<bool>) {
-        (self.bytes, self.ends, self.valid)
+        self.views.len() + self.leading_nulls
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     pub fn get(&self, i: usize) -> Option<&str> {
         if !*self.valid.get(i)? {
             return None;
         }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.bytes.get(start..self.ends[i])
+        let view = self.views.get(i)?;
+        let len = view[0] as usize;
+        if len <= INLINE {
+            let bytes: &[u8] = bytemuck::cast_slice(&view[1..]);
+            std::str::from_utf8(bytes.get(..len)?).ok()
+        } else {
+            let text = self.buffers.get(view[2] as usize)?;
+            let start = view[3] as usize;
+            text.get(start..start + len)
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
 
-    pub fn append(&mut self, other: &StrColumn) {
-        let base = self.bytes.len();
-        self.bytes.push_str(&other.bytes);
-        self.ends.extend(other.ends.iter().map(|e| e + base));
-        self.valid.extend_from_slice(&other.valid);
+    /// Appends every value of `other`, taking over its text buffers (no text is copied).
+    pub fn append(&mut self, mut other: StrColumn) {
+        if other.views.is_empty() {
+            (0..other.leading_nulls).for_each(|_| self.push(None));
+            return;
+        }
+        (0..self.leading_nulls).for_each(|_| {
+            self.views.push([0; 4]);
+            self.valid.push(false);
+        });
+        self.leading_nulls = 0;
+        let base = self.buffers.len() as u32;
+        self.views.extend(other.views.iter().map(|v| if v[0] as usize > INLINE { [v[0], v[1], v[2] + base, v[3]] } else { *v }));
+        self.valid.append(&mut other.valid);
+        self.buffers.append(&mut other.buffers);
+        self.last_long = other.last_long.map(|v| [v[0], v[1], v[2] + base, v[3]]);
     }
 
     /// Keeps the rows whose `keep` flag is set.
@@ -178,6 +286,11 @@ impl StrColumn {
             }
         }
         out
+    }
+
+    pub fn into_parts(self) -> StrParts {
+        let len = self.len();
+        StrParts { views: self.views, buffers: self.buffers, valid: self.valid, len }
     }
 }
 
@@ -287,10 +400,10 @@ impl CanonicalBatch {
     }
 
     /// Appends every row of `other`, shifting its source indices by `index_offset`.
-    pub fn append(&mut self, other: &CanonicalBatch, index_offset: u64) {
+    pub fn append(&mut self, other: CanonicalBatch, index_offset: u64) {
         macro_rules! app_str {
             ($f:ident) => {
-                self.$f.append(&other.$f)
+                self.$f.append(other.$f)
             };
         }
         str_columns!(app_str);
@@ -338,10 +451,37 @@ mod tests {
         a.push(Some(""));
         let mut b = StrColumn::default();
         b.push(Some("yz"));
-        a.append(&b);
-        assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some("x"), None, Some(""), Some("yz")]);
-        let f = a.filter(&[false, true, true, true]);
-        assert_eq!(f.iter().collect::<Vec<_>>(), vec![None, Some(""), Some("yz")]);
+        b.push(Some("a value longer than twelve bytes"));
+        b.push(Some("a value longer than twelve bytes"));
+        b.push(Some("twelve bytes"));
+        a.append(b);
+        let long = Some("a value longer than twelve bytes");
+        let all = vec![Some("x"), None, Some(""), Some("yz"), long, long, Some("twelve bytes")];
+        assert_eq!(a.iter().collect::<Vec<_>>(), all);
+        assert_eq!(a.buffers.iter().map(String::len).sum::<usize>(), 32, "the repeated value is stored once");
+        let f = a.filter(&[false, true, true, true, true, false, true]);
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![None, Some(""), Some("yz"), long, Some("twelve bytes")]);
+    }
+
+    #[test]
+    fn leading_nulls_cost_nothing_until_a_value_arrives() {
+        let mut a = StrColumn::default();
+        a.push(None);
+        a.push(None);
+        assert_eq!((a.len(), a.views.len()), (2, 0));
+        let mut b = StrColumn::default();
+        b.push(None);
+        a.append(b.clone());
+        assert_eq!((a.len(), a.views.len()), (3, 0));
+        b.push(Some("a long value, in a buffer"));
+        a.append(b);
+        a.push(Some("short"));
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![None, None, None, None, Some("a long value, in a buffer"), Some("short")]);
+        let mut c = StrColumn::default();
+        c.push(Some("another long value, in a buffer"));
+        a.append(c);
+        assert_eq!(a.get(6), Some("another long value, in a buffer"));
+        assert_eq!(a.get(7), None);
     }
 
     #[test]
@@ -352,7 +492,7 @@ mod tests {
         let mut b = CanonicalBatch::default();
         b.push("gitpod", &row, 0, 0);
         b.push("gitpod", &row, 0, 1);
-        a.append(&b, 10);
+        a.append(b, 10);
         assert_eq!(a.source_index, vec![0, 10, 11]);
         assert_eq!(a.len(), 3);
         assert_eq!(a.metric.get(2), Some("m"));

@@ -12,7 +12,7 @@ use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS};
 use crate::providers::REGISTRY;
-use crate::schema::{CanonicalBatch, StrColumn};
+use crate::schema::{CanonicalBatch, StrColumn, StrParts};
 
 fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
     StringChunked::from_iter_options(name.into(), it).into_column()
@@ -32,49 +32,57 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>> + Clone) -> Polar
     Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// A Utf8View column over text the core already laid out: `parts` are `(text, ends, valid)`
-/// (the end offset of each value within its part's text). Each part's text becomes one data
-/// buffer as it is, without a copy; only the 16-byte views are new.
-fn string_views(name: &str, parts: Vec<(String, Vec<usize>, Vec<bool>)>) -> Column {
-    let rows: usize = parts.iter().map(|p| p.1.len()).sum();
-    if parts.iter().all(|p| p.2.iter().all(|v| !v)) {
+/// A Utf8View column from the core's string columns, which are laid out as Arrow views already:
+/// the parts' text buffers are handed over as they are; their views are concatenated, each
+/// pointing into the part's buffers at their new index.
+fn string_views(name: &str, parts: Vec<StrParts>) -> Column {
+    let rows: usize = parts.iter().map(|p| p.len).sum();
+    if parts.iter().all(|p| p.views.is_empty()) {
         // A column the source formats never fill (say, Gitpod's cost): no views at all.
         return StringChunked::full_null(name.into(), rows).into_column();
     }
-    if parts.len() > u32::MAX as usize || parts.iter().any(|p| p.0.len() > u32::MAX as usize) {
-        // Views address text with 32-bit offsets: copy instead (a part over 4 GiB is unheard of).
-        let values = parts.iter().flat_map(|(text, ends, valid)| {
-            ends.iter().zip(valid).scan(0, move |start, (end, v)| {
-                let value = text.get(*start..*end).filter(|_| *v);
-                *start = *end;
-                Some(value)
+    let buffer_count: usize = parts.iter().map(|p| p.buffers.len()).sum();
+    if buffer_count > u32::MAX as usize {
+        // Views address buffers with 32-bit indices: copy instead (never seen in practice).
+        let values: Vec<Option<String>> = parts
+            .iter()
+            .flat_map(|p| (0..p.len).map(move |i| view_value(p, i)))
+            .collect();
+        return strings(name, values.iter().map(|v| v.as_deref()));
+    }
+    let any_null = parts.iter().any(|p| p.views.is_empty() || p.valid.iter().any(|v| !v));
+    let validity = any_null.then(|| {
+        parts
+            .iter()
+            .flat_map(|p| {
+                let nulls = if p.views.is_empty() { p.len } else { 0 };
+                p.valid.iter().copied().chain(std::iter::repeat_n(false, nulls))
             })
-        });
-        return strings(name, values);
-    }
+            .collect::<Bitmap>()
+    });
     let mut views = Vec::with_capacity(rows);
-    let mut buffers = Vec::with_capacity(parts.len());
-    let mut any_null = false;
+    let mut buffers = Vec::with_capacity(buffer_count);
     let (mut total_bytes, mut total_buffer) = (0, 0);
-    for (index, (text, ends, valid)) in parts.iter().enumerate() {
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        for (&end, &v) in ends.iter().zip(valid) {
-            let value = bytes.get(start..end).unwrap_or_default();
-            views.push(View::new_from_bytes(value, index as u32, start as u32));
-            any_null |= !v;
-            total_bytes += value.len();
-            start = end;
+    for part in parts {
+        let base = buffers.len() as u32;
+        if part.views.is_empty() {
+            views.extend(std::iter::repeat_n(View::default(), part.len));
         }
-        total_buffer += bytes.len();
+        for v in &part.views {
+            let buffer_idx = if v[0] as usize > View::MAX_INLINE_SIZE as usize { v[2] + base } else { v[2] };
+            views.push(View { length: v[0], prefix: v[1], buffer_idx, offset: v[3] });
+            total_bytes += v[0] as usize;
+        }
+        for text in part.buffers {
+            total_buffer += text.len();
+            buffers.push(Buffer::from(text.into_bytes()));
+        }
     }
-    let validity = any_null.then(|| parts.iter().flat_map(|p| p.2.iter().copied()).collect::<Bitmap>());
-    for (text, _, _) in parts {
-        buffers.push(Buffer::from(text.into_bytes()));
-    }
-    // SAFETY: each view addresses `start..end` of its own part's text, a Rust `String` whose
-    // value boundaries are char boundaries (each value was appended as a `&str`), so every view
-    // is in bounds and valid UTF-8; null values are empty views; the lengths are summed above.
+    // SAFETY: the core builds each view the way Arrow does (`schema::StrColumn`): a value of at
+    // most 12 bytes inline, zero-padded; a longer one by length, first 4 bytes, buffer and offset
+    // within a `String` of its part, on char boundaries (it was appended as a `&str`). Buffer
+    // indices are shifted by the buffers of the parts before it, in the order they are added;
+    // null values are zero views; the lengths are summed above.
     let array = unsafe {
         Utf8ViewArray::new_unchecked(
             ArrowDataType::Utf8View,
@@ -86,6 +94,22 @@ fn string_views(name: &str, parts: Vec<(String, Vec<usize>, Vec<bool>)>) -> Colu
         )
     };
     StringChunked::with_chunk(name.into(), array).into_column()
+}
+
+/// Value `i` of a part, for the copying fallback.
+fn view_value(part: &StrParts, i: usize) -> Option<String> {
+    let v = part.views.get(i)?;
+    if !*part.valid.get(i)? {
+        return None;
+    }
+    let len = v[0] as usize;
+    if len <= View::MAX_INLINE_SIZE as usize {
+        let bytes: &[u8] = bytemuck::cast_slice(&v[1..]);
+        std::str::from_utf8(bytes.get(..len)?).ok().map(str::to_owned)
+    } else {
+        let start = v[3] as usize;
+        part.buffers.get(v[2] as usize)?.get(start..start + len).map(str::to_owned)
+    }
 }
 
 /// A string column whose values are `labels[pick]`: the labels are laid out once and every
