@@ -207,6 +207,11 @@ impl<'a> RawObject<'a> {
         self.fields.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 
+    /// Every field with its key as read: borrowed from the text unless the key had escapes.
+    pub fn entries(&self) -> impl Iterator<Item = (Cow<'a, str>, Raw<'a>)> + '_ {
+        self.fields.iter().map(|(k, v)| (k.clone(), *v))
+    }
+
     /// A string field; absent or null is `None`.
     pub fn str(&self, key: &str) -> FieldResult<Option<Cow<'a, str>>> {
         match self.present(key) {
@@ -475,21 +480,39 @@ impl Tags {
     }
 
     fn key(&mut self, key: &str) {
+        self.prefixed_key("", key);
+    }
+
+    /// Writes the key `prefix` + `key`.
+    fn prefixed_key(&mut self, prefix: &str, key: &str) {
         if self.buf.len() > 1 {
             self.buf.push(',');
         }
-        push_json_string(&mut self.buf, key);
+        if prefix.is_empty() {
+            push_json_string(&mut self.buf, key);
+        } else if is_plain(prefix) && is_plain(key) {
+            self.buf.push('"');
+            self.buf.push_str(prefix);
+            self.buf.push_str(key);
+            self.buf.push('"');
+        } else {
+            push_json_string(&mut self.buf, &format!("{prefix}{key}"));
+        }
         self.buf.push(':');
     }
 
     /// Adds a field with its raw JSON value, whitespace removed. A value nested deeper than
     /// serde_json's own limit for parsed documents (128) is an error, not a tag.
     pub fn raw(&mut self, key: &str, raw: Raw) -> FieldResult<()> {
+        self.prefixed_raw("", key, raw)
+    }
+
+    fn prefixed_raw(&mut self, prefix: &str, key: &str, raw: Raw) -> FieldResult<()> {
         let text = raw.get();
         if text.starts_with(['{', '[']) && nesting_depth(text) > MAX_DEPTH {
-            return Err(FieldError::new(key, format!("nested deeper than {MAX_DEPTH} levels")));
+            return Err(FieldError::new(format!("{prefix}{key}"), format!("nested deeper than {MAX_DEPTH} levels")));
         }
-        self.key(key);
+        self.prefixed_key(prefix, key);
         push_compact(&mut self.buf, text);
         Ok(())
     }
@@ -503,11 +526,7 @@ impl Tags {
     pub fn rest(&mut self, obj: &RawObject, mapped: &[&str], prefix: &str) -> FieldResult<()> {
         for (k, v) in obj.fields() {
             if !mapped.contains(&k) {
-                if prefix.is_empty() {
-                    self.raw(k, v)?;
-                } else {
-                    self.raw(&format!("{prefix}{k}"), v)?;
-                }
+                self.prefixed_raw(prefix, k, v)?;
             }
         }
         Ok(())
@@ -548,9 +567,14 @@ fn nesting_depth(text: &str) -> usize {
     max
 }
 
+/// Whether `s` can be written between quotes as it is.
+fn is_plain(s: &str) -> bool {
+    s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\')
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn push_json_string(buf: &mut String, s: &str) {
-    if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+    if is_plain(s) {
         buf.push('"');
         buf.push_str(s);
         buf.push('"');

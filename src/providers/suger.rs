@@ -95,10 +95,10 @@ impl Format for Suger {
                 tags.raw("metaInfo.billableRecords", b)?;
             }
             let tags = tags.finish();
-            for (key, _) in dimensions.fields() {
-                let quantity = non_negative(dimensions.number(key), key).map_err(|e| e.within("records"))?;
+            for (key, _) in dimensions.entries() {
+                let quantity = non_negative(dimensions.number(&key), &key).map_err(|e| e.within("records"))?;
                 let mut row = base.clone();
-                row.metric = Cow::Owned(key.to_owned());
+                row.metric = key;
                 row.quantity = Some(quantity);
                 row.tags = tags.clone();
                 out.push(row);
