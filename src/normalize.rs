@@ -161,6 +161,8 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
     };
     let per_source: Vec<Result<(Chunk, Option<&'static str>)>> =
         inputs.par_iter().enumerate().map(|(i, input)| read_source(i as u32, input, forced, &options.read)).collect();
+    // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
+    crate::cancel::check()?;
     let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
     let mut read = Vec::with_capacity(inputs.len());
     for result in per_source {
@@ -182,6 +184,7 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
         }
     }
     let removed = if options.dedupe { dedupe(&mut out.batches) } else { DedupeResult::default() };
+    crate::cancel::check()?;
     out.conflicts = removed.conflicts;
     let mut rows = vec![0u64; inputs.len()];
     for b in &out.batches {
@@ -295,6 +298,7 @@ fn read_source(
     forced: Option<&'static dyn Provider>,
     options: &ReadOptions,
 ) -> Result<(Chunk, Option<&'static str>)> {
+    crate::cancel::check()?;
     let mut ctx = Ctx { source, provider: forced, options };
     let owned;
     let (name, data): (String, &[u8]) = match input {
@@ -384,7 +388,7 @@ fn read_large_file(ctx: &mut Ctx, name: &str, file: std::fs::File, block_size: u
     let mut skip = bom;
     let mut any_line = false;
     let mut at_end = broken.is_some();
-    loop {
+    while crate::cancel::check().is_ok() {
         // Extend the block to the end of a line (or of the file).
         while !at_end && (memchr::memrchr(b'\n', &block[skip..]).is_none() || block.len() < block_size) {
             match fill(&mut reader, &mut block, block_size) {
@@ -540,6 +544,9 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
         .par_chunks(RECORD_CHUNK)
         .map(|chunk| {
             let mut out = Chunk::default();
+            if crate::cancel::check().is_err() {
+                return out;
+            }
             let mut rows: Vec<Row<'d>> = Vec::with_capacity(4);
             // Bare records (the common NDJSON) go straight into the chunk's batch; pages, arrays
             // and bad lines take the general path.
@@ -769,6 +776,9 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     path_of: &dyn Fn(usize) -> String,
 ) -> Chunk {
     let mut out = Chunk::default();
+    if crate::cancel::check().is_err() {
+        return out;
+    }
     let mut batch = CanonicalBatch::default();
     let mut rows: Vec<Row<'d>> = Vec::with_capacity(4);
     for (j, record) in chunk.iter().enumerate() {

@@ -125,12 +125,29 @@ except KeyboardInterrupt:
 """
 
 
-def test_ctrl_c_interrupts_a_long_call():
+INTERRUPT_NORMALIZE = r"""
+import json, sys
+import usagenorm as un
+rec = {"id": "r", "createdAt": "2024-01-01T00:00:00Z", "stoppedAt": "2024-01-01T01:00:00Z", "environmentId": "e"}
+line = json.dumps(rec).encode() + b"\n"
+data = line * 1_000_000
+print("ready", flush=True)
+try:
+    un.normalize([data] * 6, dedupe=False)  # 6M records: several seconds of work
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    print(un.normalize(rec).height, flush=True)
+"""
+
+
+@pytest.mark.parametrize("script", [INTERRUPT, INTERRUPT_NORMALIZE], ids=["aggregate", "normalize"])
+def test_ctrl_c_interrupts_a_long_call(script):
     import signal
     import subprocess
     import sys
 
-    p = subprocess.Popen([sys.executable, "-c", INTERRUPT], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "ready"
     time.sleep(1.0)
     sent = time.perf_counter()
@@ -138,4 +155,5 @@ def test_ctrl_c_interrupts_a_long_call():
     out = p.communicate(timeout=60)[0].split()
     assert out[0] == "interrupted", out
     assert time.perf_counter() - sent < 5
-    assert out[1] == "365"  # one group per day of the year, computed after the interruption
+    # Computed after the interruption: one group per day of the year, or the one record.
+    assert out[1] == ("365" if script is INTERRUPT else "1")
