@@ -39,6 +39,11 @@ def _expand_path(text: str) -> list[Source]:
     return [(text, None)]
 
 
+def _dumps(obj: Any) -> bytes:
+    """JSON text of a dict or list of dicts, compact (less to write and to parse)."""
+    return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+
+
 def _one(obj: Any) -> list[Source]:
     if isinstance(obj, str | os.PathLike):
         return _expand_path(os.fspath(obj))
@@ -52,7 +57,7 @@ def _one(obj: Any) -> list[Source]:
             raise TypeError("file objects must be opened in binary mode ('rb')")
         return [(getattr(obj, "name", MEMORY) if isinstance(getattr(obj, "name", None), str) else MEMORY, bytes(data))]
     if isinstance(obj, dict):
-        return [(MEMORY, json.dumps(obj, allow_nan=False).encode())]
+        return [(MEMORY, _dumps(obj))]
     raise TypeError(
         "a source is a path or glob (str / os.PathLike), bytes-like JSON or NDJSON text, a binary "
         f"file object, a dict, or a list of these; got {type(obj).__name__}"
@@ -63,7 +68,7 @@ def collect(sources: Any) -> list[Source]:
     """Expands ``sources`` into ``(name, data)`` pairs; ``data`` is None for files."""
     if isinstance(sources, list | tuple) and sources and all(isinstance(s, dict) for s in sources):
         # The list a paginated API call returned: one in-memory document.
-        return [(MEMORY, json.dumps(list(sources), allow_nan=False).encode())]
+        return [(MEMORY, _dumps(list(sources)))]
     if isinstance(sources, list | tuple) or (
         isinstance(sources, Iterable)
         and not isinstance(sources, str | bytes | bytearray | memoryview | dict | io.IOBase)
