@@ -16,6 +16,23 @@ pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
 pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
 
 /// Parses an RFC 3339 timestamp into UTC microseconds.
+/// Days since 1970-01-01 of a proleptic Gregorian date, `None` if it is not a calendar date
+/// (H. Hinnant's days_from_civil).
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if day == 0 || day > *month_days.get(month.checked_sub(1)? as usize)? {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 pub fn parse_rfc3339(s: &str) -> Result<i64, &'static str> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Result<u32, &'static str> {
@@ -40,8 +57,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, &'static str> {
     let month = num(5, 2)?;
     expect(7, b"-")?;
     let day = num(8, 2)?;
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("not a calendar date")?;
-    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days();
+    let days = days_from_civil(year as i64, month, day).ok_or("not a calendar date")?;
     if b.len() == 10 {
         // A bare date is midnight UTC.
         return Ok(days * MICROS_PER_DAY);
@@ -337,6 +353,21 @@ fn floor_month(date: NaiveDate, n: u32) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_from_civil_matches_chrono_for_every_day_of_four_centuries() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let mut date = NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
+        while date.year() < 2200 {
+            let want = date.signed_duration_since(epoch).num_days();
+            assert_eq!(days_from_civil(date.year() as i64, date.month(), date.day()), Some(want), "{date}");
+            date = date.succ_opt().unwrap();
+        }
+        for (y, m, d) in [(2023, 2, 29), (1900, 2, 29), (2024, 13, 1), (2024, 0, 1), (2024, 4, 31), (2024, 1, 0)] {
+            assert_eq!(days_from_civil(y, m, d), None, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(2000, 2, 29), Some(11_016));
+    }
 
     #[test]
     fn parses_zulu_offsets_and_fractions() {
