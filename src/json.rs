@@ -150,6 +150,8 @@ fn decode_string(raw: Raw<'_>) -> Option<Cow<'_, str>> {
 #[derive(Debug, Default, Clone)]
 pub struct RawObject<'a> {
     fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+    /// Elements of large array values already split out (by field index), see `parse_large`.
+    split: Vec<(usize, Vec<Raw<'a>>)>,
 }
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
@@ -166,7 +168,7 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                     let value: &'de RawValue = map.next_value()?;
                     fields.push((key.0, Raw::from(value)));
                 }
-                Ok(RawObject { fields })
+                Ok(RawObject { fields, split: Vec::new() })
             }
         }
         d.deserialize_map(V)
@@ -180,7 +182,7 @@ impl<'a> RawObject<'a> {
             return Err(wrong_kind(path, "an object", raw));
         }
         if let Some(fields) = scan::object(raw.get()) {
-            return Ok(RawObject { fields });
+            return Ok(RawObject { fields, split: Vec::new() });
         }
         serde_json::from_str(raw.get()).map_err(|e| FieldError::new(path, format!("malformed object: {e}")))
     }
@@ -297,6 +299,10 @@ impl<'a> RawObject<'a> {
 
     /// A nested array, as its raw elements.
     pub fn array(&self, key: &str) -> FieldResult<Option<Vec<Raw<'a>>>> {
+        let index = self.fields.iter().rposition(|(k, _)| k == key);
+        if let Some((_, items)) = self.split.iter().find(|(i, _)| Some(*i) == index) {
+            return Ok(Some(items.clone()));
+        }
         match self.present(key) {
             None => Ok(None),
             Some(raw) => parse_array(raw).map(Some).map_err(|e| e.within(key)),
@@ -317,6 +323,43 @@ pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
         .map_err(|e| FieldError::new("", format!("malformed array: {e}")))
 }
 
+/// Array values longer than this are split while a large document is read (`parse_large`).
+const PARALLEL_ARRAY: usize = 1 << 20;
+
+/// Reads one large JSON document (an object or an array) with the same result as serde_json
+/// reading it whole, but with the elements of its big arrays checked in parallel: one
+/// structural pass splits the document (and its big arrays into elements), then serde_json
+/// validates each top-level value, or each element of a big array, on its own, in parallel.
+/// `None` when anything is invalid or unusual: the caller then reads the document serially, and
+/// serde_json names the error.
+pub fn parse_large(text: &str) -> Option<Result<RawObject<'_>, Vec<Raw<'_>>>> {
+    use rayon::prelude::*;
+    use serde::de::IgnoredAny;
+    let valid = |v: &Raw| serde_json::from_str::<IgnoredAny>(v.get()).is_ok();
+    match text.trim_start().as_bytes().first()? {
+        b'{' => {
+            let (fields, split) = scan::object_split(text, Some(PARALLEL_ARRAY))?;
+            // A key with escapes was decoded (and so checked) by serde_json; a plain one may
+            // still hold a control character, which JSON does not allow.
+            if fields.iter().any(|(k, _)| matches!(k, Cow::Borrowed(k) if k.bytes().any(|c| c < 0x20))) {
+                return None;
+            }
+            let values_ok = fields
+                .par_iter()
+                .enumerate()
+                .filter(|(i, _)| !split.iter().any(|(j, _)| j == i))
+                .all(|(_, (_, v))| valid(v));
+            let items_ok = split.iter().all(|(_, items)| items.par_iter().all(valid));
+            (values_ok && items_ok).then_some(Ok(RawObject { fields, split }))
+        }
+        b'[' => {
+            let items = scan::array(text)?;
+            items.par_iter().all(valid).then_some(Err(items))
+        }
+        _ => None,
+    }
+}
+
 /// A structural scanner for JSON text that serde_json has already validated (every `Raw` is a
 /// slice of such a document): it finds where keys and values begin and end and checks nothing
 /// else. On anything unexpected it returns `None` and the caller parses with serde_json, which
@@ -325,6 +368,9 @@ pub mod scan {
     use std::borrow::Cow;
 
     use super::Raw;
+
+    /// Deeper values are left to serde_json (whose limit is 128 for a whole document).
+    const MAX_SCAN_DEPTH: usize = 100;
 
     fn ws(b: &[u8], mut i: usize) -> usize {
         while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
@@ -362,7 +408,12 @@ pub mod scan {
                             j = string_end(b, j)?.0;
                             continue;
                         }
-                        b'{' | b'[' => depth += 1,
+                        b'{' | b'[' => {
+                            depth += 1;
+                            if depth > MAX_SCAN_DEPTH {
+                                return None;
+                            }
+                        }
                         b'}' | b']' => {
                             depth = depth.checked_sub(1)?;
                             if depth == 0 {
@@ -386,15 +437,53 @@ pub mod scan {
 
     /// The fields of a JSON object, in order.
     pub fn object(text: &str) -> Option<Vec<(Cow<'_, str>, Raw<'_>)>> {
+        object_split(text, None).map(|(fields, _)| fields)
+    }
+
+    /// The elements of the array starting at `b[i] == '['`, and the index after it.
+    fn array_at<'t>(text: &'t str, mut i: usize) -> Option<(Vec<Raw<'t>>, usize)> {
+        let b = text.as_bytes();
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let mut items = Vec::new();
+        i = ws(b, i + 1);
+        if b.get(i) == Some(&b']') {
+            return Some((items, i + 1));
+        }
+        loop {
+            let end = value_end(b, i)?;
+            items.push(Raw(text.get(i..end)?));
+            i = ws(b, end);
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b']' => return Some((items, i + 1)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The elements of a JSON array, in order.
+    pub fn array(text: &str) -> Option<Vec<Raw<'_>>> {
+        let b = text.as_bytes();
+        let (items, end) = array_at(text, ws(b, 0))?;
+        (ws(b, end) == b.len()).then_some(items)
+    }
+
+    /// The fields of a JSON object; with `big`, the elements of every array value longer than
+    /// `big` bytes are split out in the same pass (by field index).
+    #[allow(clippy::type_complexity)]
+    pub fn object_split(text: &str, big: Option<usize>) -> Option<(Vec<(Cow<'_, str>, Raw<'_>)>, Vec<(usize, Vec<Raw<'_>>)>)> {
         let b = text.as_bytes();
         let mut i = ws(b, 0);
         if b.get(i) != Some(&b'{') {
             return None;
         }
         let mut fields = Vec::with_capacity(12);
+        let mut split = Vec::new();
         i = ws(b, i + 1);
         if b.get(i) == Some(&b'}') {
-            return (ws(b, i + 1) == b.len()).then_some(fields);
+            return (ws(b, i + 1) == b.len()).then_some((fields, split));
         }
         loop {
             if b.get(i) != Some(&b'"') {
@@ -411,36 +500,21 @@ pub mod scan {
                 return None;
             }
             i = ws(b, i + 1);
-            let end = value_end(b, i)?;
+            let end = match big {
+                Some(big) if b.get(i) == Some(&b'[') => {
+                    let (items, end) = array_at(text, i)?;
+                    if end - i > big {
+                        split.push((fields.len(), items));
+                    }
+                    end
+                }
+                _ => value_end(b, i)?,
+            };
             fields.push((key, Raw(text.get(i..end)?)));
             i = ws(b, end);
             match b.get(i)? {
                 b',' => i = ws(b, i + 1),
-                b'}' => return (ws(b, i + 1) == b.len()).then_some(fields),
-                _ => return None,
-            }
-        }
-    }
-
-    /// The elements of a JSON array, in order.
-    pub fn array(text: &str) -> Option<Vec<Raw<'_>>> {
-        let b = text.as_bytes();
-        let mut i = ws(b, 0);
-        if b.get(i) != Some(&b'[') {
-            return None;
-        }
-        let mut items = Vec::new();
-        i = ws(b, i + 1);
-        if b.get(i) == Some(&b']') {
-            return (ws(b, i + 1) == b.len()).then_some(items);
-        }
-        loop {
-            let end = value_end(b, i)?;
-            items.push(Raw(text.get(i..end)?));
-            i = ws(b, end);
-            match b.get(i)? {
-                b',' => i = ws(b, i + 1),
-                b']' => return (ws(b, i + 1) == b.len()).then_some(items),
+                b'}' => return (ws(b, i + 1) == b.len()).then_some((fields, split)),
                 _ => return None,
             }
         }
@@ -704,6 +778,52 @@ mod tests {
         for bad in ["", "{", "[", r#"{"a"}"#, r#"{"a":}"#, r#"{"a":1,}"#, r#"[1,]"#, r#"{"a":1} x"#, r#"{"a:1}"#, "[1 2]"] {
             assert!(scan::object(bad).is_none() && scan::array(bad).is_none(), "{bad}");
         }
+    }
+
+    /// A page of `n` records of about 100 bytes, with `bad` put in place of record 1.
+    fn big_page(n: usize, bad: Option<&str>) -> String {
+        let records: Vec<String> = (0..n)
+            .map(|i| match bad.filter(|_| i == 1) {
+                Some(b) => b.to_string(),
+                None => format!(r#"{{"id":"r{i}","createdAt":"2024-03-10T22:00:00Z","n":{i}.5,"tags":{{"a":[1,"x\"y"]}}}}"#),
+            })
+            .collect();
+        format!("{{\"nextToken\": \"t\",\n \"records\": [{}], \"small\": [1, 2] }}", records.join(",\n"))
+    }
+
+    #[test]
+    fn large_documents_read_in_parallel_equal_serde_json() {
+        let page = big_page(30_000, None);
+        assert!(page.len() > 2 * PARALLEL_ARRAY);
+        let Some(Ok(fast)) = parse_large(&page) else { panic!("a valid page") };
+        assert_eq!(fast.split.len(), 1, "the records array is split, the small one is not");
+        let fields: Vec<_> = fast.fields().map(|(k, v)| (k.to_string(), v.get().to_string())).collect();
+        assert_eq!(fields, serde_fields(&page));
+        let slow: RawObject = serde_json::from_str(&page).unwrap();
+        for key in ["records", "small"] {
+            let (a, b) = (fast.array(key).unwrap().unwrap(), slow.array(key).unwrap().unwrap());
+            assert_eq!(a.iter().map(|r| r.get()).collect::<Vec<_>>(), b.iter().map(|r| r.get()).collect::<Vec<_>>());
+        }
+        let array = format!("[{}]", (0..30_000).map(|i| format!(r#"{{"i":{i}}}"#)).collect::<Vec<_>>().join(","));
+        let Some(Err(items)) = parse_large(&array) else { panic!("a valid array") };
+        let serde: Vec<&RawValue> = serde_json::from_str(&array).unwrap();
+        assert_eq!(items.iter().map(|r| r.get()).collect::<Vec<_>>(), serde.iter().map(|r| r.get()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_documents_with_any_flaw_are_left_to_serde_json() {
+        let deep = format!("{{\"x\":{}1{}}}", "[".repeat(120), "]".repeat(120));
+        let control = "{\"i\u{1}d\":1}";
+        for bad in [r#"{"id":"r1",}"#, r#"{"id":"r1" "x":1}"#, r#"{"id":01}"#, r#"{"id":"a\qb"}"#, control, "[1,2", &deep] {
+            let page = big_page(30_000, Some(bad));
+            assert!(parse_large(&page).is_none(), "{bad}");
+            let whole: Result<RawObject, _> = serde_json::from_str(&page);
+            assert!(whole.is_err() || bad == deep, "serde_json too rejects {bad}");
+        }
+        let page = big_page(30_000, None);
+        assert!(parse_large(&format!("{page} x")).is_none());
+        assert!(parse_large(&format!("{{\"k\":1}}{page}")).is_none());
+        assert!(parse_large(&page.replacen("nextToken", "next\u{2}Token", 1)).is_none(), "a control character in a key");
     }
 
     #[test]

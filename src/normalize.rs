@@ -32,6 +32,9 @@ const SMALL_BATCH: usize = 256;
 /// ... as long as that batch has fewer rows than this.
 const BIG_BATCH: usize = 1 << 16;
 
+/// Documents larger than this are checked in parallel (`json::parse_large`).
+const LARGE_DOCUMENT: usize = 4 << 20;
+
 /// Records per parallel work item within one page or NDJSON file.
 const RECORD_CHUNK: usize = 2048;
 /// The longest raw text kept in a rejection.
@@ -505,8 +508,16 @@ enum Doc<'d> {
 }
 
 impl<'d> Doc<'d> {
-    /// Parses `text` when it is exactly one JSON object or array.
+    /// Parses `text` when it is exactly one JSON object or array; a large one is checked in
+    /// parallel (`json::parse_large`).
     fn parse(text: &'d str) -> Option<Doc<'d>> {
+        if text.len() > LARGE_DOCUMENT {
+            match crate::json::parse_large(text) {
+                Some(Ok(obj)) => return Some(Doc::Object(obj)),
+                Some(Err(items)) => return Some(Doc::Array(items)),
+                None => {}
+            }
+        }
         match text.trim_start().as_bytes().first() {
             Some(b'{') => serde_json::from_str(text).ok().map(Doc::Object),
             Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(text)

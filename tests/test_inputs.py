@@ -211,3 +211,35 @@ def test_large_ndjson_mixing_records_pages_and_bad_lines_keeps_indices(tmp_path)
     assert idx == sorted(idx) and len(set(idx)) == 5000
     assert out.records.filter(pl.col("record_id") == "p2")["source_index"].item() == 4001
     assert out.records.filter(pl.col("record_id") == "r4999")["source_index"].item() == 5000
+
+
+def _big_gitpod_page(n: int) -> dict:
+    template = json.loads((EXAMPLES / "gitpod.json").read_text())["records"][0]
+    records = [dict(template, id=f"r{i}", environmentId=f"env-{i % 97}") for i in range(n)]
+    return {"pagination": {"nextToken": ""}, "records": records}
+
+
+def test_a_large_page_read_in_parallel_equals_the_same_records_in_small_pages():
+    # Over 4 MB a document's records are split and checked in parallel.
+    page = _big_gitpod_page(30_000)
+    big = json.dumps(page).encode()
+    assert len(big) > 4 << 20
+    small = [
+        json.dumps(dict(page, records=page["records"][i : i + 1000])).encode() for i in range(0, 30_000, 1000)
+    ]
+    got = un.normalize(big).drop("source_index")
+    want = un.normalize(small).drop("source_index")
+    assert_frame_equal(got, want)
+    assert un.normalize(big)["source_index"].to_list() == list(range(30_000))
+
+
+def test_a_large_malformed_page_is_one_rejection_as_a_small_one_is():
+    page = json.dumps(_big_gitpod_page(30_000))
+    cut = page.index("}, {", len(page) // 2)  # between two records in the middle
+    broken = (page[:cut] + "}" + page[cut:]).encode()
+    records, rejected = un.normalize(broken, errors="collect")
+    assert records.height == 0
+    assert rejected.height == 1
+    assert rejected["reason"][0].startswith("malformed JSON")
+    small = json.dumps(_big_gitpod_page(3)).replace('"records": [', '"records": [}', 1).encode()
+    assert un.normalize(small, errors="collect")[1]["reason"][0].startswith("malformed JSON")
