@@ -70,9 +70,9 @@ macro_rules! content_columns {
         $m!(vec provider);
         $m!(vec charge_type);
         $m!(vec usage_start);
-        $m!(vec usage_end);
-        $m!(vec cost);
-        $m!(vec unit_price);
+        $m!(opt usage_end);
+        $m!(opt cost);
+        $m!(opt unit_price);
         $m!(vec billable);
     };
 }
@@ -85,9 +85,12 @@ fn hash_row(b: &CanonicalBatch, i: usize, h: &mut Fx) {
         (vec $f:ident) => {
             b.$f[i].hash(h)
         };
+        (opt $f:ident) => {
+            b.$f.get(i).hash(h)
+        };
     }
     content_columns!(hash_col);
-    b.quantity[i].map(f64::to_bits).hash(h);
+    b.quantity.get(i).map(f64::to_bits).hash(h);
 }
 
 fn rows_equal(a: &CanonicalBatch, i: usize, b: &CanonicalBatch, j: usize) -> bool {
@@ -102,9 +105,14 @@ fn rows_equal(a: &CanonicalBatch, i: usize, b: &CanonicalBatch, j: usize) -> boo
                 return false;
             }
         };
+        (opt $f:ident) => {
+            if a.$f.get(i) != b.$f.get(j) {
+                return false;
+            }
+        };
     }
     content_columns!(eq_col);
-    a.quantity[i].map(f64::to_bits) == b.quantity[j].map(f64::to_bits)
+    a.quantity.get(i).map(f64::to_bits) == b.quantity.get(j).map(f64::to_bits)
 }
 
 fn same_content(batches: &[CanonicalBatch], x: &Rec, y: &Rec) -> bool {
@@ -251,7 +259,7 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
             if !has_id || versions.len() < 2 {
                 continue;
             }
-            let revision = |r: usize| bs[recs[r].batch].revision[recs[r].start];
+            let revision = |r: usize| bs[recs[r].batch].revision.get(recs[r].start);
             let winner = if versions.iter().all(|&v| revision(v).is_some()) {
                 versions.iter().copied().max_by_key(|&v| (revision(v), v))
             } else {

@@ -294,6 +294,61 @@ impl StrColumn {
     }
 }
 
+/// A column of optional fixed-width values: the values and their validity, with leading nulls
+/// only counted (a column a format never fills, like Gitpod's cost, costs nothing).
+#[derive(Debug, Clone, Default)]
+pub struct OptColumn<T> {
+    values: Vec<T>,
+    valid: Vec<bool>,
+    leading_nulls: usize,
+}
+
+impl<T: Copy + Default> OptColumn<T> {
+    pub fn push(&mut self, v: Option<T>) {
+        if self.values.is_empty() && v.is_none() {
+            self.leading_nulls += 1;
+            return;
+        }
+        if self.leading_nulls > 0 {
+            self.values.resize(self.leading_nulls, T::default());
+            self.valid.resize(self.leading_nulls, false);
+            self.leading_nulls = 0;
+        }
+        self.values.push(v.unwrap_or_default());
+        self.valid.push(v.is_some());
+    }
+
+    pub fn get(&self, i: usize) -> Option<T> {
+        self.valid.get(i).copied().unwrap_or(false).then(|| self.values.get(i).copied()).flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len() + self.leading_nulls
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Option<T>> + Clone + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    pub fn append(&mut self, other: OptColumn<T>) {
+        if self.values.is_empty() && other.values.is_empty() {
+            self.leading_nulls += other.leading_nulls;
+            return;
+        }
+        other.iter().for_each(|v| self.push(v));
+    }
+
+    pub fn filter(&self, keep: &[bool]) -> OptColumn<T> {
+        let mut out = OptColumn::default();
+        self.iter().zip(keep).filter(|(_, k)| **k).for_each(|(v, _)| out.push(v));
+        out
+    }
+}
+
 /// Rows of the canonical table, column by column. `source` holds an index into `sources`.
 #[derive(Debug, Default, Clone)]
 pub struct CanonicalBatch {
@@ -310,18 +365,18 @@ pub struct CanonicalBatch {
     pub sku: StrColumn,
     pub charge_type: Vec<&'static str>,
     pub usage_start: Vec<i64>,
-    pub usage_end: Vec<Option<i64>>,
-    pub quantity: Vec<Option<f64>>,
+    pub usage_end: OptColumn<i64>,
+    pub quantity: OptColumn<f64>,
     pub unit: StrColumn,
-    pub cost: Vec<Option<Decimal>>,
-    pub unit_price: Vec<Option<Decimal>>,
+    pub cost: OptColumn<Decimal>,
+    pub unit_price: OptColumn<Decimal>,
     pub currency: StrColumn,
     pub status: StrColumn,
     pub billable: Vec<bool>,
     pub tags: StrColumn,
     pub source: Vec<u32>,
     pub source_index: Vec<u64>,
-    pub revision: Vec<Option<i64>>,
+    pub revision: OptColumn<i64>,
 }
 
 /// Applies `$m!(field)` to every string column of a batch.
@@ -350,13 +405,20 @@ macro_rules! vec_columns {
         $m!(provider);
         $m!(charge_type);
         $m!(usage_start);
+
+        $m!(billable);
+        $m!(source);
+        $m!(source_index);
+    };
+}
+
+/// Applies `$m!(field)` to every `OptColumn` of a batch.
+macro_rules! opt_columns {
+    ($m:ident) => {
         $m!(usage_end);
         $m!(quantity);
         $m!(cost);
         $m!(unit_price);
-        $m!(billable);
-        $m!(source);
-        $m!(source_index);
         $m!(revision);
     };
 }
@@ -410,14 +472,14 @@ impl CanonicalBatch {
         self.provider.extend_from_slice(&other.provider);
         self.charge_type.extend_from_slice(&other.charge_type);
         self.usage_start.extend_from_slice(&other.usage_start);
-        self.usage_end.extend_from_slice(&other.usage_end);
-        self.quantity.extend_from_slice(&other.quantity);
-        self.cost.extend_from_slice(&other.cost);
-        self.unit_price.extend_from_slice(&other.unit_price);
+        self.usage_end.append(other.usage_end);
+        self.quantity.append(other.quantity);
+        self.cost.append(other.cost);
+        self.unit_price.append(other.unit_price);
         self.billable.extend_from_slice(&other.billable);
         self.source.extend_from_slice(&other.source);
         self.source_index.extend(other.source_index.iter().map(|i| i + index_offset));
-        self.revision.extend_from_slice(&other.revision);
+        self.revision.append(other.revision);
     }
 
     /// Keeps the rows whose `keep` flag is set.
@@ -435,6 +497,12 @@ impl CanonicalBatch {
         }
         str_columns!(filt_str);
         vec_columns!(filt_vec);
+        macro_rules! filt_opt {
+            ($f:ident) => {
+                out.$f = self.$f.filter(keep)
+            };
+        }
+        opt_columns!(filt_opt);
         out
     }
 }
@@ -461,6 +529,24 @@ mod tests {
         assert_eq!(a.buffers.iter().map(String::len).sum::<usize>(), 32, "the repeated value is stored once");
         let f = a.filter(&[false, true, true, true, true, false, true]);
         assert_eq!(f.iter().collect::<Vec<_>>(), vec![None, Some(""), Some("yz"), long, Some("twelve bytes")]);
+    }
+
+    #[test]
+    fn optional_columns_count_leading_nulls_and_keep_order() {
+        let mut a: OptColumn<i64> = OptColumn::default();
+        a.push(None);
+        a.push(None);
+        assert_eq!((a.len(), a.values.len()), (2, 0));
+        let mut b = OptColumn::default();
+        b.push(None);
+        b.push(Some(7));
+        b.push(None);
+        a.append(b);
+        a.append(OptColumn { values: Vec::new(), valid: Vec::new(), leading_nulls: 2 });
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![None, None, None, Some(7), None, None, None]);
+        let f = a.filter(&[false, false, false, true, true, false, false]);
+        assert_eq!(f.iter().collect::<Vec<_>>(), vec![Some(7), None]);
+        assert_eq!(a.get(99), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS};
 use crate::providers::REGISTRY;
-use crate::schema::{CanonicalBatch, StrColumn, StrParts};
+use crate::schema::{CanonicalBatch, OptColumn, StrColumn, StrParts};
 
 fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
     StringChunked::from_iter_options(name.into(), it).into_column()
@@ -203,15 +203,19 @@ pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
         ("provider", Box::new(move || Ok(strings("provider", provider.into_iter().flatten().map(Some))))),
         ("charge_type", Box::new(move || Ok(strings("charge_type", charge_type.into_iter().flatten().map(Some))))),
         ("usage_start", Box::new(move || Ok(utc_datetimes("usage_start", usage_start.into_iter().flatten().map(Some))))),
-        ("usage_end", Box::new(move || Ok(utc_datetimes("usage_end", usage_end.into_iter().flatten())))),
+        ("usage_end", Box::new(move || Ok(utc_datetimes("usage_end", usage_end.iter().flat_map(OptColumn::iter))))),
         (
             "quantity",
             Box::new(move || {
-                Ok(Float64Chunked::from_iter_options("quantity".into(), quantity.into_iter().flatten()).into_column())
+                let values = quantity.iter().flat_map(OptColumn::iter);
+                Ok(Float64Chunked::from_iter_options("quantity".into(), values).into_column())
             }),
         ),
-        ("cost", Box::new(move || decimals("cost", cost.iter().flatten().map(|c| c.map(|d| d.0))))),
-        ("unit_price", Box::new(move || decimals("unit_price", unit_price.iter().flatten().map(|c| c.map(|d| d.0))))),
+        ("cost", Box::new(move || decimals("cost", cost.iter().flat_map(OptColumn::iter).map(|c| c.map(|d| d.0))))),
+        (
+            "unit_price",
+            Box::new(move || decimals("unit_price", unit_price.iter().flat_map(OptColumn::iter).map(|c| c.map(|d| d.0)))),
+        ),
         (
             "billable",
             Box::new(move || {
