@@ -50,8 +50,12 @@ def child(kind: str, arg: str, extra: str) -> dict:
     if kind in ("usagenorm", "polars", "pandas"):
         fmt, files = arg, files_of(Path(extra))
         if kind == "usagenorm":
+            base = peak_rss_mb()  # the interpreter with polars and usagenorm imported
             t = time.perf_counter()
-            rows = un.normalize(files).height
+            df = un.normalize(files)
+            seconds = time.perf_counter() - t
+            frame = df.estimated_size() / 2**20
+            return {"seconds": seconds, "rows": df.height, "frame_mb": frame, "base_mb": base}
         else:
             import baselines
 
@@ -171,6 +175,7 @@ def run_normalize(args, scale, target, report) -> None:
                 f"{un_['seconds']:.3f}",
                 f"{mb / un_['seconds']:.0f}",
                 f"{un_['peak_rss_mb']:.0f}",
+                f"{un_['frame_mb']:.0f}",
                 f"{pl_['seconds']:.3f}",
                 f"{pl_['peak_rss_mb']:.0f}",
                 f"{pd_['seconds']:.2f}",
@@ -200,6 +205,7 @@ def run_normalize(args, scale, target, report) -> None:
             f"{t['un']:.3f}",
             f"{t['mb'] / t['un']:.0f}",
             "",
+            "",
             f"{t['pl']:.3f}",
             "",
             f"{t['pd']:.2f}",
@@ -220,6 +226,7 @@ def run_normalize(args, scale, target, report) -> None:
                 "usagenorm s",
                 "MB/s",
                 "RSS MB",
+                "frame MB",
                 "polars s",
                 "RSS MB",
                 "pandas s",
@@ -254,7 +261,9 @@ def run_normalize(args, scale, target, report) -> None:
         report.setdefault("single_file", {})[name] = {"mb": mb, "1": a, "2": b, "floor": fl}
         print(
             f"{name} ({mb:.0f} MB): 1 thread {a['seconds']:.3f} s, 2 threads {b['seconds']:.3f} s "
-            f"({a['seconds'] / b['seconds']:.2f}×), floor {fl['seconds']:.3f} s, peak RSS {b['peak_rss_mb']:.0f} MB"
+            f"({a['seconds'] / b['seconds']:.2f}×), floor {fl['seconds']:.3f} s, peak RSS {b['peak_rss_mb']:.0f} MB "
+            f"= interpreter {b['base_mb']:.0f} + result frame {b['frame_mb']:.0f} "
+            f"+ working set {b['peak_rss_mb'] - b['base_mb'] - b['frame_mb']:.0f}"
         )
 
     dicts = args.data / "dicts"
