@@ -326,13 +326,19 @@ pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
 /// Array values longer than this are split while a large document is read (`parse_large`).
 const PARALLEL_ARRAY: usize = 1 << 20;
 
+/// A large document read by `parse_large`.
+pub enum Large<'a> {
+    Object(RawObject<'a>),
+    Array(Vec<Raw<'a>>),
+}
+
 /// Reads one large JSON document (an object or an array) with the same result as serde_json
 /// reading it whole, but with the elements of its big arrays checked in parallel: one
 /// structural pass splits the document (and its big arrays into elements), then serde_json
 /// validates each top-level value, or each element of a big array, on its own, in parallel.
 /// `None` when anything is invalid or unusual: the caller then reads the document serially, and
 /// serde_json names the error.
-pub fn parse_large(text: &str) -> Option<Result<RawObject<'_>, Vec<Raw<'_>>>> {
+pub fn parse_large(text: &str) -> Option<Large<'_>> {
     use rayon::prelude::*;
     use serde::de::IgnoredAny;
     let valid = |v: &Raw| serde_json::from_str::<IgnoredAny>(v.get()).is_ok();
@@ -350,11 +356,11 @@ pub fn parse_large(text: &str) -> Option<Result<RawObject<'_>, Vec<Raw<'_>>>> {
                 .filter(|(i, _)| !split.iter().any(|(j, _)| j == i))
                 .all(|(_, (_, v))| valid(v));
             let items_ok = split.iter().all(|(_, items)| items.par_iter().all(valid));
-            (values_ok && items_ok).then_some(Ok(RawObject { fields, split }))
+            (values_ok && items_ok).then_some(Large::Object(RawObject { fields, split }))
         }
         b'[' => {
             let items = scan::array(text)?;
-            items.par_iter().all(valid).then_some(Err(items))
+            items.par_iter().all(valid).then_some(Large::Array(items))
         }
         _ => None,
     }
@@ -795,7 +801,7 @@ mod tests {
     fn large_documents_read_in_parallel_equal_serde_json() {
         let page = big_page(30_000, None);
         assert!(page.len() > 2 * PARALLEL_ARRAY);
-        let Some(Ok(fast)) = parse_large(&page) else { panic!("a valid page") };
+        let Some(Large::Object(fast)) = parse_large(&page) else { panic!("a valid page") };
         assert_eq!(fast.split.len(), 1, "the records array is split, the small one is not");
         let fields: Vec<_> = fast.fields().map(|(k, v)| (k.to_string(), v.get().to_string())).collect();
         assert_eq!(fields, serde_fields(&page));
@@ -805,7 +811,7 @@ mod tests {
             assert_eq!(a.iter().map(|r| r.get()).collect::<Vec<_>>(), b.iter().map(|r| r.get()).collect::<Vec<_>>());
         }
         let array = format!("[{}]", (0..30_000).map(|i| format!(r#"{{"i":{i}}}"#)).collect::<Vec<_>>().join(","));
-        let Some(Err(items)) = parse_large(&array) else { panic!("a valid array") };
+        let Some(Large::Array(items)) = parse_large(&array) else { panic!("a valid array") };
         let serde: Vec<&RawValue> = serde_json::from_str(&array).unwrap();
         assert_eq!(items.iter().map(|r| r.get()).collect::<Vec<_>>(), serde.iter().map(|r| r.get()).collect::<Vec<_>>());
     }

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
-use crate::json::{FieldError, FieldResult, Kind, Raw, RawObject};
+use crate::json::{FieldError, FieldResult, Kind, Large, Raw, RawObject};
 use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 
@@ -314,7 +314,8 @@ fn read_source(
             let mut file = std::fs::File::open(p).map_err(io_error)?;
             let len = file.metadata().map_err(io_error)?.len();
             if len > STREAM_MIN {
-                let chunk = read_large_file(&mut ctx, &p.display().to_string(), file, BLOCK).map_err(io_error)?;
+                let name = p.display().to_string();
+                let chunk = read_large_file(&mut ctx, &name, file, len as usize, BLOCK).map_err(io_error)?;
                 return Ok((chunk, ctx.provider.map(|p| p.id())));
             }
             let mut buf = Vec::with_capacity(len as usize + 1);
@@ -361,7 +362,13 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Resu
 /// Reads a large file (plain or gzip): NDJSON block by block, anything else whole. Each block
 /// is parsed in parallel like a small file; line numbers and record indices continue across
 /// blocks, and only one block and its rows are held besides the rows already read.
-fn read_large_file(ctx: &mut Ctx, name: &str, file: std::fs::File, block_size: usize) -> std::io::Result<Chunk> {
+fn read_large_file(
+    ctx: &mut Ctx,
+    name: &str,
+    file: std::fs::File,
+    len: usize,
+    block_size: usize,
+) -> std::io::Result<Chunk> {
     let mut plain = std::io::BufReader::with_capacity(1 << 20, file);
     let gzip = plain.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn Read> =
@@ -380,6 +387,9 @@ fn read_large_file(ctx: &mut Ctx, name: &str, file: std::fs::File, block_size: u
     if !(ndjson_by_name(name) || looks_like_ndjson(&block[bom..])) {
         if let Some(e) = broken {
             return Ok(gzip_rejected(ctx, e));
+        }
+        if !gzip {
+            block.reserve(len.saturating_sub(block.len()) + 1);
         }
         if let Err(e) = reader.read_to_end(&mut block) {
             return if gzip { Ok(gzip_rejected(ctx, e)) } else { Err(e) };
@@ -513,8 +523,8 @@ impl<'d> Doc<'d> {
     fn parse(text: &'d str) -> Option<Doc<'d>> {
         if text.len() > LARGE_DOCUMENT {
             match crate::json::parse_large(text) {
-                Some(Ok(obj)) => return Some(Doc::Object(obj)),
-                Some(Err(items)) => return Some(Doc::Array(items)),
+                Some(Large::Object(obj)) => return Some(Doc::Object(obj)),
+                Some(Large::Array(items)) => return Some(Doc::Array(items)),
                 None => {}
             }
         }
@@ -882,7 +892,7 @@ mod tests {
         let options = ReadOptions::default();
         let mut ctx = Ctx { source: 0, provider: None, options: &options };
         let file = std::fs::File::open(&path).expect("open temp file");
-        let out = read_large_file(&mut ctx, name, file, block).expect("read");
+        let out = read_large_file(&mut ctx, name, file, data.len(), block).expect("read");
         let _ = std::fs::remove_file(&path);
         assert_eq!(ctx.provider.map(|p| p.id()), Some("gitpod"));
         out
