@@ -172,6 +172,29 @@ pub struct StrParts {
     pub len: usize,
 }
 
+/// Value `i` of a view column: `None` when null (or out of range).
+fn value_at<'s>(views: &'s [[u32; 4]], valid: &[bool], buffers: &'s [String], i: usize) -> Option<&'s str> {
+    if !*valid.get(i)? {
+        return None;
+    }
+    let view = views.get(i)?;
+    let len = view[0] as usize;
+    if len <= INLINE {
+        let bytes: &[u8] = bytemuck::cast_slice(&view[1..]);
+        std::str::from_utf8(bytes.get(..len)?).ok()
+    } else {
+        let start = view[3] as usize;
+        buffers.get(view[2] as usize)?.get(start..start + len)
+    }
+}
+
+impl StrParts {
+    /// Value `i`: `None` when null.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        value_at(&self.views, &self.valid, &self.buffers, i)
+    }
+}
+
 fn inline_view(b: &[u8]) -> [u32; 4] {
     let mut data = [0u8; INLINE];
     data[..b.len()].copy_from_slice(b);
@@ -240,19 +263,7 @@ impl StrColumn {
     }
 
     pub fn get(&self, i: usize) -> Option<&str> {
-        if !*self.valid.get(i)? {
-            return None;
-        }
-        let view = self.views.get(i)?;
-        let len = view[0] as usize;
-        if len <= INLINE {
-            let bytes: &[u8] = bytemuck::cast_slice(&view[1..]);
-            std::str::from_utf8(bytes.get(..len)?).ok()
-        } else {
-            let text = self.buffers.get(view[2] as usize)?;
-            let start = view[3] as usize;
-            text.get(start..start + len)
-        }
+        value_at(&self.views, &self.valid, &self.buffers, i)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {

@@ -44,11 +44,7 @@ fn string_views(name: &str, parts: Vec<StrParts>) -> Column {
     let buffer_count: usize = parts.iter().map(|p| p.buffers.len()).sum();
     if buffer_count > u32::MAX as usize {
         // Views address buffers with 32-bit indices: copy instead (never seen in practice).
-        let values: Vec<Option<String>> = parts
-            .iter()
-            .flat_map(|p| (0..p.len).map(move |i| view_value(p, i)))
-            .collect();
-        return strings(name, values.iter().map(|v| v.as_deref()));
+        return strings(name, parts.iter().flat_map(|p| (0..p.len).map(move |i| p.get(i))));
     }
     let any_null = parts.iter().any(|p| p.views.is_empty() || p.valid.iter().any(|v| !v));
     let validity = any_null.then(|| {
@@ -94,22 +90,6 @@ fn string_views(name: &str, parts: Vec<StrParts>) -> Column {
         )
     };
     StringChunked::with_chunk(name.into(), array).into_column()
-}
-
-/// Value `i` of a part, for the copying fallback.
-fn view_value(part: &StrParts, i: usize) -> Option<String> {
-    let v = part.views.get(i)?;
-    if !*part.valid.get(i)? {
-        return None;
-    }
-    let len = v[0] as usize;
-    if len <= View::MAX_INLINE_SIZE as usize {
-        let bytes: &[u8] = bytemuck::cast_slice(&v[1..]);
-        std::str::from_utf8(bytes.get(..len)?).ok().map(str::to_owned)
-    } else {
-        let start = v[3] as usize;
-        part.buffers.get(v[2] as usize)?.get(start..start + len).map(str::to_owned)
-    }
 }
 
 /// A string column whose values are `labels[pick]`: the labels are laid out once and every
@@ -171,7 +151,7 @@ const TEXT_COLUMNS: [TextField; 14] = [
 
 /// The canonical table, in the column order of `schema::COLUMNS`, built from the batches as
 /// they leave `out`: each column's parts are moved out of the batches and freed as soon as that
-/// column is built (text is handed over, not copied), so memory peaks near the frame's own size.
+/// column is built (text is handed over, not copied).
 /// Columns are built in parallel, the small fixed-width ones first.
 pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
     type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
