@@ -229,23 +229,32 @@ impl StrColumn {
             inline_view(b)
         } else if b.len() > MAX_VALUE_LEN {
             [0; 4]
-        } else if let Some(prev) = self.last_long.filter(|p| p[0] as usize == b.len() && self.long_bytes(*p) == Some(b)) {
-            prev
         } else {
-            if self.buffers.last().is_none_or(|t| t.len() + b.len() > MAX_VALUE_LEN) {
-                self.buffers.push(String::with_capacity(b.len().max(1 << 12)));
-            }
-            let index = self.buffers.len() - 1;
-            let Some(text) = self.buffers.last_mut() else { return };
-            let offset = text.len() as u32;
-            text.push_str(s);
             let prefix = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            let view = [b.len() as u32, prefix, index as u32, offset];
-            self.last_long = Some(view);
-            view
+            let same = |p: &[u32; 4]| p[0] as usize == b.len() && p[1] == prefix && self.long_bytes(*p) == Some(b);
+            match self.last_long.filter(same) {
+                Some(prev) => prev,
+                None => {
+                    let (index, text) = self.buffer_for(b.len());
+                    let offset = text.len() as u32;
+                    text.push_str(s);
+                    let view = [b.len() as u32, prefix, index as u32, offset];
+                    self.last_long = Some(view);
+                    view
+                }
+            }
         };
         self.views.push(view);
         self.valid.push(true);
+    }
+
+    /// The text buffer a long value of `len` bytes goes into (a new one when the last is full).
+    fn buffer_for(&mut self, len: usize) -> (usize, &mut String) {
+        if self.buffers.last().is_none_or(|t| t.len() + len > MAX_VALUE_LEN) {
+            self.buffers.push(String::with_capacity(len.max(1 << 12)));
+        }
+        let index = self.buffers.len() - 1;
+        (index, &mut self.buffers[index])
     }
 
     fn long_bytes(&self, view: [u32; 4]) -> Option<&[u8]> {
