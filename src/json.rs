@@ -479,7 +479,10 @@ pub mod scan {
     /// The fields of a JSON object; with `big`, the elements of every array value longer than
     /// `big` bytes are split out in the same pass (by field index).
     #[allow(clippy::type_complexity)]
-    pub fn object_split(text: &str, big: Option<usize>) -> Option<(Vec<(Cow<'_, str>, Raw<'_>)>, Vec<(usize, Vec<Raw<'_>>)>)> {
+    pub fn object_split(
+        text: &str,
+        big: Option<usize>,
+    ) -> Option<(Vec<(Cow<'_, str>, Raw<'_>)>, Vec<(usize, Vec<Raw<'_>>)>)> {
         let b = text.as_bytes();
         let mut i = ws(b, 0);
         if b.get(i) != Some(&b'{') {
@@ -742,15 +745,21 @@ mod tests {
     fn scan_agrees(text: &str) {
         match text.trim_start().as_bytes().first() {
             Some(b'{') => {
-                let scanned: Vec<(String, String)> =
-                    scan::object(text).unwrap().into_iter().map(|(k, v)| (k.to_string(), v.get().to_string())).collect();
+                let scanned: Vec<(String, String)> = scan::object(text)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.get().to_string()))
+                    .collect();
                 assert_eq!(scanned, serde_fields(text), "{text}");
                 scanned.iter().for_each(|(_, v)| scan_agrees(v));
             }
             Some(b'[') => {
                 let serde: Vec<&RawValue> = serde_json::from_str(text).unwrap();
                 let scanned = scan::array(text).unwrap();
-                assert_eq!(scanned.iter().map(|r| r.get()).collect::<Vec<_>>(), serde.iter().map(|r| r.get()).collect::<Vec<_>>());
+                assert_eq!(
+                    scanned.iter().map(|r| r.get()).collect::<Vec<_>>(),
+                    serde.iter().map(|r| r.get()).collect::<Vec<_>>()
+                );
                 assert_eq!(scan::first_element(text).map(Raw::get), serde.first().map(|r| r.get()));
                 scanned.iter().for_each(|v| scan_agrees(v.get()));
             }
@@ -781,7 +790,9 @@ mod tests {
 
     #[test]
     fn the_scanner_gives_up_on_what_it_cannot_read() {
-        for bad in ["", "{", "[", r#"{"a"}"#, r#"{"a":}"#, r#"{"a":1,}"#, r#"[1,]"#, r#"{"a":1} x"#, r#"{"a:1}"#, "[1 2]"] {
+        for bad in
+            ["", "{", "[", r#"{"a"}"#, r#"{"a":}"#, r#"{"a":1,}"#, r#"[1,]"#, r#"{"a":1} x"#, r#"{"a:1}"#, "[1 2]"]
+        {
             assert!(scan::object(bad).is_none() && scan::array(bad).is_none(), "{bad}");
         }
     }
@@ -791,7 +802,9 @@ mod tests {
         let records: Vec<String> = (0..n)
             .map(|i| match bad.filter(|_| i == 1) {
                 Some(b) => b.to_string(),
-                None => format!(r#"{{"id":"r{i}","createdAt":"2024-03-10T22:00:00Z","n":{i}.5,"tags":{{"a":[1,"x\"y"]}}}}"#),
+                None => {
+                    format!(r#"{{"id":"r{i}","createdAt":"2024-03-10T22:00:00Z","n":{i}.5,"tags":{{"a":[1,"x\"y"]}}}}"#)
+                }
             })
             .collect();
         format!("{{\"nextToken\": \"t\",\n \"records\": [{}], \"small\": [1, 2] }}", records.join(",\n"))
@@ -813,14 +826,19 @@ mod tests {
         let array = format!("[{}]", (0..30_000).map(|i| format!(r#"{{"i":{i}}}"#)).collect::<Vec<_>>().join(","));
         let Some(Large::Array(items)) = parse_large(&array) else { panic!("a valid array") };
         let serde: Vec<&RawValue> = serde_json::from_str(&array).unwrap();
-        assert_eq!(items.iter().map(|r| r.get()).collect::<Vec<_>>(), serde.iter().map(|r| r.get()).collect::<Vec<_>>());
+        assert_eq!(
+            items.iter().map(|r| r.get()).collect::<Vec<_>>(),
+            serde.iter().map(|r| r.get()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn large_documents_with_any_flaw_are_left_to_serde_json() {
         let deep = format!("{{\"x\":{}1{}}}", "[".repeat(120), "]".repeat(120));
         let control = "{\"i\u{1}d\":1}";
-        for bad in [r#"{"id":"r1",}"#, r#"{"id":"r1" "x":1}"#, r#"{"id":01}"#, r#"{"id":"a\qb"}"#, control, "[1,2", &deep] {
+        for bad in
+            [r#"{"id":"r1",}"#, r#"{"id":"r1" "x":1}"#, r#"{"id":01}"#, r#"{"id":"a\qb"}"#, control, "[1,2", &deep]
+        {
             let page = big_page(30_000, Some(bad));
             assert!(parse_large(&page).is_none(), "{bad}");
             let whole: Result<RawObject, _> = serde_json::from_str(&page);
@@ -829,7 +847,10 @@ mod tests {
         let page = big_page(30_000, None);
         assert!(parse_large(&format!("{page} x")).is_none());
         assert!(parse_large(&format!("{{\"k\":1}}{page}")).is_none());
-        assert!(parse_large(&page.replacen("nextToken", "next\u{2}Token", 1)).is_none(), "a control character in a key");
+        assert!(
+            parse_large(&page.replacen("nextToken", "next\u{2}Token", 1)).is_none(),
+            "a control character in a key"
+        );
     }
 
     #[test]

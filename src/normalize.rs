@@ -27,10 +27,14 @@ pub fn progress() -> (u64, u64) {
     (SOURCES_DONE.load(Ordering::Relaxed), RECORDS_DONE.load(Ordering::Relaxed))
 }
 
-/// Parts with fewer rows than this are copied into the previous batch when merged.
-const SMALL_BATCH: usize = 256;
-/// ... as long as that batch has fewer rows than this.
-const BIG_BATCH: usize = 1 << 16;
+/// Batches are merged into batches of about this many rows while sources are read; each
+/// becomes one chunk of the canonical frame, handed over without copying.
+pub const CHUNK_ROWS: usize = 1 << 18;
+
+/// Sources are read in windows of about this many input bytes: a window's batches are merged
+/// into `CHUNK_ROWS` batches (and freed) before the next window is read, so the rows read are
+/// held once, in their final chunks, plus one window of small batches.
+const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Documents larger than this are checked in parallel (`json::parse_large`).
 const LARGE_DOCUMENT: usize = 4 << 20;
@@ -55,6 +59,15 @@ impl<'a> Input<'a> {
         match data {
             None => Input::Path(PathBuf::from(name)),
             Some(data) => Input::Bytes { name: name.to_string(), data },
+        }
+    }
+
+    /// The size of the input in bytes, to plan the reading (0 when a file cannot be read; it
+    /// fails later with a proper error).
+    fn size_hint(&self) -> u64 {
+        match self {
+            Input::Path(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+            Input::Bytes { data, .. } => data.len() as u64,
         }
     }
 
@@ -162,17 +175,34 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
             Error::InvalidArgument(format!("unknown provider {id:?}; known: {}", providers::ids().join(", ")))
         })?),
     };
-    let per_source: Vec<Result<(Chunk, Option<&'static str>)>> =
-        inputs.par_iter().enumerate().map(|(i, input)| read_source(i as u32, input, forced, &options.read)).collect();
-    // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
-    crate::cancel::check()?;
     let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
     let mut read = Vec::with_capacity(inputs.len());
-    for result in per_source {
-        let (chunk, provider) = result?;
-        read.push((provider, chunk.records, chunk.rejects.len() as u64));
-        out.batches.extend(chunk.batches.into_iter().filter(|b| !b.is_empty()));
-        out.rejects.extend(chunk.rejects);
+    let sizes: Vec<u64> = inputs.par_iter().map(Input::size_hint).collect();
+    let mut start = 0;
+    while start < inputs.len() {
+        let mut end = start + 1;
+        let mut bytes = sizes[start];
+        while end < inputs.len() && bytes + sizes[end] <= WINDOW_BYTES {
+            bytes += sizes[end];
+            end += 1;
+        }
+        let window: Vec<Result<(Chunk, Option<&'static str>)>> = inputs[start..end]
+            .par_iter()
+            .enumerate()
+            .map(|(k, input)| read_source((start + k) as u32, input, forced, &options.read))
+            .collect();
+        // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
+        crate::cancel::check()?;
+        for result in window {
+            let (chunk, provider) = result?;
+            read.push((provider, chunk.records, chunk.rejects.len() as u64));
+            chunk.batches.into_iter().for_each(|b| push_batch(&mut out.batches, b, 0));
+            out.rejects.extend(chunk.rejects);
+        }
+        start = end;
+    }
+    if let Some(last) = out.batches.last_mut() {
+        last.shrink_to_fit();
     }
     if options.errors == ErrorMode::Raise {
         if let Some(r) = out.rejects.first() {
@@ -223,20 +253,7 @@ impl Chunk {
     /// Appends a later part, shifting its indices past this part's records.
     fn absorb(&mut self, mut later: Chunk) {
         let offset = self.records;
-        for mut b in later.batches {
-            if b.is_empty() {
-                continue;
-            }
-            match self.batches.last_mut() {
-                // Small parts (an NDJSON line, a lone record) are copied into the running batch:
-                // millions of one-row batches would cost far more memory than their rows.
-                Some(last) if b.len() < SMALL_BATCH && last.len() < BIG_BATCH => last.append(b, offset),
-                _ => {
-                    b.source_index.iter_mut().for_each(|i| *i += offset);
-                    self.batches.push(b);
-                }
-            }
-        }
+        later.batches.into_iter().for_each(|b| push_batch(&mut self.batches, b, offset));
         later.rejects.iter_mut().for_each(|r| r.source_index += offset);
         self.rejects.append(&mut later.rejects);
         self.records += later.records;
@@ -244,7 +261,7 @@ impl Chunk {
 
     /// Appends the rows of the next record, read from a bare record.
     fn push_rows(&mut self, provider: &'static str, rows: &mut Vec<Row>, source: u32) {
-        if self.batches.last().is_none_or(|b| b.len() >= BIG_BATCH) {
+        if self.batches.last().is_none_or(|b| b.len() >= CHUNK_ROWS) {
             self.batches.push(CanonicalBatch::default());
         }
         if let Some(batch) = self.batches.last_mut() {
@@ -269,6 +286,28 @@ impl Chunk {
                 raw: cap_raw(raw),
             }],
             records: 1,
+        }
+    }
+}
+
+/// Appends a batch (its source indices shifted by `offset`) to batches in output order, merging
+/// small ones: a batch of fewer than `CHUNK_ROWS / 2` rows is copied into the last batch while
+/// that has fewer than `CHUNK_ROWS` rows, and freed; a bigger one is kept as it is. A batch
+/// that is followed by another will not grow again and gives back its spare capacity.
+fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: u64) {
+    if b.is_empty() {
+        return;
+    }
+    match batches.last_mut() {
+        Some(last) if b.len() < CHUNK_ROWS / 2 && last.len() < CHUNK_ROWS => last.append(b, offset),
+        last => {
+            if let Some(last) = last {
+                last.shrink_to_fit();
+            }
+            if offset > 0 {
+                b.source_index.iter_mut().for_each(|i| *i += offset);
+            }
+            batches.push(b);
         }
     }
 }
@@ -337,8 +376,11 @@ fn read_source(
         data
     };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let chunk =
-        if ndjson_by_name(&name) || looks_like_ndjson(data) { read_ndjson(&mut ctx, data, 0) } else { read_json(&mut ctx, data) };
+    let chunk = if ndjson_by_name(&name) || looks_like_ndjson(data) {
+        read_ndjson(&mut ctx, data, 0)
+    } else {
+        read_json(&mut ctx, data)
+    };
     Ok((chunk, ctx.provider.map(|p| p.id())))
 }
 
@@ -493,7 +535,9 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                         }
                         read_document(ctx, d, value.get(), None, &prefix)
                     }
-                    None => Chunk::rejected(ctx, None, prefix, not_object_or_array(value.into()), value.get().as_bytes()),
+                    None => {
+                        Chunk::rejected(ctx, None, prefix, not_object_or_array(value.into()), value.get().as_bytes())
+                    }
                 });
             }
             Some(Err(e)) => {
@@ -616,6 +660,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
                 }
             }
             RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            out.batches.iter_mut().for_each(CanonicalBatch::shrink_to_fit);
             out
         })
         .collect();
@@ -828,6 +873,7 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     }
     out.records = chunk.len() as u64;
     RECORDS_DONE.fetch_add(out.records, Ordering::Relaxed);
+    batch.shrink_to_fit();
     out.batches.push(batch);
     out
 }
@@ -896,6 +942,39 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert_eq!(ctx.provider.map(|p| p.id()), Some("gitpod"));
         out
+    }
+
+    fn rows(n: usize, source: u32) -> CanonicalBatch {
+        let mut b = CanonicalBatch::default();
+        (0..n).for_each(|i| b.push("gitpod", &Row::new("m", i as i64), source, i as u64));
+        b
+    }
+
+    #[test]
+    fn small_batches_are_merged_into_chunks_and_big_ones_kept_as_they_are() {
+        let mut out = Vec::new();
+        push_batch(&mut out, rows(3, 0), 0);
+        push_batch(&mut out, CanonicalBatch::default(), 0);
+        push_batch(&mut out, rows(2, 1), 10);
+        assert_eq!(out.len(), 1, "merged");
+        assert_eq!(out[0].source_index, vec![0, 1, 2, 10, 11]);
+        assert_eq!(out[0].source, vec![0, 0, 0, 1, 1]);
+        push_batch(&mut out, rows(CHUNK_ROWS / 2, 2), 0);
+        assert_eq!(out.len(), 2, "a big batch is not copied");
+        push_batch(&mut out, rows(CHUNK_ROWS / 2 + 1, 3), 0);
+        push_batch(&mut out, rows(1, 4), 0);
+        assert_eq!(
+            out.iter().map(CanonicalBatch::len).collect::<Vec<_>>(),
+            vec![5, CHUNK_ROWS / 2, CHUNK_ROWS / 2 + 2]
+        );
+        let full = out.len() - 1;
+        out[full].append(rows(CHUNK_ROWS, 5), 0);
+        push_batch(&mut out, rows(1, 6), 0);
+        assert_eq!(out.last().map(CanonicalBatch::len), Some(1), "a full batch takes no more rows");
+        assert_eq!(
+            out.iter().map(|b| b.usage_start.len()).sum::<usize>(),
+            5 + CHUNK_ROWS / 2 + CHUNK_ROWS / 2 + 2 + CHUNK_ROWS + 1
+        );
     }
 
     #[test]

@@ -291,7 +291,13 @@ impl StrColumn {
         });
         self.leading_nulls = 0;
         let base = self.buffers.len() as u32;
-        self.views.extend(other.views.iter().map(|v| if v[0] as usize > INLINE { [v[0], v[1], v[2] + base, v[3]] } else { *v }));
+        self.views.extend(other.views.iter().map(|v| {
+            if v[0] as usize > INLINE {
+                [v[0], v[1], v[2] + base, v[3]]
+            } else {
+                *v
+            }
+        }));
         self.valid.append(&mut other.valid);
         self.buffers.append(&mut other.buffers);
         self.last_long = other.last_long.map(|v| [v[0], v[1], v[2] + base, v[3]]);
@@ -306,6 +312,14 @@ impl StrColumn {
             }
         }
         out
+    }
+
+    /// Gives back the unused capacity of its vectors and text buffers.
+    pub fn shrink_to_fit(&mut self) {
+        self.views.shrink_to_fit();
+        self.valid.shrink_to_fit();
+        self.buffers.iter_mut().for_each(String::shrink_to_fit);
+        self.buffers.shrink_to_fit();
     }
 
     pub fn into_parts(self) -> StrParts {
@@ -360,6 +374,17 @@ impl<T: Copy + Default> OptColumn<T> {
             return;
         }
         other.iter().for_each(|v| self.push(v));
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.values.shrink_to_fit();
+        self.valid.shrink_to_fit();
+    }
+
+    /// `(values, validity, len)`; values and validity are empty when every value is null.
+    pub fn into_parts(self) -> (Vec<T>, Vec<bool>, usize) {
+        let len = self.len();
+        (self.values, self.valid, len)
     }
 
     pub fn filter(&self, keep: &[bool]) -> OptColumn<T> {
@@ -502,6 +527,19 @@ impl CanonicalBatch {
         self.revision.append(other.revision);
     }
 
+    /// Gives back the unused capacity of every column: a finished batch is kept until the
+    /// frame is built, and growth by doubling leaves up to half of each vector empty.
+    pub fn shrink_to_fit(&mut self) {
+        macro_rules! shrink {
+            ($f:ident) => {
+                self.$f.shrink_to_fit()
+            };
+        }
+        str_columns!(shrink);
+        vec_columns!(shrink);
+        opt_columns!(shrink);
+    }
+
     /// Keeps the rows whose `keep` flag is set.
     pub fn filter(&self, keep: &[bool]) -> CanonicalBatch {
         let mut out = CanonicalBatch::default();
@@ -582,7 +620,10 @@ mod tests {
         b.push(Some("a long value, in a buffer"));
         a.append(b);
         a.push(Some("short"));
-        assert_eq!(a.iter().collect::<Vec<_>>(), vec![None, None, None, None, Some("a long value, in a buffer"), Some("short")]);
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            vec![None, None, None, None, Some("a long value, in a buffer"), Some("short")]
+        );
         let mut c = StrColumn::default();
         c.push(Some("another long value, in a buffer"));
         a.append(c);

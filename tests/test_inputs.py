@@ -260,3 +260,22 @@ def test_an_ndjson_file_over_64_mb_is_read_in_blocks_with_lines_counted_across_t
     assert rejected["line"].to_list() == [bad]
     assert rejected["source_index"].to_list() == [bad - 1]
     assert records["source_index"][-1] == n - 1
+
+
+def test_a_frame_of_many_sources_comes_in_chunks_of_whole_batches_equal_to_reading_them_one_by_one():
+    # Rows are merged into chunks of 2**18 while sources are read and handed to Polars without
+    # copying: 300 pages of 1,000 records make a frame of two chunks.
+    template = _big_gitpod_page(1000)
+    pages = []
+    for p in range(300):
+        records = [dict(r, id=f"p{p}-{r['id']}") for r in template["records"]]
+        pages.append(json.dumps(dict(template, records=records)).encode())
+    df = un.normalize(pages)
+    assert df.height == 300_000
+    assert df.n_chunks() == 2
+    assert_frame_equal(df, pl.concat([un.normalize(p) for p in pages]))
+    assert df["record_id"][0] == "p0-r0" and df["record_id"][-1] == "p299-r999"
+    # A chunked frame works wherever a frame is taken.
+    by_day = un.aggregate(df, every="1d", by=["project_id"])
+    assert_frame_equal(by_day, un.aggregate(df.rechunk(), every="1d", by=["project_id"]))
+    assert by_day["quantity"].sum() == pytest.approx(df["quantity"].sum())

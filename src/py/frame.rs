@@ -18,12 +18,6 @@ fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column 
     StringChunked::from_iter_options(name.into(), it).into_column()
 }
 
-fn utc_datetimes(name: &str, it: impl Iterator<Item = Option<i64>>) -> Column {
-    Int64Chunked::from_iter_options(name.into(), it)
-        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-        .into_column()
-}
-
 fn decimals(name: &str, it: impl Iterator<Item = Option<i128>> + Clone) -> PolarsResult<Column> {
     if it.clone().all(|v| v.is_none()) {
         let nulls = Int128Chunked::full_null(name.into(), it.count());
@@ -32,53 +26,27 @@ fn decimals(name: &str, it: impl Iterator<Item = Option<i128>> + Clone) -> Polar
     Ok(Int128Chunked::from_iter_options(name.into(), it).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// A Utf8View column from the core's string columns, which are laid out as Arrow views already:
-/// the parts' text buffers are handed over as they are; their views are concatenated, each
-/// pointing into the part's buffers at their new index.
-fn string_views(name: &str, parts: Vec<StrParts>) -> Column {
-    let rows: usize = parts.iter().map(|p| p.len).sum();
-    if parts.iter().all(|p| p.views.is_empty()) {
+/// A Utf8View column from one of the core's string columns, which are laid out as Arrow views
+/// already: the views and text buffers are handed over as they are, only the validity is
+/// packed into bits.
+fn string_views(name: &str, part: StrParts) -> Column {
+    if part.views.is_empty() {
         // A column the source formats never fill (say, Gitpod's cost): no views at all.
-        return StringChunked::full_null(name.into(), rows).into_column();
+        return StringChunked::full_null(name.into(), part.len).into_column();
     }
-    let buffer_count: usize = parts.iter().map(|p| p.buffers.len()).sum();
-    if buffer_count > u32::MAX as usize {
-        // Views address buffers with 32-bit indices: copy instead (never seen in practice).
-        return strings(name, parts.iter().flat_map(|p| (0..p.len).map(move |i| p.get(i))));
+    if part.buffers.len() > u32::MAX as usize {
+        // Views address buffers with 32-bit indices (never seen in practice).
+        return strings(name, (0..part.len).map(|i| part.get(i)));
     }
-    let any_null = parts.iter().any(|p| p.views.is_empty() || p.valid.iter().any(|v| !v));
-    let validity = any_null.then(|| {
-        parts
-            .iter()
-            .flat_map(|p| {
-                let nulls = if p.views.is_empty() { p.len } else { 0 };
-                p.valid.iter().copied().chain(std::iter::repeat_n(false, nulls))
-            })
-            .collect::<Bitmap>()
-    });
-    let mut views = Vec::with_capacity(rows);
-    let mut buffers = Vec::with_capacity(buffer_count);
-    let (mut total_bytes, mut total_buffer) = (0, 0);
-    for part in parts {
-        let base = buffers.len() as u32;
-        if part.views.is_empty() {
-            views.extend(std::iter::repeat_n(View::default(), part.len));
-        }
-        for v in &part.views {
-            let buffer_idx = if v[0] as usize > View::MAX_INLINE_SIZE as usize { v[2] + base } else { v[2] };
-            views.push(View { length: v[0], prefix: v[1], buffer_idx, offset: v[3] });
-            total_bytes += v[0] as usize;
-        }
-        for text in part.buffers {
-            total_buffer += text.len();
-            buffers.push(Buffer::from(text.into_bytes()));
-        }
-    }
+    let validity = part.valid.iter().any(|v| !v).then(|| part.valid.iter().copied().collect::<Bitmap>());
+    let total_bytes = part.views.iter().map(|v| v[0] as usize).sum();
+    let total_buffer = part.buffers.iter().map(String::len).sum();
+    let views: Vec<View> = bytemuck::allocation::cast_vec(part.views);
+    let buffers: Vec<Buffer<u8>> = part.buffers.into_iter().map(|t| Buffer::from(t.into_bytes())).collect();
     // SAFETY: the core builds each view the way Arrow does (`schema::StrColumn`): a value of at
-    // most 12 bytes inline, zero-padded; a longer one by length, first 4 bytes, buffer and offset
-    // within a `String` of its part, on char boundaries (it was appended as a `&str`). Buffer
-    // indices are shifted by the buffers of the parts before it, in the order they are added;
-    // null values are zero views; the lengths are summed above.
+    // most 12 bytes inline, zero-padded; a longer one by length, first 4 bytes, buffer index
+    // and offset within one of these buffers, on char boundaries (it was appended as a `&str`).
+    // Null values are zero views; the lengths are summed above.
     let array = unsafe {
         Utf8ViewArray::new_unchecked(
             ArrowDataType::Utf8View,
@@ -90,6 +58,24 @@ fn string_views(name: &str, parts: Vec<StrParts>) -> Column {
         )
     };
     StringChunked::with_chunk(name.into(), array).into_column()
+}
+
+/// A column of optional fixed-width values, handed over as they are.
+fn optional<T: PolarsNumericType>(
+    name: &str,
+    (values, valid, len): (Vec<T::Native>, Vec<bool>, usize),
+) -> ChunkedArray<T> {
+    if values.is_empty() {
+        return ChunkedArray::full_null(name.into(), len);
+    }
+    let validity = valid.iter().any(|v| !v).then(|| valid.iter().copied().collect::<Bitmap>());
+    ChunkedArray::from_vec_validity(name.into(), values, validity)
+}
+
+fn money(name: &str, column: OptColumn<crate::money::Decimal>) -> PolarsResult<Column> {
+    let (values, valid, len) = column.into_parts();
+    let values: Vec<i128> = values.into_iter().map(|d| d.0).collect();
+    Ok(optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
 /// A string column whose values are `labels[pick]`: the labels are laid out once and every
@@ -150,79 +136,83 @@ const TEXT_COLUMNS: [TextField; 14] = [
 ];
 
 /// The canonical table, in the column order of `schema::COLUMNS`, built from the batches as
-/// they leave `out`: each column's parts are moved out of the batches and freed as soon as that
-/// column is built (text is handed over, not copied).
-/// Columns are built in parallel, the small fixed-width ones first.
+/// they leave `out`: each batch (about `normalize::CHUNK_ROWS` rows) becomes one chunk of every
+/// column, its vectors and text handed over without copying. Polars keeps the chunks as they
+/// are (`df.n_chunks()`); `df.rechunk()` makes one.
 pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
-    type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
-    let mut batches = std::mem::take(&mut out.batches);
-    macro_rules! take {
-        ($f:ident) => {
-            batches.iter_mut().map(|x| std::mem::take(&mut x.$f)).collect::<Vec<_>>()
-        };
-    }
-    let provider = take!(provider);
-    let charge_type = take!(charge_type);
-    let usage_start = take!(usage_start);
-    let usage_end = take!(usage_end);
-    let quantity = take!(quantity);
-    let cost = take!(cost);
-    let unit_price = take!(unit_price);
-    let billable = take!(billable);
-    let source = take!(source);
-    let source_index = take!(source_index);
-    let mut text: Vec<Vec<_>> = TEXT_COLUMNS.iter().map(|_| Vec::with_capacity(batches.len())).collect();
-    for batch in &mut batches {
-        for ((_, field), parts) in TEXT_COLUMNS.iter().zip(&mut text) {
-            parts.push(std::mem::take(field(batch)).into_parts());
+    let mut frame: Option<DataFrame> = None;
+    for batch in std::mem::take(&mut out.batches) {
+        let part = canonical_chunk(batch, &out.sources)?;
+        match frame.as_mut() {
+            None => frame = Some(part),
+            Some(df) => {
+                df.vstack_mut_owned(part)?;
+            }
         }
     }
-    drop(batches);
-    let sources = &out.sources;
-    let fixed: Vec<(&str, Build<'_>)> = vec![
-        ("provider", Box::new(move || Ok(strings("provider", provider.into_iter().flatten().map(Some))))),
-        ("charge_type", Box::new(move || Ok(strings("charge_type", charge_type.into_iter().flatten().map(Some))))),
-        ("usage_start", Box::new(move || Ok(utc_datetimes("usage_start", usage_start.into_iter().flatten().map(Some))))),
-        ("usage_end", Box::new(move || Ok(utc_datetimes("usage_end", usage_end.iter().flat_map(OptColumn::iter))))),
-        (
-            "quantity",
-            Box::new(move || {
-                let values = quantity.iter().flat_map(OptColumn::iter);
-                Ok(Float64Chunked::from_iter_options("quantity".into(), values).into_column())
-            }),
-        ),
-        ("cost", Box::new(move || decimals("cost", cost.iter().flat_map(OptColumn::iter).map(|c| c.map(|d| d.0))))),
-        (
-            "unit_price",
-            Box::new(move || decimals("unit_price", unit_price.iter().flat_map(OptColumn::iter).map(|c| c.map(|d| d.0)))),
-        ),
-        (
-            "billable",
-            Box::new(move || {
-                Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter().flatten()).into_column())
-            }),
-        ),
-        ("source", Box::new(move || Ok(label_views("source", sources, source.into_iter().flatten())))),
-        (
-            "source_index",
-            Box::new(move || {
-                let idx = source_index.into_iter().flatten();
-                Ok(UInt64Chunked::from_iter_values("source_index".into(), idx).into_column())
-            }),
-        ),
+    match frame {
+        Some(df) => Ok(df),
+        None => canonical_chunk(CanonicalBatch::default(), &out.sources),
+    }
+}
+
+/// One chunk of the canonical table from one batch, its columns built in parallel.
+fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<DataFrame> {
+    type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
+    let take = std::mem::take::<Vec<&'static str>>;
+    let (provider, charge_type) = (take(&mut b.provider), take(&mut b.charge_type));
+    let (usage_start, source, source_index) =
+        (std::mem::take(&mut b.usage_start), std::mem::take(&mut b.source), std::mem::take(&mut b.source_index));
+    let (usage_end, quantity) = (std::mem::take(&mut b.usage_end), std::mem::take(&mut b.quantity));
+    let (cost, unit_price) = (std::mem::take(&mut b.cost), std::mem::take(&mut b.unit_price));
+    let billable = std::mem::take(&mut b.billable);
+    let text: Vec<StrParts> =
+        TEXT_COLUMNS.iter().map(|(_, field)| std::mem::take(field(&mut b)).into_parts()).collect();
+    drop(b);
+    let datetimes = |name: &str, ca: Int64Chunked| {
+        ca.with_name(name.into()).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)).into_column()
+    };
+    let mut builders: Vec<Build<'_>> = vec![
+        Box::new(move || Ok(static_labels("provider", provider))),
+        Box::new(move || Ok(static_labels("charge_type", charge_type))),
+        Box::new(move || Ok(datetimes("usage_start", Int64Chunked::from_vec("usage_start".into(), usage_start)))),
+        Box::new(move || Ok(datetimes("usage_end", optional::<Int64Type>("usage_end", usage_end.into_parts())))),
+        Box::new(move || Ok(optional::<Float64Type>("quantity", quantity.into_parts()).into_column())),
+        Box::new(move || money("cost", cost)),
+        Box::new(move || money("unit_price", unit_price)),
+        Box::new(move || Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter()).into_column())),
+        Box::new(move || Ok(label_views("source", sources, source.into_iter()))),
+        Box::new(move || Ok(UInt64Chunked::from_vec("source_index".into(), source_index).into_column())),
     ];
-    let mut builders: Vec<(&str, Build<'_>)> = fixed;
-    for ((name, _), parts) in TEXT_COLUMNS.iter().zip(text) {
-        builders.push((name, Box::new(move || Ok(string_views(name, parts)))));
+    for ((name, _), part) in TEXT_COLUMNS.iter().zip(text) {
+        builders.push(Box::new(move || Ok(string_views(name, part))));
     }
     let mut columns: Vec<Column> =
-        builders.into_par_iter().map(|(_, build)| build()).collect::<PolarsResult<Vec<Column>>>()?;
+        builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
     let order = |c: &Column| crate::schema::COLUMNS.iter().position(|(n, _, _)| *n == c.name().as_str());
     columns.sort_by_key(|c| order(c));
     if columns.len() != crate::schema::COLUMNS.len() || columns.iter().any(|c| order(c).is_none()) {
         return Err(PolarsError::ComputeError("the canonical columns do not match the schema".into()));
     }
     DataFrame::new_infer_height(columns)
+}
+
+/// A string column of the core's static labels (provider ids, charge types): each distinct
+/// label is laid out once.
+fn static_labels(name: &str, values: Vec<&'static str>) -> Column {
+    let mut labels: Vec<&'static str> = Vec::new();
+    let picks: Vec<u32> = values
+        .iter()
+        .map(|v| match labels.iter().position(|l| std::ptr::eq(*l, *v) || l == v) {
+            Some(p) => p as u32,
+            None => {
+                labels.push(v);
+                labels.len() as u32 - 1
+            }
+        })
+        .collect();
+    let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    label_views(name, &labels, picks.into_iter())
 }
 
 /// One row per rejected record.
