@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use crate::hash::{FastMap, Fx};
+use crate::hash::Fx;
 
 use rayon::prelude::*;
 
@@ -150,78 +150,52 @@ fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
     h.finish()
 }
 
-/// A record's dedupe key with its hash computed once: `(provider, record_id)`, or for records
-/// without an id `(provider, content hash)`. The map hashes only `hash`.
-#[derive(Clone, Copy)]
-struct Key<'b> {
-    hash: u64,
-    provider: &'b str,
-    id: Option<&'b str>,
+/// A record's dedupe key: `(provider, record_id)`, or for records without an id
+/// `(provider, content hash)`.
+fn key<'b>(batches: &'b [CanonicalBatch], r: &Rec) -> (&'b str, Option<&'b str>) {
+    let b = &batches[r.batch];
+    (b.provider[r.start], b.record_id.get(r.start))
 }
-
-impl Hash for Key<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl PartialEq for Key<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.provider == other.provider && self.id == other.id
-    }
-}
-
-impl Eq for Key<'_> {}
-
-/// Key shards looked up in parallel (a key lives in exactly one shard).
-const SHARDS: usize = 64;
 
 /// Groups of records sharing a key, as (has_id, members in output order); singletons are not
-/// kept. Keys are split into shards by hash and each shard is scanned in output order in
-/// parallel; each key maps to its first record, so only repeated keys allocate.
-fn repeated_groups<'b>(batches: &'b [CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, Vec<usize>)> {
+/// kept. Every record's key is hashed in parallel, the `(hash, record)` pairs are sorted in
+/// parallel (16 bytes per record, the only per-record memory besides `recs`), and each run of
+/// equal hashes, which is almost always one record, is split by the exact key.
+fn repeated_groups(batches: &[CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, Vec<usize>)> {
     // Content hashes are the key of records without an id; computed in parallel.
     recs.par_iter_mut().for_each(|r| {
         if batches[r.batch].record_id.get(r.start).is_none() {
             r.hash = content_hash(batches, r);
         }
     });
-    let keys: Vec<Key<'b>> = recs
+    let recs: &[Rec] = recs;
+    let mut order: Vec<(u64, usize)> = recs
         .par_iter()
-        .map(|r| {
-            let b = &batches[r.batch];
-            let provider = b.provider[r.start];
-            let id = b.record_id.get(r.start);
-            let hash = match id {
-                Some(id) => {
-                    let mut h = Fx::default();
-                    (provider, id).hash(&mut h);
-                    h.finish()
-                }
-                None => r.hash,
-            };
-            Key { hash, provider, id }
+        .enumerate()
+        .map(|(i, r)| match key(batches, r) {
+            (provider, Some(id)) => {
+                let mut h = Fx::default();
+                (provider, id).hash(&mut h);
+                (h.finish(), i)
+            }
+            (_, None) => (r.hash, i),
         })
         .collect();
-    let shard_of = |k: &Key| (k.hash >> 58) as usize % SHARDS;
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); SHARDS];
-    for (r, k) in keys.iter().enumerate() {
-        members[shard_of(k)].push(r);
-    }
-    let mut groups: Vec<(bool, Vec<usize>)> = members
+    order.par_sort_unstable();
+    let runs: Vec<&[(u64, usize)]> = order.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1).collect();
+    let mut groups: Vec<(bool, Vec<usize>)> = runs
         .par_iter()
-        .flat_map_iter(|shard| {
-            let mut first: FastMap<Key<'b>, usize> = FastMap::default();
-            first.reserve(shard.len());
-            let mut repeats: FastMap<usize, (bool, Vec<usize>)> = FastMap::default();
-            for &r in shard {
-                let key = keys[r];
-                let f = *first.entry(key).or_insert(r);
-                if f != r {
-                    repeats.entry(f).or_insert_with(|| (key.id.is_some(), vec![f])).1.push(r);
+        .flat_map_iter(|run| {
+            // Members stay in output order: the pairs sort by record after the hash.
+            let mut split: Vec<((&str, Option<&str>), Vec<usize>)> = Vec::new();
+            for &(_, r) in run.iter() {
+                let k = key(batches, &recs[r]);
+                match split.iter_mut().find(|(sk, _)| *sk == k) {
+                    Some((_, members)) => members.push(r),
+                    None => split.push((k, vec![r])),
                 }
             }
-            repeats.into_values()
+            split.into_iter().filter(|(_, m)| m.len() > 1).map(|((_, id), m)| (id.is_some(), m))
         })
         .collect();
     // Deterministic report order: by each group's first record.
