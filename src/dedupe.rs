@@ -67,8 +67,8 @@ macro_rules! content_columns {
         $m!(str currency);
         $m!(str status);
         $m!(str tags);
-        $m!(vec provider);
-        $m!(vec charge_type);
+        $m!(str provider);
+        $m!(str charge_type);
         $m!(vec usage_start);
         $m!(opt usage_end);
         $m!(opt cost);
@@ -154,7 +154,7 @@ fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
 /// `(provider, content hash)`.
 fn key<'b>(batches: &'b [CanonicalBatch], r: &Rec) -> (&'b str, Option<&'b str>) {
     let b = &batches[r.batch];
-    (b.provider[r.start], b.record_id.get(r.start))
+    (b.provider.get(r.start).unwrap_or_default(), b.record_id.get(r.start))
 }
 
 /// Groups of records sharing a key, as (has_id, members in output order); singletons are not
@@ -252,7 +252,7 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
                     }
                 };
                 result.conflicts.push(Conflict {
-                    provider: b.provider[rec.start],
+                    provider: b.provider.get(rec.start).unwrap_or_default(),
                     record_id: b.record_id.get(rec.start).unwrap_or_default().to_string(),
                     source: b.source[rec.start],
                     source_index: b.source_index[rec.start],

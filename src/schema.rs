@@ -167,14 +167,14 @@ pub struct StrParts {
     /// Empty when every value is null.
     pub views: Vec<[u32; 4]>,
     pub buffers: Vec<String>,
-    /// Empty when every value is null; otherwise one flag per view.
+    /// One flag per view, or empty when no value is null.
     pub valid: Vec<bool>,
     pub len: usize,
 }
 
 /// Value `i` of a view column: `None` when null (or out of range).
 fn value_at<'s>(views: &'s [[u32; 4]], valid: &[bool], buffers: &'s [String], i: usize) -> Option<&'s str> {
-    if !*valid.get(i)? {
+    if valid.get(i) == Some(&false) {
         return None;
     }
     let view = views.get(i)?;
@@ -328,6 +328,85 @@ impl StrColumn {
     }
 }
 
+/// A never-null column of the core's static labels (provider ids, charge types), laid out as
+/// Arrow views like `StrColumn` so the frame takes it over as it is: a label of at most 12
+/// bytes lives in its views, a longer one is stored once per batch.
+#[derive(Debug, Default, Clone)]
+pub struct LabelColumn {
+    views: Vec<[u32; 4]>,
+    text: String,
+    /// The distinct labels pushed, with their views (a handful at most).
+    labels: Vec<(&'static str, [u32; 4])>,
+}
+
+impl LabelColumn {
+    fn view_of(&mut self, label: &'static str) -> [u32; 4] {
+        if let Some((_, view)) = self.labels.iter().find(|(l, _)| std::ptr::eq(*l, label) || *l == label) {
+            return *view;
+        }
+        let b = label.as_bytes();
+        let view = if b.len() <= INLINE || b.len() > MAX_VALUE_LEN || self.text.len() + b.len() > MAX_VALUE_LEN {
+            // Labels are short names; anything else would be a bug, stored empty.
+            if b.len() <= INLINE {
+                inline_view(b)
+            } else {
+                [0; 4]
+            }
+        } else {
+            let view = [b.len() as u32, u32::from_le_bytes([b[0], b[1], b[2], b[3]]), 0, self.text.len() as u32];
+            self.text.push_str(label);
+            view
+        };
+        self.labels.push((label, view));
+        view
+    }
+
+    pub fn push(&mut self, label: &'static str) {
+        let view = match self.labels.last() {
+            Some((l, v)) if std::ptr::eq(*l, label) => *v,
+            _ => self.view_of(label),
+        };
+        self.views.push(view);
+    }
+
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+
+    /// Label `i` (`None` out of range).
+    pub fn get(&self, i: usize) -> Option<&'static str> {
+        let view = self.views.get(i)?;
+        self.labels.iter().find(|(_, v)| v == view).map(|(l, _)| *l)
+    }
+
+    /// Appends every label of `other`.
+    pub fn append(&mut self, other: LabelColumn) {
+        let remap: Vec<([u32; 4], [u32; 4])> = other.labels.iter().map(|(l, v)| (*v, self.view_of(l))).collect();
+        let mapped = |v: &[u32; 4]| remap.iter().find(|(from, _)| from == v).map_or([0; 4], |(_, to)| *to);
+        self.views.extend(other.views.iter().map(mapped));
+    }
+
+    pub fn filter(&self, keep: &[bool]) -> LabelColumn {
+        let mut out = LabelColumn::default();
+        keep.iter().enumerate().filter(|(_, k)| **k).filter_map(|(i, _)| self.get(i)).for_each(|l| out.push(l));
+        out
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.views.shrink_to_fit();
+    }
+
+    pub fn into_parts(self) -> StrParts {
+        let len = self.views.len();
+        let buffers = if self.text.is_empty() { Vec::new() } else { vec![self.text] };
+        StrParts { views: self.views, buffers, valid: Vec::new(), len }
+    }
+}
+
 /// A column of optional fixed-width values: the values and their validity, with leading nulls
 /// only counted (a column a format never fills, like Gitpod's cost, costs nothing).
 #[derive(Debug, Clone, Default)]
@@ -397,7 +476,7 @@ impl<T: Copy + Default> OptColumn<T> {
 /// Rows of the canonical table, column by column. `source` holds an index into `sources`.
 #[derive(Debug, Default, Clone)]
 pub struct CanonicalBatch {
-    pub provider: Vec<&'static str>,
+    pub provider: LabelColumn,
     pub record_id: StrColumn,
     pub account_id: StrColumn,
     pub customer_id: StrColumn,
@@ -408,7 +487,7 @@ pub struct CanonicalBatch {
     pub resource_type: StrColumn,
     pub metric: StrColumn,
     pub sku: StrColumn,
-    pub charge_type: Vec<&'static str>,
+    pub charge_type: LabelColumn,
     pub usage_start: Vec<i64>,
     pub usage_end: OptColumn<i64>,
     pub quantity: OptColumn<f64>,
@@ -447,19 +526,18 @@ macro_rules! str_columns {
 /// Applies `$m!(field)` to every plain `Vec` column of a batch.
 macro_rules! vec_columns {
     ($m:ident) => {
-        $m!(provider);
-        $m!(charge_type);
         $m!(usage_start);
-
         $m!(billable);
         $m!(source);
         $m!(source_index);
     };
 }
 
-/// Applies `$m!(field)` to every `OptColumn` of a batch.
+/// Applies `$m!(field)` to every `OptColumn` and `LabelColumn` of a batch.
 macro_rules! opt_columns {
     ($m:ident) => {
+        $m!(provider);
+        $m!(charge_type);
         $m!(usage_end);
         $m!(quantity);
         $m!(cost);
@@ -514,8 +592,8 @@ impl CanonicalBatch {
             };
         }
         str_columns!(app_str);
-        self.provider.extend_from_slice(&other.provider);
-        self.charge_type.extend_from_slice(&other.charge_type);
+        self.provider.append(other.provider);
+        self.charge_type.append(other.charge_type);
         self.usage_start.extend_from_slice(&other.usage_start);
         self.usage_end.append(other.usage_end);
         self.quantity.append(other.quantity);
@@ -629,6 +707,33 @@ mod tests {
         a.append(c);
         assert_eq!(a.get(6), Some("another long value, in a buffer"));
         assert_eq!(a.get(7), None);
+    }
+
+    #[test]
+    fn label_columns_store_a_long_label_once_and_remap_it_on_append() {
+        let mut a = LabelColumn::default();
+        ["gitpod", "consumption_log", "consumption_log", "gitpod"].into_iter().for_each(|l| a.push(l));
+        let mut b = LabelColumn::default();
+        ["consumption_log", "suger", "a_third_long_label"].into_iter().for_each(|l| b.push(l));
+        assert_eq!(b.text, "consumption_loga_third_long_label");
+        a.append(b);
+        let all = [
+            "gitpod",
+            "consumption_log",
+            "consumption_log",
+            "gitpod",
+            "consumption_log",
+            "suger",
+            "a_third_long_label",
+        ];
+        assert_eq!((0..a.len()).map(|i| a.get(i)).collect::<Vec<_>>(), all.map(Some).to_vec());
+        assert_eq!(a.text, "consumption_loga_third_long_label", "each long label once");
+        let parts = a.filter(&[false, true, false, false, false, true, true]).into_parts();
+        assert_eq!(
+            (0..parts.len).map(|i| parts.get(i)).collect::<Vec<_>>(),
+            vec![Some("consumption_log"), Some("suger"), Some("a_third_long_label")]
+        );
+        assert!(parts.valid.is_empty(), "never null");
     }
 
     #[test]

@@ -159,8 +159,7 @@ pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
 /// One chunk of the canonical table from one batch, its columns built in parallel.
 fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<DataFrame> {
     type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
-    let take = std::mem::take::<Vec<&'static str>>;
-    let (provider, charge_type) = (take(&mut b.provider), take(&mut b.charge_type));
+    let (provider, charge_type) = (std::mem::take(&mut b.provider), std::mem::take(&mut b.charge_type));
     let (usage_start, source, source_index) =
         (std::mem::take(&mut b.usage_start), std::mem::take(&mut b.source), std::mem::take(&mut b.source_index));
     let (usage_end, quantity) = (std::mem::take(&mut b.usage_end), std::mem::take(&mut b.quantity));
@@ -173,8 +172,8 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
         ca.with_name(name.into()).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)).into_column()
     };
     let mut builders: Vec<Build<'_>> = vec![
-        Box::new(move || Ok(static_labels("provider", provider))),
-        Box::new(move || Ok(static_labels("charge_type", charge_type))),
+        Box::new(move || Ok(string_views("provider", provider.into_parts()))),
+        Box::new(move || Ok(string_views("charge_type", charge_type.into_parts()))),
         Box::new(move || Ok(datetimes("usage_start", Int64Chunked::from_vec("usage_start".into(), usage_start)))),
         Box::new(move || Ok(datetimes("usage_end", optional::<Int64Type>("usage_end", usage_end.into_parts())))),
         Box::new(move || Ok(optional::<Float64Type>("quantity", quantity.into_parts()).into_column())),
@@ -195,24 +194,6 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
         return Err(PolarsError::ComputeError("the canonical columns do not match the schema".into()));
     }
     DataFrame::new_infer_height(columns)
-}
-
-/// A string column of the core's static labels (provider ids, charge types): each distinct
-/// label is laid out once.
-fn static_labels(name: &str, values: Vec<&'static str>) -> Column {
-    let mut labels: Vec<&'static str> = Vec::new();
-    let picks: Vec<u32> = values
-        .iter()
-        .map(|v| match labels.iter().position(|l| std::ptr::eq(*l, *v) || l == v) {
-            Some(p) => p as u32,
-            None => {
-                labels.push(v);
-                labels.len() as u32 - 1
-            }
-        })
-        .collect();
-    let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
-    label_views(name, &labels, picks.into_iter())
 }
 
 /// One row per rejected record.
