@@ -152,7 +152,9 @@ fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
 
 /// A record's dedupe key: `(provider, record_id)`, or for records without an id
 /// `(provider, content hash)`.
-fn key<'b>(batches: &'b [CanonicalBatch], r: &Rec) -> (&'b str, Option<&'b str>) {
+type DedupeKey<'b> = (&'b str, Option<&'b str>);
+
+fn key<'b>(batches: &'b [CanonicalBatch], r: &Rec) -> DedupeKey<'b> {
     let b = &batches[r.batch];
     (b.provider.get(r.start).unwrap_or_default(), b.record_id.get(r.start))
 }
@@ -187,7 +189,7 @@ fn repeated_groups(batches: &[CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, V
         .par_iter()
         .flat_map_iter(|run| {
             // Members stay in output order: the pairs sort by record after the hash.
-            let mut split: Vec<((&str, Option<&str>), Vec<usize>)> = Vec::new();
+            let mut split: Vec<(DedupeKey, Vec<usize>)> = Vec::new();
             for &(_, r) in run.iter() {
                 let k = key(batches, &recs[r]);
                 match split.iter_mut().find(|(sk, _)| *sk == k) {
