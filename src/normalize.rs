@@ -299,7 +299,12 @@ fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: 
         return;
     }
     match batches.last_mut() {
-        Some(last) if b.len() < CHUNK_ROWS / 2 && last.len() < CHUNK_ROWS => last.append(b, offset),
+        Some(last) if b.len() < CHUNK_ROWS / 2 && last.len() < CHUNK_ROWS => {
+            if last.usage_start.capacity() < last.len() + b.len() {
+                last.reserve_for(&b, CHUNK_ROWS.saturating_sub(last.len()).max(b.len()));
+            }
+            last.append(b, offset)
+        }
         last => {
             if let Some(last) = last {
                 last.shrink_to_fit();

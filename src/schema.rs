@@ -314,6 +314,16 @@ impl StrColumn {
         out
     }
 
+    /// Room for `rows` more values, when this column or `other` (about to be appended) holds
+    /// any value: a column that stays all null keeps costing nothing.
+    fn reserve_for(&mut self, other: &StrColumn, rows: usize) {
+        if !self.views.is_empty() || !other.views.is_empty() {
+            let rows = rows + self.leading_nulls;
+            self.views.reserve(rows);
+            self.valid.reserve(rows);
+        }
+    }
+
     /// Gives back the unused capacity of its vectors and text buffers.
     pub fn shrink_to_fit(&mut self) {
         self.views.shrink_to_fit();
@@ -400,6 +410,10 @@ impl LabelColumn {
         self.views.shrink_to_fit();
     }
 
+    fn reserve_for(&mut self, _: &LabelColumn, rows: usize) {
+        self.views.reserve(rows);
+    }
+
     pub fn into_parts(self) -> StrParts {
         let len = self.views.len();
         let buffers = if self.text.is_empty() { Vec::new() } else { vec![self.text] };
@@ -458,6 +472,14 @@ impl<T: Copy + Default> OptColumn<T> {
     pub fn shrink_to_fit(&mut self) {
         self.values.shrink_to_fit();
         self.valid.shrink_to_fit();
+    }
+
+    fn reserve_for(&mut self, other: &OptColumn<T>, rows: usize) {
+        if !self.values.is_empty() || !other.values.is_empty() {
+            let rows = rows + self.leading_nulls;
+            self.values.reserve(rows);
+            self.valid.reserve(rows);
+        }
     }
 
     /// `(values, validity, len)`; values and validity are empty when every value is null.
@@ -582,6 +604,25 @@ impl CanonicalBatch {
         self.source.push(source);
         self.source_index.push(source_index);
         self.revision.push(row.revision);
+    }
+
+    /// Room for `rows` more rows in every column that holds values or will when `other` is
+    /// appended: a batch that small batches are merged into gets its final size at once
+    /// instead of growing (and copying) by doubling.
+    pub fn reserve_for(&mut self, other: &CanonicalBatch, rows: usize) {
+        macro_rules! res {
+            ($f:ident) => {
+                self.$f.reserve_for(&other.$f, rows)
+            };
+        }
+        str_columns!(res);
+        opt_columns!(res);
+        macro_rules! res_vec {
+            ($f:ident) => {
+                self.$f.reserve(rows)
+            };
+        }
+        vec_columns!(res_vec);
     }
 
     /// Appends every row of `other`, shifting its source indices by `index_offset`.
