@@ -121,27 +121,23 @@ fn same_content(batches: &[CanonicalBatch], x: &Rec, y: &Rec) -> bool {
         && (0..x.end - x.start).all(|k| rows_equal(&batches[x.batch], x.start + k, &batches[y.batch], y.start + k))
 }
 
-/// Splits every batch into records, in output order.
-fn records(batches: &[CanonicalBatch]) -> Vec<Rec> {
-    batches
-        .par_iter()
-        .enumerate()
-        .map(|(bi, b)| {
-            let mut out = Vec::new();
-            let mut start = 0;
-            while start < b.len() {
-                let mut end = start + 1;
-                while end < b.len() && b.source[end] == b.source[start] && b.source_index[end] == b.source_index[start]
-                {
-                    end += 1;
-                }
-                out.push(Rec { batch: bi, start, end, hash: 0 });
-                start = end;
-            }
-            out
-        })
-        .flatten_iter()
-        .collect()
+/// A record's place packed into one number, batch in the high half and first row in the low
+/// half, so places sort in output order.
+type Loc = u64;
+
+fn loc(batch: usize, start: usize) -> Loc {
+    ((batch as u64) << 32) | start as u64
+}
+
+/// The record at `loc`: its rows run on while `source` and `source_index` stay the same.
+fn rec_at(batches: &[CanonicalBatch], at: Loc) -> Rec {
+    let (batch, start) = ((at >> 32) as usize, (at & u64::from(u32::MAX)) as usize);
+    let b = &batches[batch];
+    let mut end = start + 1;
+    while end < b.len() && b.source[end] == b.source[start] && b.source_index[end] == b.source_index[start] {
+        end += 1;
+    }
+    Rec { batch, start, end, hash: 0 }
 }
 
 fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
@@ -159,42 +155,50 @@ fn key<'b>(batches: &'b [CanonicalBatch], r: &Rec) -> DedupeKey<'b> {
     (b.provider.get(r.start).unwrap_or_default(), b.record_id.get(r.start))
 }
 
-/// Groups of records sharing a key, as (has_id, members in output order); singletons are not
-/// kept. Every record's key is hashed in parallel, the `(hash, record)` pairs are sorted in
-/// parallel (16 bytes per record, the only per-record memory besides `recs`), and each run of
-/// equal hashes, which is almost always one record, is split by the exact key.
-fn repeated_groups(batches: &[CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, Vec<usize>)> {
-    // Content hashes are the key of records without an id; computed in parallel.
-    recs.par_iter_mut().for_each(|r| {
-        if batches[r.batch].record_id.get(r.start).is_none() {
-            r.hash = content_hash(batches, r);
+/// The hash of a record's key: of `(provider, record_id)`, or its content hash without an id.
+fn key_hash(batches: &[CanonicalBatch], r: &Rec) -> u64 {
+    match key(batches, r) {
+        (provider, Some(id)) => {
+            let mut h = Fx::default();
+            (provider, id).hash(&mut h);
+            h.finish()
         }
-    });
-    let recs: &[Rec] = recs;
-    let mut order: Vec<(u64, usize)> = recs
+        (_, None) => content_hash(batches, r),
+    }
+}
+
+/// Groups of records sharing a key, as (has_id, members in output order); singletons are not
+/// kept. Every record's key is hashed in parallel, batch by batch, into `(hash, place)` pairs
+/// (16 bytes per record: all the memory dedupe needs per record); the pairs are sorted in
+/// parallel and each run of equal hashes, almost always a single record, is split by the
+/// exact key.
+fn repeated_groups(batches: &[CanonicalBatch]) -> Vec<(bool, Vec<Loc>)> {
+    let mut order: Vec<(u64, Loc)> = batches
         .par_iter()
         .enumerate()
-        .map(|(i, r)| match key(batches, r) {
-            (provider, Some(id)) => {
-                let mut h = Fx::default();
-                (provider, id).hash(&mut h);
-                (h.finish(), i)
-            }
-            (_, None) => (r.hash, i),
+        .flat_map_iter(|(bi, b)| {
+            let mut start = 0;
+            std::iter::from_fn(move || {
+                (start < b.len()).then(|| {
+                    let r = rec_at(batches, loc(bi, start));
+                    start = r.end;
+                    (key_hash(batches, &r), loc(bi, r.start))
+                })
+            })
         })
         .collect();
     order.par_sort_unstable();
-    let runs: Vec<&[(u64, usize)]> = order.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1).collect();
-    let mut groups: Vec<(bool, Vec<usize>)> = runs
+    let runs: Vec<&[(u64, Loc)]> = order.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1).collect();
+    let mut groups: Vec<(bool, Vec<Loc>)> = runs
         .par_iter()
         .flat_map_iter(|run| {
-            // Members stay in output order: the pairs sort by record after the hash.
-            let mut split: Vec<(DedupeKey, Vec<usize>)> = Vec::new();
-            for &(_, r) in run.iter() {
-                let k = key(batches, &recs[r]);
+            // Members stay in output order: the pairs sort by place after the hash.
+            let mut split: Vec<(DedupeKey, Vec<Loc>)> = Vec::new();
+            for &(_, at) in run.iter() {
+                let k = key(batches, &rec_at(batches, at));
                 match split.iter_mut().find(|(sk, _)| *sk == k) {
-                    Some((_, members)) => members.push(r),
-                    None => split.push((k, vec![r])),
+                    Some((_, members)) => members.push(at),
+                    None => split.push((k, vec![at])),
                 }
             }
             split.into_iter().filter(|(_, m)| m.len() > 1).map(|((_, id), m)| (id.is_some(), m))
@@ -207,35 +211,34 @@ fn repeated_groups(batches: &[CanonicalBatch], recs: &mut [Rec]) -> Vec<(bool, V
 
 /// Removes duplicate and superseded records from `batches`, in place.
 pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
-    let mut recs = records(batches);
     let mut result = DedupeResult::default();
-    let mut drop: Vec<usize> = Vec::new();
+    let mut drop: Vec<Rec> = Vec::new();
     {
         let bs: &[CanonicalBatch] = batches;
-        let groups = repeated_groups(bs, &mut recs);
-        // Records with ids that repeat need their content hash too.
-        for (_, group) in &groups {
-            for &r in group {
-                if recs[r].hash == 0 {
-                    recs[r].hash = content_hash(bs, &recs[r]);
-                }
-            }
-        }
-        for (has_id, group) in groups {
+        for (has_id, group) in repeated_groups(bs) {
+            // The group's records with their content hashes.
+            let recs: Vec<Rec> = group
+                .iter()
+                .map(|&at| {
+                    let mut r = rec_at(bs, at);
+                    r.hash = content_hash(bs, &r);
+                    r
+                })
+                .collect();
             // Distinct contents in first-seen order; later identical copies are duplicates.
             let mut versions: Vec<usize> = Vec::new();
-            for &r in &group {
-                if versions.iter().any(|&v| same_content(bs, &recs[v], &recs[r])) {
-                    drop.push(r);
-                    *result.duplicates.entry(bs[recs[r].batch].source[recs[r].start]).or_default() += 1;
+            for (i, r) in recs.iter().enumerate() {
+                if versions.iter().any(|&v| same_content(bs, &recs[v], r)) {
+                    drop.push(*r);
+                    *result.duplicates.entry(bs[r.batch].source[r.start]).or_default() += 1;
                 } else {
-                    versions.push(r);
+                    versions.push(i);
                 }
             }
             if !has_id || versions.len() < 2 {
                 continue;
             }
-            let revision = |r: usize| bs[recs[r].batch].revision.get(recs[r].start);
+            let revision = |v: usize| bs[recs[v].batch].revision.get(recs[v].start);
             let winner = if versions.iter().all(|&v| revision(v).is_some()) {
                 versions.iter().copied().max_by_key(|&v| (revision(v), v))
             } else {
@@ -248,7 +251,7 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
                     None => "kept_unresolved",
                     Some(w) if w == v => "kept",
                     Some(_) => {
-                        drop.push(v);
+                        drop.push(*rec);
                         *result.superseded.entry(b.source[rec.start]).or_default() += 1;
                         "superseded"
                     }
@@ -266,8 +269,7 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
     }
     if !drop.is_empty() {
         let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.len()]).collect();
-        for &r in &drop {
-            let rec = &recs[r];
+        for rec in &drop {
             keep[rec.batch][rec.start..rec.end].iter_mut().for_each(|k| *k = false);
         }
         for (b, k) in batches.iter_mut().zip(&keep) {
