@@ -14,6 +14,7 @@ the numbers too.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -54,8 +55,9 @@ def child(kind: str, arg: str, extra: str) -> dict:
             t = time.perf_counter()
             df = un.normalize(files)
             seconds = time.perf_counter() - t
-            frame = df.estimated_size() / 2**20
-            return {"seconds": seconds, "rows": df.height, "frame_mb": frame, "base_mb": base}
+            # The frame's own memory: Polars' estimated_size leaves out the 16-byte string views.
+            frame = un._core._frame_bytes(df) / 2**20
+            return {"seconds": seconds, "rows": df.height, "frame_mb": frame, "base_mb": base, "chunks": df.n_chunks()}
         else:
             import baselines
 
@@ -265,6 +267,26 @@ def run_normalize(args, scale, target, report) -> None:
             f"= interpreter {b['base_mb']:.0f} + result frame {b['frame_mb']:.0f} "
             f"+ working set {b['peak_rss_mb'] - b['base_mb'] - b['frame_mb']:.0f}"
         )
+
+    # The working set should not grow with the input: the first quarter and half of the NDJSON
+    # file against the whole of it (2 threads).
+    whole = nd / "gitpod" / "all.ndjson"
+    with whole.open("rb") as f:
+        total = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+    sizes = {}
+    for part, n in (("1/4", total // 4), ("1/2", total // 2), ("1", total)):
+        path = whole if n == total else args.data / "ndjson-part" / part.replace("/", "-") / "part.ndjson"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with whole.open("rb") as src, path.open("wb") as dst:
+                dst.writelines(itertools.islice(src, n))
+        m = measure("usagenorm", "x", str(path.parent), threads=2)
+        sizes[part] = m
+        print(
+            f"NDJSON {part} ({m['rows']:,} rows): peak {m['peak_rss_mb']:.0f} MB = interpreter {m['base_mb']:.0f} "
+            f"+ frame {m['frame_mb']:.0f} + working set {m['peak_rss_mb'] - m['base_mb'] - m['frame_mb']:.0f}"
+        )
+    report["memory_by_size"] = sizes
 
     dicts = args.data / "dicts"
     generate(dicts, scale["dicts"], "pages", "gitpod")

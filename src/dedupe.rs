@@ -129,12 +129,22 @@ fn loc(batch: usize, start: usize) -> Loc {
     ((batch as u64) << 32) | start as u64
 }
 
+/// Whether rows `i` and `j` of a batch come from the same record.
+fn same_record(b: &CanonicalBatch, i: usize, j: usize) -> bool {
+    b.source[i] == b.source[j] && b.source_index[i] == b.source_index[j]
+}
+
+/// The first row of each record of a batch.
+fn starts(b: &CanonicalBatch) -> impl Iterator<Item = usize> + '_ {
+    (0..b.len()).filter(move |&i| i == 0 || !same_record(b, i - 1, i))
+}
+
 /// The record at `loc`: its rows run on while `source` and `source_index` stay the same.
 fn rec_at(batches: &[CanonicalBatch], at: Loc) -> Rec {
     let (batch, start) = ((at >> 32) as usize, (at & u64::from(u32::MAX)) as usize);
     let b = &batches[batch];
     let mut end = start + 1;
-    while end < b.len() && b.source[end] == b.source[start] && b.source_index[end] == b.source_index[start] {
+    while end < b.len() && same_record(b, start, end) {
         end += 1;
     }
     Rec { batch, start, end, hash: 0 }
@@ -173,20 +183,22 @@ fn key_hash(batches: &[CanonicalBatch], r: &Rec) -> u64 {
 /// parallel and each run of equal hashes, almost always a single record, is split by the
 /// exact key.
 fn repeated_groups(batches: &[CanonicalBatch]) -> Vec<(bool, Vec<Loc>)> {
-    let mut order: Vec<(u64, Loc)> = batches
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(bi, b)| {
-            let mut start = 0;
-            std::iter::from_fn(move || {
-                (start < b.len()).then(|| {
-                    let r = rec_at(batches, loc(bi, start));
-                    start = r.end;
-                    (key_hash(batches, &r), loc(bi, r.start))
-                })
-            })
-        })
-        .collect();
+    // Filled in place, batch by batch, so the pairs are never held twice.
+    let counts: Vec<usize> = batches.par_iter().map(|b| starts(b).count()).collect();
+    let mut order: Vec<(u64, Loc)> = vec![(0, 0); counts.iter().sum()];
+    let mut parts: Vec<&mut [(u64, Loc)]> = Vec::with_capacity(batches.len());
+    let mut rest: &mut [(u64, Loc)] = &mut order;
+    for &n in &counts {
+        let (part, tail) = rest.split_at_mut(n);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.into_par_iter().zip(batches.par_iter()).enumerate().for_each(|(bi, (part, b))| {
+        for (slot, start) in part.iter_mut().zip(starts(b)) {
+            let r = rec_at(batches, loc(bi, start));
+            *slot = (key_hash(batches, &r), loc(bi, start));
+        }
+    });
     order.par_sort_unstable();
     let runs: Vec<&[(u64, Loc)]> = order.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1).collect();
     let mut groups: Vec<(bool, Vec<Loc>)> = runs
@@ -327,5 +339,29 @@ mod tests {
         assert_eq!(bs[0].len(), 2);
         assert_eq!(r.conflicts.len(), 2);
         assert!(r.conflicts.iter().all(|c| c.resolution == "kept_unresolved"));
+    }
+
+    #[test]
+    fn records_of_several_rows_are_matched_across_batches() {
+        // Record 0 of each batch has two rows (a Suger group); batch 1 repeats batch 0's.
+        let rows = |ids: &[(&str, u64)], source: u32| {
+            let mut b = CanonicalBatch::default();
+            for (id, idx) in ids {
+                let mut r = Row::new("m", 0);
+                r.record_id = Some((*id).into());
+                b.push("p", &r, source, *idx);
+            }
+            b
+        };
+        let mut bs = vec![rows(&[("g", 0), ("g", 0), ("x", 1)], 0), rows(&[("g", 0), ("g", 0), ("y", 1)], 1)];
+        let r = dedupe(&mut bs);
+        assert_eq!(bs.iter().map(CanonicalBatch::len).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(bs[1].record_id.get(0), Some("y"));
+        assert_eq!(r.duplicates.get(&1), Some(&1));
+        // A copy with one row less is a different version of "g", not a duplicate.
+        let mut bs = vec![rows(&[("g", 0), ("g", 0)], 0), rows(&[("g", 0)], 1)];
+        let r = dedupe(&mut bs);
+        assert_eq!(bs.iter().map(CanonicalBatch::len).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(r.conflicts.len(), 2);
     }
 }

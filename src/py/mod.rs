@@ -132,6 +132,12 @@ fn price(
     Ok(PyDataFrame(out))
 }
 
+/// The bytes a frame's columns hold (text buffers once, views included), for the benchmark.
+#[pyfunction]
+fn _frame_bytes(df: PyDataFrame) -> usize {
+    frame::frame_bytes(&df.0)
+}
+
 /// `(sources finished, records read)` of the running normalize call, for progress bars.
 #[pyfunction]
 fn progress() -> (u64, u64) {
@@ -149,6 +155,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(formats, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
+    m.add_function(wrap_pyfunction!(_frame_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;
