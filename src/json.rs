@@ -187,6 +187,16 @@ impl<'a> RawObject<'a> {
         serde_json::from_str(raw.get()).map_err(|e| FieldError::new(path, format!("malformed object: {e}")))
     }
 
+    /// An object from text already known to be valid JSON (an element of a document that was
+    /// parsed): split by the structural scanner, by serde_json only if the scanner declines.
+    /// `None` when the text is not an object.
+    pub fn from_validated(text: &'a str) -> Option<RawObject<'a>> {
+        match scan::object(text) {
+            Some(fields) => Some(RawObject { fields, split: Vec::new() }),
+            None => serde_json::from_str(text).ok(),
+        }
+    }
+
     /// The raw value of `key` (the last one, if a key repeats), `None` when absent.
     pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         self.fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)

@@ -279,3 +279,12 @@ def test_a_frame_of_many_sources_comes_in_chunks_of_whole_batches_equal_to_readi
     by_day = un.aggregate(df, every="1d", by=["project_id"])
     assert_frame_equal(by_day, un.aggregate(df.rechunk(), every="1d", by=["project_id"]))
     assert by_day["quantity"].sum() == pytest.approx(df["quantity"].sum())
+
+
+def test_the_benchmarks_frame_size_counts_views_and_each_text_buffer_once():
+    df = un.normalize(EXAMPLES / "gitpod.json")
+    size = un._core._frame_bytes(df)
+    text = [c for c in df.columns if df[c].dtype == pl.String and df[c].null_count() < df.height]
+    assert size >= 16 * df.height * len(text)  # the views Polars' estimated_size leaves out
+    twice = pl.concat([df, df], rechunk=False)  # the same text buffers, views twice
+    assert size < un._core._frame_bytes(twice) < 2 * size

@@ -184,10 +184,8 @@ fn period_end(start: i64, period: Period) -> Option<i64> {
 
 /// Infers the period from the smallest spacing between distinct `usage_datetime`s.
 fn infer_period(records: &[&str]) -> FieldResult<Option<Period>> {
-    let mut times: Vec<i64> = records
-        .iter()
-        .filter_map(|r| serde_json::from_str::<RawObject>(r).ok()?.time("usage_datetime").ok()?)
-        .collect();
+    let mut times: Vec<i64> =
+        records.iter().filter_map(|r| RawObject::from_validated(r)?.time("usage_datetime").ok()?).collect();
     times.sort_unstable();
     times.dedup();
     let Some(step) = times.windows(2).map(|w| w[1] - w[0]).min() else { return Ok(None) };
