@@ -41,6 +41,12 @@ const LARGE_DOCUMENT: usize = 4 << 20;
 
 /// Records per parallel work item within one page or NDJSON file.
 const RECORD_CHUNK: usize = 2048;
+/// Records per parallel task of one page: `RECORD_CHUNK`, or for a big page a share of it
+/// large enough that each task's batch becomes a frame chunk as it is (no copy when merging).
+fn records_per_task(records: usize) -> usize {
+    (records / (2 * rayon::current_num_threads())).clamp(RECORD_CHUNK, CHUNK_ROWS)
+}
+
 /// The longest raw text kept in a rejection.
 const MAX_RAW: usize = 1 << 20;
 
@@ -291,7 +297,7 @@ impl Chunk {
 }
 
 /// Appends a batch (its source indices shifted by `offset`) to batches in output order, merging
-/// small ones: a batch of fewer than `CHUNK_ROWS / 2` rows is copied into the last batch while
+/// small ones: a batch of fewer than `CHUNK_ROWS / 4` rows is copied into the last batch while
 /// that has fewer than `CHUNK_ROWS` rows, and freed; a bigger one is kept as it is. A batch
 /// that is followed by another will not grow again and gives back its spare capacity.
 fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: u64) {
@@ -299,7 +305,7 @@ fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: 
         return;
     }
     match batches.last_mut() {
-        Some(last) if b.len() < CHUNK_ROWS / 2 && last.len() < CHUNK_ROWS => {
+        Some(last) if b.len() < CHUNK_ROWS / 4 && last.len() < CHUNK_ROWS => {
             if last.usage_start.capacity() < last.len() + b.len() {
                 last.reserve_for(&b, CHUNK_ROWS.saturating_sub(last.len()).max(b.len()));
             }
@@ -611,7 +617,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
     }
     let ctx = *ctx;
     let parts: Vec<Chunk> = lines
-        .par_chunks(RECORD_CHUNK)
+        .par_chunks(records_per_task(lines.len()))
         .map(|chunk| {
             let mut out = Chunk::default();
             if crate::cancel::check().is_err() {
@@ -815,11 +821,12 @@ fn read_records<'d, R: RecordSource<'d>>(
     };
     let mut out = Chunk::default();
     let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
+    let per_task = records_per_task(records.len());
     let result = provider.with_page(page.map(|p| p.obj), &raws, ctx.options, &mut |reader| {
         let parts: Vec<Chunk> = records
-            .par_chunks(RECORD_CHUNK)
+            .par_chunks(per_task)
             .enumerate()
-            .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * RECORD_CHUNK + j)))
+            .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * per_task + j)))
             .collect();
         parts.into_iter().for_each(|p| out.absorb(p));
     });

@@ -288,3 +288,13 @@ def test_the_benchmarks_frame_size_counts_views_and_each_text_buffer_once():
     assert size >= 16 * df.height * len(text)  # the views Polars' estimated_size leaves out
     twice = pl.concat([df, df], rechunk=False)  # the same text buffers, views twice
     assert size < un._core._frame_bytes(twice) < 2 * size
+
+
+def test_a_bad_record_deep_in_a_large_page_is_named_by_its_index():
+    # A large page is read in a few big parallel tasks; indices and paths count across them.
+    page = _big_gitpod_page(30_000)
+    page["records"][20_001]["createdAt"] = "yesterday"
+    records, rejected = un.normalize(json.dumps(page).encode(), errors="collect")
+    assert records.height == 29_999
+    assert rejected.select("source_index", "path").row(0) == (20_001, "$.records[20001].createdAt")
+    assert records["source_index"].to_list() == [i for i in range(30_000) if i != 20_001]
