@@ -343,7 +343,7 @@ struct Ctx<'o> {
 /// never in memory at once (a JSON document has to be read whole).
 const STREAM_MIN: u64 = 64 << 20;
 /// The size of one NDJSON block (it is extended to the end of its last line).
-const BLOCK: usize = 32 << 20;
+const BLOCK: usize = 128 << 20;
 
 fn read_source(
     source: u32,

@@ -248,13 +248,13 @@ def test_a_large_malformed_page_is_one_rejection_as_a_small_one_is():
 def test_an_ndjson_file_over_64_mb_is_read_in_blocks_with_lines_counted_across_them(tmp_path):
     rec = {"id": "r", "createdAt": "2024-01-01T00:00:00Z", "stoppedAt": "2024-01-01T01:00:00Z", "environmentId": "e"}
     line = json.dumps(rec)
-    n = 70 * 2**20 // (len(line) + 1) + 1000  # a little over 70 MB: past the 64 MB threshold, three blocks
+    n = 140 * 2**20 // (len(line) + 1) + 1000  # a little over 140 MB: streamed, two blocks of 128 MB
     lines = [line] * n
     bad = n - 500  # 1-based line number of a bad record in the last block
     lines[bad - 1] = '{"id": "bad", "createdAt": "yesterday", "environmentId": "e"}'
     path = tmp_path / "big.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    assert path.stat().st_size > 64 * 2**20
+    assert path.stat().st_size > 128 * 2**20
     records, rejected = un.normalize(path, errors="collect", dedupe=False)
     assert records.height == n - 1
     assert rejected["line"].to_list() == [bad]
