@@ -388,7 +388,7 @@ fn read_source(
     };
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let chunk = if ndjson_by_name(&name) || looks_like_ndjson(data) {
-        read_ndjson(&mut ctx, data, 0)
+        read_ndjson(&mut ctx, data, 0).0
     } else {
         read_json(&mut ctx, data)
     };
@@ -473,9 +473,12 @@ fn read_large_file(
             memchr::memrchr(b'\n', &block[skip..]).map_or(block.len(), |i| skip + i + 1)
         };
         let part = &block[skip..end];
+        let mut part_breaks = None;
         if !part.iter().all(u8::is_ascii_whitespace) {
             any_line = true;
-            out.absorb(read_ndjson(ctx, part, lines_before));
+            let (chunk, breaks) = read_ndjson(ctx, part, lines_before);
+            out.absorb(chunk);
+            part_breaks = Some(breaks);
         }
         if at_end {
             if let Some(e) = broken {
@@ -484,7 +487,7 @@ fn read_large_file(
             }
             break;
         }
-        lines_before += memchr::memchr_iter(b'\n', part).count() as u64;
+        lines_before += part_breaks.unwrap_or_else(|| memchr::memchr_iter(b'\n', part).count() as u64);
         block.drain(..end);
         skip = 0;
     }
@@ -593,20 +596,63 @@ impl<'d> Doc<'d> {
     }
 }
 
-/// Reads NDJSON text whose first line is line `lines_before + 1` of its source.
-fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
-    let mut lines: Vec<(u64, &'d [u8])> = Vec::new();
-    let mut start = 0usize;
-    let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-    for (number, end) in (lines_before + 1..).zip(ends) {
-        let line = data.get(start..end).unwrap_or_default();
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            lines.push((number, line));
+/// Lines of NDJSON text with their numbers.
+type Lines<'d> = Vec<(u64, &'d [u8])>;
+
+/// The non-blank lines of NDJSON text with their 1-based numbers (the first line is number
+/// `lines_before + 1`), and how many line breaks the text holds. Text of a megabyte or more is
+/// cut at line breaks into pieces that are split in parallel.
+fn split_lines(data: &[u8], lines_before: u64) -> (Lines<'_>, u64) {
+    let pieces = if data.len() < 1 << 20 { 1 } else { 2 * rayon::current_num_threads() };
+    let mut bounds = vec![0];
+    for k in 1..pieces {
+        let at = (data.len() / pieces * k).max(bounds.last().copied().unwrap_or(0));
+        match memchr::memchr(b'\n', data.get(at..).unwrap_or_default()) {
+            Some(i) => bounds.push(at + i + 1),
+            None => break,
         }
-        start = end + 1;
     }
+    bounds.push(data.len());
+    bounds.dedup();
+    let last = bounds.len().saturating_sub(2);
+    // Each piece: its lines numbered from 0 within it, and its line breaks. A piece other than
+    // the last ends with a line break, after which nothing of it is left.
+    let parts: Vec<(Lines, u64)> = bounds
+        .windows(2)
+        .enumerate()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(k, w)| {
+            let piece = data.get(w[0]..w[1]).unwrap_or_default();
+            let mut lines = Vec::new();
+            let mut start = 0usize;
+            let mut breaks = 0u64;
+            let tail = (k == last).then_some(piece.len());
+            for (number, end) in (0..).zip(memchr::memchr_iter(b'\n', piece).inspect(|_| breaks += 1).chain(tail)) {
+                let line = piece.get(start..end).unwrap_or_default();
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    lines.push((number, line));
+                }
+                start = end + 1;
+            }
+            (lines, breaks)
+        })
+        .collect();
+    let mut lines = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let mut first = lines_before + 1;
+    for (part, breaks) in parts {
+        lines.extend(part.into_iter().map(|(n, line)| (first + n, line)));
+        first += breaks;
+    }
+    (lines, first - lines_before - 1)
+}
+
+/// Reads NDJSON text whose first line is line `lines_before + 1` of its source; also returns
+/// how many line breaks the text holds.
+fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> (Chunk, u64) {
+    let (lines, breaks) = split_lines(data, lines_before);
     if lines.is_empty() {
-        return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
+        return (Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data), breaks);
     }
     if ctx.provider.is_none() {
         // Detect once per file, from the first line that detects.
@@ -677,7 +723,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> Chunk {
         .collect();
     let mut out = Chunk::default();
     parts.into_iter().for_each(|p| out.absorb(p));
-    out
+    (out, breaks)
 }
 
 /// Which format a document is: `Ok(None)` for an empty array (nothing to detect).
@@ -962,6 +1008,41 @@ mod tests {
         b
     }
 
+    /// The serial line split `split_lines` must agree with.
+    fn lines_one_by_one(data: &[u8], lines_before: u64) -> (Vec<(u64, &[u8])>, u64) {
+        let mut lines = Vec::new();
+        let mut start = 0usize;
+        let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+        for (number, end) in (lines_before + 1..).zip(ends) {
+            let line = &data[start..end];
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                lines.push((number, line));
+            }
+            start = end + 1;
+        }
+        (lines, memchr::memchr_iter(b'\n', data).count() as u64)
+    }
+
+    #[test]
+    fn lines_split_in_parallel_agree_with_one_by_one() {
+        let mut text = Vec::new();
+        for i in 0..60_000u32 {
+            let line = match i % 7 {
+                0 => String::new(),
+                3 => " \r".to_string(),
+                _ => format!("{{\"n\": {i}, \"pad\": \"{}\"}}", "x".repeat((i % 50) as usize)),
+            };
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+        }
+        assert!(text.len() > 1 << 20, "big enough to be split in pieces");
+        for data in [&text[..], &text[..text.len() - 1], &text[..text.len() / 2 + 3], &text[..0], b"\n\n", b"{}"] {
+            for before in [0, 41] {
+                assert_eq!(split_lines(data, before), lines_one_by_one(data, before), "{} bytes", data.len());
+            }
+        }
+    }
+
     #[test]
     fn small_batches_are_merged_into_chunks_and_big_ones_kept_as_they_are() {
         let mut out = Vec::new();
@@ -994,7 +1075,7 @@ mod tests {
         let data = ndjson();
         let options = ReadOptions::default();
         let mut ctx = Ctx { source: 0, provider: None, options: &options };
-        let whole = summary(&read_ndjson(&mut ctx, &data[3..], 0));
+        let whole = summary(&read_ndjson(&mut ctx, &data[3..], 0).0);
         assert_eq!(whole.0, 293, "300 lines + the last, minus the blank ones");
         assert!(whole.2.iter().any(|r| r.line == Some(18) && r.reason.starts_with("malformed JSON")));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
