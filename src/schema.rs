@@ -355,13 +355,11 @@ impl LabelColumn {
             return *view;
         }
         let b = label.as_bytes();
-        let view = if b.len() <= INLINE || b.len() > MAX_VALUE_LEN || self.text.len() + b.len() > MAX_VALUE_LEN {
-            // Labels are short names; anything else would be a bug, stored empty.
-            if b.len() <= INLINE {
-                inline_view(b)
-            } else {
-                [0; 4]
-            }
+        let view = if b.len() <= INLINE {
+            inline_view(b)
+        } else if self.text.len() + b.len() > MAX_VALUE_LEN {
+            // Labels are short names; one this long would be a bug, stored empty.
+            [0; 4]
         } else {
             let view = [b.len() as u32, u32::from_le_bytes([b[0], b[1], b[2], b[3]]), 0, self.text.len() as u32];
             self.text.push_str(label);
