@@ -456,8 +456,15 @@ pub mod scan {
         object_split(text, None).map(|(fields, _)| fields)
     }
 
-    /// The elements of the array starting at `b[i] == '['`, and the index after it.
-    fn array_at<'t>(text: &'t str, mut i: usize) -> Option<(Vec<Raw<'t>>, usize)> {
+    /// The elements of the array starting at `b[i] == '['`, and the index after it. An array
+    /// that runs on past `PARALLEL_SCAN` bytes is split in parallel (`elements_parallel`).
+    fn array_at(text: &str, i: usize) -> Option<(Vec<Raw<'_>>, usize)> {
+        let serial = if rayon::current_num_threads() > 1 { PARALLEL_SCAN } else { usize::MAX };
+        array_split(text, i, serial)
+    }
+
+    /// `array_at`, going parallel after `serial` bytes of elements.
+    fn array_split(text: &str, mut i: usize, serial: usize) -> Option<(Vec<Raw<'_>>, usize)> {
         let b = text.as_bytes();
         if b.get(i) != Some(&b'[') {
             return None;
@@ -467,15 +474,124 @@ pub mod scan {
         if b.get(i) == Some(&b']') {
             return Some((items, i + 1));
         }
+        let first = i;
+        match elements(text, i, i.saturating_add(serial), &mut items)? {
+            Next::End(end) => Some((items, end)),
+            Next::More(at) => elements_parallel(text, first, at, items),
+        }
+    }
+
+    /// Where a run of array elements stopped.
+    enum Next {
+        /// At the start of the next element, at or after the run's limit.
+        More(usize),
+        /// Past the array's closing bracket.
+        End(usize),
+    }
+
+    /// Array elements from `i` (where one starts) until the array ends or the next element
+    /// starts at or after `limit`.
+    fn elements<'t>(text: &'t str, mut i: usize, limit: usize, items: &mut Vec<Raw<'t>>) -> Option<Next> {
+        let b = text.as_bytes();
         loop {
+            if i >= limit {
+                return Some(Next::More(i));
+            }
             let end = value_end(b, i)?;
             items.push(Raw(text.get(i..end)?));
             i = ws(b, end);
             match b.get(i)? {
                 b',' => i = ws(b, i + 1),
-                b']' => return Some((items, i + 1)),
+                b']' => return Some(Next::End(i + 1)),
                 _ => return None,
             }
+        }
+    }
+
+    /// An array read this far serially is split in parallel from here on.
+    const PARALLEL_SCAN: usize = 4 << 20;
+
+    /// The rest of a long array's elements, from `at`, found in parallel with the same result
+    /// as `elements`. The text after `at` is cut into pieces; in each piece a guess is made at
+    /// where an element starts (the first element's opening `{"key":` after a comma), and the
+    /// elements are scanned from there. The pieces are then joined in order: a piece is used
+    /// only when the scan before it stopped exactly at its guess (then the guess is a real
+    /// element start, and the piece's scan is the one a serial scan would make); anything
+    /// else is scanned again serially from where the real scan stands.
+    fn elements_parallel<'t>(text: &'t str, first: usize, at: usize, mut items: Vec<Raw<'t>>) -> Option<(Vec<Raw<'t>>, usize)> {
+        use rayon::prelude::*;
+        let b = text.as_bytes();
+        let sig = object_signature(b, first);
+        let pieces = 4 * rayon::current_num_threads();
+        let size = (b.len() - at) / pieces + 1;
+        let mut starts: Vec<usize> = match sig {
+            Some(sig) => {
+                let finder = memchr::memmem::Finder::new(sig);
+                (1..pieces).into_par_iter().filter_map(|k| guess(b, at + k * size, &finder)).collect()
+            }
+            None => Vec::new(),
+        };
+        starts.dedup();
+        // A guessed piece's scan is bounded, so a wrong guess cannot run through the document.
+        let runs: Vec<Option<(Vec<Raw<'t>>, Next)>> = starts
+            .par_iter()
+            .enumerate()
+            .map(|(k, &start)| {
+                let limit = starts.get(k + 1).copied().unwrap_or(usize::MAX);
+                let bound = limit.saturating_add(size).min(b.len());
+                let text = text.get(..bound)?;
+                let mut run = Vec::new();
+                let next = elements(text, start, limit, &mut run)?;
+                Some((run, next))
+            })
+            .collect();
+        items.reserve(runs.iter().flatten().map(|(run, _)| run.len()).sum());
+        let mut runs = runs;
+        let mut i = at;
+        let mut k = 0;
+        loop {
+            // The first piece not yet passed by the real scan.
+            while starts.get(k).is_some_and(|&start| start < i) {
+                k += 1;
+            }
+            let next = if starts.get(k) == Some(&i) {
+                match runs[k].take() {
+                    Some((run, next)) => {
+                        items.extend(run);
+                        next
+                    }
+                    None => elements(text, i, starts.get(k + 1).copied().unwrap_or(usize::MAX), &mut items)?,
+                }
+            } else {
+                elements(text, i, starts.get(k).copied().unwrap_or(usize::MAX), &mut items)?
+            };
+            match next {
+                Next::End(end) => return Some((items, end)),
+                Next::More(next) => i = next,
+            }
+        }
+    }
+
+    /// The opening of the object element at `b[i]`, up to the colon after its first key:
+    /// `{"id":`. `None` when the element is not an object or its first key has escapes.
+    fn object_signature(b: &[u8], i: usize) -> Option<&[u8]> {
+        if b.get(i..i + 2)? != b"{\"" {
+            return None;
+        }
+        let close = i + 2 + memchr::memchr2(b'"', b'\\', b.get(i + 2..(i + 66).min(b.len()))?)?;
+        (b.get(close) == Some(&b'"') && b.get(close + 1) == Some(&b':')).then(|| &b[i..close + 2])
+    }
+
+    /// The first place at or after `from` where the signature follows a comma (and whitespace).
+    fn guess(b: &[u8], from: usize, finder: &memchr::memmem::Finder) -> Option<usize> {
+        let mut from = from;
+        loop {
+            let at = from + finder.find(b.get(from..)?)?;
+            let before = b[..at].iter().rposition(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'));
+            if before.is_some_and(|p| b[p] == b',') {
+                return Some(at);
+            }
+            from = at + 1;
         }
     }
 
@@ -552,6 +668,93 @@ pub mod scan {
         }
         let end = value_end(b, i)?;
         Some(Raw(text.get(i..end)?))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn rng(seed: u64) -> impl FnMut() -> usize {
+            let mut state = seed;
+            move || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 33) as usize
+            }
+        }
+
+        /// An array of records that nest arrays of objects with the same first key, so that
+        /// guesses land on nested elements as well as on real ones; some records open with
+        /// another key, some separators have whitespace.
+        fn records(n: usize, seed: u64) -> String {
+            let mut next = rng(seed);
+            let mut s = String::from("[");
+            for k in 0..n {
+                if k > 0 {
+                    s.push_str(if next().is_multiple_of(5) { " ,\n " } else { "," });
+                }
+                s += &match next() % 4 {
+                    0 => format!(r#"{{"id":{k},"sub":[{{"id":1}},{{"id":"x,{{\"id\":"}}],"s":"a\\\"b]}}"}}"#),
+                    1 => format!(r#"{{"id":"{k}","deep":{{"a":[[1,2],{{"id":[]}},{{"id":{{}}}}]}}}}"#),
+                    2 => format!(r#"{{"other":{k},"id":null}}"#),
+                    _ => format!(r#"{{"id":{k}}}"#),
+                };
+            }
+            s.push(']');
+            s
+        }
+
+        fn spans(text: &str, items: &[Raw]) -> Vec<(usize, usize)> {
+            items.iter().map(|r| (r.get().as_ptr() as usize - text.as_ptr() as usize, r.get().len())).collect()
+        }
+
+        fn split(text: &str, serial: usize, threads: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| array_split(text, 0, serial)).map(|(items, end)| (spans(text, &items), end))
+        }
+
+        #[test]
+        fn parallel_split_equals_the_serial_scan() {
+            for seed in 0..20 {
+                let text = records(2000 + seed as usize * 37, seed);
+                let serial = split(&text, usize::MAX, 1).unwrap();
+                assert_eq!(serial.1, text.len());
+                assert_eq!(serial.0.len(), 2000 + seed as usize * 37);
+                for threads in [2, 3, 5] {
+                    for from in [0, 1, 100, 5000, text.len() / 2] {
+                        assert_eq!(split(&text, from, threads).as_ref(), Some(&serial), "seed {seed}, {threads} threads, from {from}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn parallel_split_of_broken_text_fails_or_agrees_like_the_serial_scan() {
+            let base = records(3000, 7);
+            let mut next = rng(99);
+            for round in 0..300 {
+                let mut text = base.clone().into_bytes();
+                for _ in 0..1 + round % 3 {
+                    let at = next() % text.len();
+                    text[at] = b"{}[]\",:\\ x"[next() % 10];
+                }
+                if round % 7 == 0 {
+                    text.truncate(next() % text.len());
+                }
+                let text = String::from_utf8(text).unwrap();
+                let serial = split(&text, usize::MAX, 1);
+                assert_eq!(split(&text, 64, 3), serial, "round {round}");
+            }
+        }
+
+        #[test]
+        fn an_array_that_ends_early_in_a_long_text_ends_where_it_ends() {
+            // The guesses land in the text after the array; only the real scan counts.
+            let tail = records(500, 3);
+            let text = format!(r#"[{{"id":1}},{{"id":2}}],{tail}"#);
+            let (items, end) = split(&text, 8, 4).unwrap();
+            assert_eq!(items.len(), 2);
+            assert_eq!(&text[end..end + 1], ",");
+        }
     }
 }
 
