@@ -376,6 +376,51 @@ pub fn parse_large(text: &str) -> Option<Large<'_>> {
     }
 }
 
+/// Reads a JSON document of any size in one serial pass that checks it and splits it
+/// (`scan::checked`); `None` where serde_json must read it (an error, or something unusual).
+pub fn parse_checked(text: &str) -> Option<Large<'_>> {
+    scan::checked(text)
+}
+
+/// For tests and the fuzzer: checks `parse_checked` against serde_json on `text`, panicking on a
+/// difference: what it accepts, serde_json accepts, with the same fields (or elements) at the
+/// same places, and every top-level array split into serde_json's elements. Returns whether it
+/// accepted the text.
+#[doc(hidden)]
+pub fn assert_checked_agrees_with_serde(text: &str) -> bool {
+    let Some(read) = parse_checked(text) else { return false };
+    let place = |r: &str| (r.as_ptr() as usize - text.as_ptr() as usize, r.len());
+    let elements = |raw: &str| -> Vec<(usize, usize)> {
+        let items: Vec<&RawValue> = serde_json::from_str(raw).expect("serde_json reads the array");
+        items.iter().map(|r| place(r.get())).collect()
+    };
+    assert!(serde_json::from_str::<de::IgnoredAny>(text).is_ok(), "accepted what serde_json rejects: {text:?}");
+    match read {
+        Large::Object(obj) => {
+            let want: RawObject = serde_json::from_str(text).expect("serde_json reads the object");
+            let fields = |o: &RawObject| -> Vec<(String, (usize, usize))> {
+                o.fields.iter().map(|(k, v)| (k.to_string(), place(v.get()))).collect()
+            };
+            assert_eq!(fields(&obj), fields(&want), "fields of {text:?}");
+            for (i, (_, value)) in obj.fields.iter().enumerate() {
+                let split = obj.split.iter().find(|(j, _)| *j == i);
+                match split {
+                    Some((_, items)) => {
+                        let got: Vec<_> = items.iter().map(|r| place(r.get())).collect();
+                        assert_eq!(got, elements(value.get()), "elements of {text:?}");
+                    }
+                    None => assert_ne!(Kind::of(*value), Kind::Array, "an array field not split in {text:?}"),
+                }
+            }
+        }
+        Large::Array(items) => {
+            let got: Vec<_> = items.iter().map(|r| place(r.get())).collect();
+            assert_eq!(got, elements(text), "elements of {text:?}");
+        }
+    }
+    true
+}
+
 /// A structural scanner for JSON text that serde_json has already validated (every `Raw` is a
 /// slice of such a document): it finds where keys and values begin and end and checks nothing
 /// else. On anything unexpected it returns `None` and the caller parses with serde_json, which
@@ -518,7 +563,12 @@ pub mod scan {
     /// only when the scan before it stopped exactly at its guess (then the guess is a real
     /// element start, and the piece's scan is the one a serial scan would make); anything
     /// else is scanned again serially from where the real scan stands.
-    fn elements_parallel<'t>(text: &'t str, first: usize, at: usize, mut items: Vec<Raw<'t>>) -> Option<(Vec<Raw<'t>>, usize)> {
+    fn elements_parallel<'t>(
+        text: &'t str,
+        first: usize,
+        at: usize,
+        mut items: Vec<Raw<'t>>,
+    ) -> Option<(Vec<Raw<'t>>, usize)> {
         use rayon::prelude::*;
         let b = text.as_bytes();
         let sig = object_signature(b, first);
@@ -655,6 +705,209 @@ pub mod scan {
         }
     }
 
+    /// Reads a whole JSON document in one pass that both checks it and splits it: an object
+    /// into its fields (and every array value into its elements), an array into its elements.
+    /// It accepts only what serde_json accepts; `None` for anything else, and for anything
+    /// unusual (nesting deeper than 100, a key that does not decode), where the caller reads
+    /// the document with serde_json, which gives the error its message.
+    pub fn checked(text: &str) -> Option<super::Large<'_>> {
+        let b = text.as_bytes();
+        let start = ws(b, 0);
+        let end = b.len() - b.iter().rev().take_while(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')).count();
+        // Compact JSON holds no control character at all; otherwise each string is checked.
+        let strict = has_control(b.get(start..end)?);
+        let v = Checker { b, strict };
+        match b.get(start)? {
+            b'{' => {
+                let mut fields = Vec::with_capacity(12);
+                let mut split = Vec::new();
+                let mut i = ws(b, start + 1);
+                if b.get(i) != Some(&b'}') {
+                    loop {
+                        let (key_end, escaped) = v.string(i)?;
+                        let key = if escaped {
+                            Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
+                        } else {
+                            Cow::Borrowed(text.get(i + 1..key_end - 1)?)
+                        };
+                        i = ws(b, key_end);
+                        if b.get(i) != Some(&b':') {
+                            return None;
+                        }
+                        i = ws(b, i + 1);
+                        let value_end = if b.get(i) == Some(&b'[') {
+                            let (items, value_end) = v.elements(text, i)?;
+                            split.push((fields.len(), items));
+                            value_end
+                        } else {
+                            v.value(i, 1)?
+                        };
+                        fields.push((key, Raw(text.get(i..value_end)?)));
+                        i = ws(b, value_end);
+                        match b.get(i)? {
+                            b',' => i = ws(b, i + 1),
+                            b'}' => break,
+                            _ => return None,
+                        }
+                    }
+                }
+                (ws(b, i + 1) == b.len()).then_some(super::Large::Object(super::RawObject { fields, split }))
+            }
+            b'[' => {
+                let (items, array_end) = v.elements(text, start)?;
+                (ws(b, array_end) == b.len()).then_some(super::Large::Array(items))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether bytes hold a control character (which JSON allows only as whitespace between
+    /// tokens, never inside a string).
+    fn has_control(b: &[u8]) -> bool {
+        b.chunks(256).any(|c| c.iter().fold(false, |any, &x| any | (x < 0x20)))
+    }
+
+    /// A checking scanner over one document.
+    struct Checker<'b> {
+        b: &'b [u8],
+        /// Whether strings must be checked for control characters.
+        strict: bool,
+    }
+
+    impl Checker<'_> {
+        /// The elements of the valid array at `text[i] == '['` (a top-level one or a top-level
+        /// field's), and the index after it.
+        fn elements<'t>(&self, text: &'t str, i: usize) -> Option<(Vec<Raw<'t>>, usize)> {
+            let mut items = Vec::new();
+            let mut sliced = true;
+            let end = self.array(i, 1, &mut |s, e| match text.get(s..e) {
+                Some(t) => items.push(Raw(t)),
+                None => sliced = false,
+            })?;
+            sliced.then_some((items, end))
+        }
+
+        /// The index after the valid JSON value at `b[i]`.
+        fn value(&self, i: usize, depth: usize) -> Option<usize> {
+            let b = self.b;
+            match b.get(i)? {
+                b'"' => self.string(i).map(|(end, _)| end),
+                b'{' => {
+                    if depth >= MAX_SCAN_DEPTH {
+                        return None;
+                    }
+                    let mut j = ws(b, i + 1);
+                    if b.get(j) == Some(&b'}') {
+                        return Some(j + 1);
+                    }
+                    loop {
+                        j = ws(b, self.string(j)?.0);
+                        if b.get(j) != Some(&b':') {
+                            return None;
+                        }
+                        j = ws(b, self.value(ws(b, j + 1), depth + 1)?);
+                        match b.get(j)? {
+                            b',' => j = ws(b, j + 1),
+                            b'}' => return Some(j + 1),
+                            _ => return None,
+                        }
+                    }
+                }
+                b'[' => self.array(i, depth, &mut |_, _| {}),
+                b't' => literal(b, i, b"true"),
+                b'f' => literal(b, i, b"false"),
+                b'n' => literal(b, i, b"null"),
+                _ => number(b, i),
+            }
+        }
+
+        /// The index after the valid array at `b[i] == '['`, telling `element` where each
+        /// element starts and ends.
+        fn array(&self, i: usize, depth: usize, element: &mut dyn FnMut(usize, usize)) -> Option<usize> {
+            let b = self.b;
+            if depth >= MAX_SCAN_DEPTH || b.get(i) != Some(&b'[') {
+                return None;
+            }
+            let mut j = ws(b, i + 1);
+            if b.get(j) == Some(&b']') {
+                return Some(j + 1);
+            }
+            loop {
+                let end = self.value(j, depth + 1)?;
+                element(j, end);
+                j = ws(b, end);
+                match b.get(j)? {
+                    b',' => j = ws(b, j + 1),
+                    b']' => return Some(j + 1),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// For the valid string at `b[i] == '"'`: the index after its closing quote, and
+        /// whether it has escapes.
+        fn string(&self, i: usize) -> Option<(usize, bool)> {
+            let b = self.b;
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let mut j = i + 1;
+            let mut escaped = false;
+            loop {
+                let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+                if self.strict && has_control(&b[j..k]) {
+                    return None;
+                }
+                if b[k] == b'"' {
+                    return Some((k + 1, escaped));
+                }
+                escaped = true;
+                j = match b.get(k + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => k + 2,
+                    b'u' if b.get(k + 2..k + 6)?.iter().all(u8::is_ascii_hexdigit) => k + 6,
+                    _ => return None,
+                };
+            }
+        }
+    }
+
+    /// The index after the literal `word` at `b[i]`.
+    fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+        (b.get(i..i + word.len())? == word).then_some(i + word.len())
+    }
+
+    /// The index after the valid JSON number at `b[i]`.
+    fn number(b: &[u8], i: usize) -> Option<usize> {
+        let digits = |mut j: usize| {
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            j
+        };
+        let mut j = i + usize::from(b.get(i) == Some(&b'-'));
+        j = match b.get(j)? {
+            b'0' => j + 1,
+            b'1'..=b'9' => digits(j + 1),
+            _ => return None,
+        };
+        if b.get(j) == Some(&b'.') {
+            let end = digits(j + 1);
+            if end == j + 1 {
+                return None;
+            }
+            j = end;
+        }
+        if matches!(b.get(j), Some(b'e' | b'E')) {
+            j += 1 + usize::from(matches!(b.get(j + 1), Some(b'+' | b'-')));
+            let end = digits(j);
+            if end == j {
+                return None;
+            }
+            j = end;
+        }
+        Some(j)
+    }
+
     /// The first element of a JSON array, without reading the rest.
     pub fn first_element(text: &str) -> Option<Raw<'_>> {
         let b = text.as_bytes();
@@ -721,7 +974,11 @@ pub mod scan {
                 assert_eq!(serial.0.len(), 2000 + seed as usize * 37);
                 for threads in [2, 3, 5] {
                     for from in [0, 1, 100, 5000, text.len() / 2] {
-                        assert_eq!(split(&text, from, threads).as_ref(), Some(&serial), "seed {seed}, {threads} threads, from {from}");
+                        assert_eq!(
+                            split(&text, from, threads).as_ref(),
+                            Some(&serial),
+                            "seed {seed}, {threads} threads, from {from}"
+                        );
                     }
                 }
             }
@@ -744,6 +1001,94 @@ pub mod scan {
                 let serial = split(&text, usize::MAX, 1);
                 assert_eq!(split(&text, 64, 3), serial, "round {round}");
             }
+        }
+
+        #[test]
+        fn checked_reads_what_serde_json_reads_and_rejects_what_it_rejects() {
+            let accepted = [
+                r#"{}"#,
+                r#" [ ] "#,
+                "{\"a\" : [1, -0.5e+3, 2E-7, \"x\\u00e9\\n\\\"\", true, false, null, {}, []] ,\n\t\"b\":{\"c\":[[]]}}\n",
+                r#"[{"id":1},{"id":"2","v":[{"id":3}]}]"#,
+                r#"{"a":1,"a":2}"#,
+                "{\"k\\u0041y\":0}",
+                "{\"\u{e9}t\u{e9}\":\"\u{1F600}\"}",
+            ];
+            for text in accepted {
+                assert!(crate::json::assert_checked_agrees_with_serde(text), "should accept {text:?}");
+            }
+            // serde_json rejects each of these; checked must too. (Some it leaves to serde_json
+            // without being wrong, e.g. nesting deeper than 100.)
+            let rejected = [
+                "",
+                " ",
+                "{",
+                "[",
+                "{]",
+                "[}",
+                "[1,]",
+                "{\"a\":1,}",
+                "{,}",
+                "[,1]",
+                "{\"a\"}",
+                "{\"a\":}",
+                "{a:1}",
+                "[01]",
+                "[-]",
+                "[1.]",
+                "[.5]",
+                "[1e]",
+                "[1e+]",
+                "[+1]",
+                "[tru]",
+                "[nul]",
+                "[True]",
+                "[\"a\tb\"]",
+                "[\"a\nb\"]",
+                "[\"\\x\"]",
+                "[\"\\u12\"]",
+                "[\"\\u12g4\"]",
+                "[\"abc]",
+                "[1] [2]",
+                "{} x",
+                "[1 2]",
+                "{\"a\":1 \"b\":2}",
+                "[\"\u{1}\"]",
+            ];
+            for text in rejected {
+                assert!(serde_json::from_str::<serde::de::IgnoredAny>(text).is_err(), "serde_json accepts {text:?}");
+                assert!(!crate::json::assert_checked_agrees_with_serde(text), "should reject {text:?}");
+            }
+            // Valid or not, these are left to serde_json: a lone value, a key that does not
+            // decode (a lone surrogate), nesting deeper than 100.
+            let deep = format!("{}{}", "[".repeat(150), "]".repeat(150));
+            for text in ["1", "\"s\"", "{\"\\ud800\":1}", &deep] {
+                assert!(!crate::json::assert_checked_agrees_with_serde(text), "should leave {text:?}");
+            }
+        }
+
+        #[test]
+        fn checked_agrees_with_serde_json_on_broken_exports() {
+            let mut next = rng(5);
+            let mut accepted = 0;
+            for name in ["gitpod", "suger", "exabits", "vmware", "consumption_log"] {
+                let path = format!("{}/examples/exports/{name}.json", env!("CARGO_MANIFEST_DIR"));
+                let base = std::fs::read_to_string(path).expect("sample export");
+                assert!(crate::json::assert_checked_agrees_with_serde(&base), "{name} is read in one pass");
+                for round in 0..400 {
+                    let mut text = base.clone().into_bytes();
+                    for _ in 0..1 + round % 2 {
+                        let at = next() % text.len();
+                        if text[at].is_ascii() {
+                            text[at] = b"{}[]\",:\\ \t\n0-.eE+tfnu1x"[next() % 23];
+                        }
+                    }
+                    let text = String::from_utf8(text).expect("ASCII replaced by ASCII");
+                    accepted += usize::from(crate::json::assert_checked_agrees_with_serde(&text));
+                }
+            }
+            // Some changes keep the text valid (a digit for a digit, a space for a space...).
+            assert!(accepted > 100, "{accepted} of 2000 broken exports were still valid");
         }
 
         #[test]

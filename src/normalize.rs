@@ -448,7 +448,11 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Resu
 /// 1.5 GB/s, most of it the kernel handing over the new pages. A gzip stream is read in order.
 enum Stream<'f> {
     #[cfg(unix)]
-    Plain { file: &'f std::fs::File, at: u64, len: u64 },
+    Plain {
+        file: &'f std::fs::File,
+        at: u64,
+        len: u64,
+    },
     Sequential(Box<dyn Read + 'f>),
 }
 
@@ -674,15 +678,16 @@ enum Doc<'d> {
 }
 
 impl<'d> Doc<'d> {
-    /// Parses `text` when it is exactly one JSON object or array; a large one is checked in
-    /// parallel (`json::parse_large`).
+    /// Parses `text` when it is exactly one JSON object or array: checked and split in one pass
+    /// (`json::parse_checked`), a large one checked in parallel (`json::parse_large`), and
+    /// whatever those leave (an error, something unusual) by serde_json.
     fn parse(text: &'d str) -> Option<Doc<'d>> {
-        if text.len() > LARGE_DOCUMENT {
-            match crate::json::parse_large(text) {
-                Some(Large::Object(obj)) => return Some(Doc::Object(obj)),
-                Some(Large::Array(items)) => return Some(Doc::Array(items)),
-                None => {}
-            }
+        let read =
+            if text.len() > LARGE_DOCUMENT { crate::json::parse_large(text) } else { crate::json::parse_checked(text) };
+        match read {
+            Some(Large::Object(obj)) => return Some(Doc::Object(obj)),
+            Some(Large::Array(items)) => return Some(Doc::Array(items)),
+            None => {}
         }
         match text.trim_start().as_bytes().first() {
             Some(b'{') => serde_json::from_str(text).ok().map(Doc::Object),

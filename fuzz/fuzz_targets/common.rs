@@ -1,9 +1,14 @@
 //! Shared by every fuzz target: normalize the input (as JSON, as NDJSON and gzip-free bytes),
-//! in collect mode, and check that nothing is lost and no panic escapes.
+//! in collect mode, and check that nothing is lost and no panic escapes; and check the
+//! one-pass JSON reader against serde_json on it.
 
 use usagenorm::{normalize, ErrorMode, Input, NormalizeOptions};
 
 pub fn check(data: &[u8], provider: Option<&str>) {
+    // The one-pass checking reader accepts only what serde_json accepts, and reads it the same.
+    if let Ok(text) = std::str::from_utf8(data) {
+        usagenorm::json::assert_checked_agrees_with_serde(text);
+    }
     for name in ["fuzz.json", "fuzz.ndjson"] {
         let options = NormalizeOptions {
             provider: provider.map(str::to_string),
