@@ -140,7 +140,7 @@ impl<'de> Deserialize<'de> for BorrowedStr<'de> {
 fn decode_string(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     let text = raw.get();
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         return Some(Cow::Borrowed(inner));
     }
     serde_json::from_str::<BorrowedStr>(text).ok().map(|s| s.0)
