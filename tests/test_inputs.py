@@ -263,8 +263,9 @@ def test_an_ndjson_file_over_64_mb_is_read_in_blocks_with_lines_counted_across_t
 
 
 def test_a_frame_of_many_sources_comes_in_chunks_of_whole_batches_equal_to_reading_them_one_by_one():
-    # Rows are merged into chunks of 2**18 while sources are read and handed to Polars without
-    # copying: 300 pages of 1,000 records make a frame of two chunks.
+    # Consecutive sources are read in groups, one task each, their rows merged into chunks of
+    # up to 2**18 while they are read, and handed to Polars without copying: 300 pages of 1,000
+    # records make a frame of two chunks, in source order, with each source's own accounting.
     template = _big_gitpod_page(1000)
     pages = []
     for p in range(300):
@@ -275,6 +276,10 @@ def test_a_frame_of_many_sources_comes_in_chunks_of_whole_batches_equal_to_readi
     assert df.n_chunks() == 2
     assert_frame_equal(df, pl.concat([un.normalize(p) for p in pages]))
     assert df["record_id"][0] == "p0-r0" and df["record_id"][-1] == "p299-r999"
+    assert df["source_index"].to_list() == list(range(1000)) * 300
+    out = un.normalize(pages, errors="collect")
+    assert out.stats.height == 300
+    assert out.stats.select(pl.col("records", "accepted", "rows").unique()).rows() == [(1000, 1000, 1000)]
     # A chunked frame works wherever a frame is taken.
     by_day = un.aggregate(df, every="1d", by=["project_id"])
     assert_frame_equal(by_day, un.aggregate(df.rechunk(), every="1d", by=["project_id"]))
