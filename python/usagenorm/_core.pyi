@@ -1,6 +1,8 @@
 """The native core of usagenorm (Rust, via pyo3). Use the wrappers in ``usagenorm`` instead:
 they accept paths, globs, folders, file objects and dicts, and shape the results."""
 
+from typing import Any
+
 import polars as pl
 
 __version__: str
@@ -135,6 +137,23 @@ def _frame_bytes(df: pl.DataFrame) -> int:
     Example:
         >>> _frame_bytes(normalize("exports/")) >= normalize("exports/").estimated_size()
         True
+    """
+
+def dumps(obj: Any) -> bytes:
+    """JSON text of dicts, lists, tuples, str, int, float, bool and None, written straight
+    from the objects: the bytes of ``json.dumps(obj, separators=(",", ":"), allow_nan=False,
+    ensure_ascii=False).encode()``, about three times faster. Used for the dicts ``normalize``
+    is given.
+
+    Raises:
+        TypeError: an object of another type, or a dict key that is not str, int, float, bool
+            or None (the messages of ``json.dumps``).
+        ValueError: a NaN or infinite float, or nesting deeper than 500 (a circular reference).
+        UnicodeEncodeError: a string holding a lone surrogate.
+
+    Example:
+        >>> dumps({"a": [1, 2.5, None]})
+        b'{"a":[1,2.5,null]}'
     """
 
 def progress() -> tuple[int, int]:

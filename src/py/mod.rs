@@ -1,6 +1,7 @@
 //! The Python binding: the only module that sees pyo3 or pyo3-polars. Each function takes its
 //! arguments, runs the core detached from the interpreter, and returns DataFrames.
 
+mod dumps;
 mod errors;
 mod frame;
 
@@ -156,6 +157,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats, m)?)?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
     m.add_function(wrap_pyfunction!(_frame_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(dumps::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;

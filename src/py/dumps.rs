@@ -1,0 +1,214 @@
+//! JSON text of the dicts a `requests` call returned, written straight from the Python objects:
+//! the same text as `json.dumps(obj, separators=(",", ":"), allow_nan=False,
+//! ensure_ascii=False).encode()`, without building Python strings on the way. It runs with the
+//! GIL held (it reads Python objects), so it has to be cheap: the core then reads the text in
+//! parallel like any other source.
+
+use std::io::Write;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+/// Deeper nesting is refused (`json.dumps` would report a circular reference or recurse until
+/// Python's limit).
+const MAX_DEPTH: usize = 500;
+
+/// JSON text of `obj` (dicts, lists, tuples, str, int, float, bool, None).
+#[pyfunction]
+pub fn dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::with_capacity(1 << 16);
+    write_value(&mut out, obj, 0)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        write_string(out, s.to_str()?);
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        let depth = deeper(depth)?;
+        out.push(b'{');
+        for (n, (k, v)) in d.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_key(out, &k)?;
+            out.push(b':');
+            write_value(out, &v, depth)?;
+        }
+        out.push(b'}');
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        let depth = deeper(depth)?;
+        out.push(b'[');
+        for (n, v) in l.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_value(out, &v, depth)?;
+        }
+        out.push(b']');
+    } else if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = obj.cast::<PyInt>() {
+        write_int(out, i)?;
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        write_float(out, f.value())?;
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        let depth = deeper(depth)?;
+        out.push(b'[');
+        for (n, v) in t.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_value(out, &v, depth)?;
+        }
+        out.push(b']');
+    } else {
+        let name = obj.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("Object of type {name} is not JSON serializable")));
+    }
+    Ok(())
+}
+
+fn deeper(depth: usize) -> PyResult<usize> {
+    if depth >= MAX_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "nested more than {MAX_DEPTH} levels deep (or a circular reference)"
+        )));
+    }
+    Ok(depth + 1)
+}
+
+/// A dict key as `json.dumps` writes it: str as it is; int, float, bool and None as their JSON
+/// text in quotes.
+fn write_key(out: &mut Vec<u8>, k: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Ok(s) = k.cast::<PyString>() {
+        write_string(out, s.to_str()?);
+        return Ok(());
+    }
+    out.push(b'"');
+    if k.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = k.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = k.cast::<PyInt>() {
+        write_int(out, i)?;
+    } else if let Ok(f) = k.cast::<PyFloat>() {
+        write_float(out, f.value())?;
+    } else {
+        let name = k.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("keys must be str, int, float, bool or None, not {name}")));
+    }
+    out.push(b'"');
+    Ok(())
+}
+
+fn write_int(out: &mut Vec<u8>, i: &Bound<'_, PyInt>) -> PyResult<()> {
+    match i.extract::<i64>() {
+        Ok(v) => {
+            let _ = write!(out, "{v}");
+        }
+        // Beyond 64 bits: `int.__repr__`, as json.dumps (an int subclass's own repr is not used).
+        Err(_) => {
+            let text = i.py().get_type::<PyInt>().call_method1("__repr__", (i,))?;
+            out.extend_from_slice(text.cast::<PyString>()?.to_str()?.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// A float as Python's `repr` writes it (shortest digits that read back the same, exponent
+/// below 1e-4 and from 1e16 on, written `e-05` / `e+16`).
+fn write_float(out: &mut Vec<u8>, v: f64) -> PyResult<()> {
+    if !v.is_finite() {
+        return Err(PyValueError::new_err(format!("Out of range float values are not JSON compliant: {v}")));
+    }
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    // ryu writes plain decimals as Python does, except from 1e-5 down to 1e-4 (four zeros).
+    if !text.contains('e') && !text.trim_start_matches('-').starts_with("0.0000") {
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
+    let (neg, text) = match text.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, text),
+    };
+    // ryu's text as digits and the place of the decimal point (`decpt`: 0.0012 is 12 at -2).
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0) + 1),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = int.chars().chain(frac.chars()).collect();
+    let mut decpt = if exp != 0 { exp } else { int.len() as i32 };
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    decpt -= lead as i32;
+    digits.truncate(digits.trim_end_matches('0').len());
+    if neg {
+        out.push(b'-');
+    }
+    if digits.is_empty() {
+        out.extend_from_slice(b"0.0");
+        return Ok(());
+    }
+    let n = digits.len() as i32;
+    if -4 < decpt && decpt <= 16 {
+        if decpt <= 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
+            out.extend_from_slice(digits.as_bytes());
+        } else if decpt >= n {
+            out.extend_from_slice(digits.as_bytes());
+            out.extend(std::iter::repeat_n(b'0', (decpt - n) as usize));
+            out.extend_from_slice(b".0");
+        } else {
+            let (a, b) = digits.split_at(decpt as usize);
+            out.extend_from_slice(a.as_bytes());
+            out.push(b'.');
+            out.extend_from_slice(b.as_bytes());
+        }
+    } else {
+        let (a, b) = digits.split_at(1);
+        out.extend_from_slice(a.as_bytes());
+        if !b.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(b.as_bytes());
+        }
+        let e = decpt - 1;
+        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    Ok(())
+}
+
+/// A JSON string: `"`, `\` and control characters escaped as `json.dumps` escapes them.
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut from = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let short: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[from..i]);
+        if short.is_empty() {
+            let _ = write!(out, "\\u{c:04x}");
+        } else {
+            out.extend_from_slice(short);
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(&b[from..]);
+    out.push(b'"');
+}
