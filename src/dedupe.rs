@@ -80,7 +80,7 @@ macro_rules! content_columns {
 fn hash_row(b: &CanonicalBatch, i: usize, h: &mut Fx) {
     macro_rules! hash_col {
         (str $f:ident) => {
-            b.$f.get(i).hash(h)
+            b.$f.hash_value(i, h)
         };
         (vec $f:ident) => {
             b.$f[i].hash(h)

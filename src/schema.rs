@@ -279,6 +279,24 @@ impl StrColumn {
         (0..self.len()).map(move |i| self.get(i))
     }
 
+    /// Feeds value `i` to a hasher: equal values (null with null) hash alike, whichever batch
+    /// holds them. A short value is its view (length and zero-padded bytes, two words), so
+    /// it is hashed without reading text.
+    pub fn hash_value(&self, i: usize, h: &mut impl std::hash::Hasher) {
+        let view = match self.views.get(i) {
+            Some(v) if self.valid.get(i) != Some(&false) => *v,
+            // Unlike any view's first word (a length below 2^32).
+            _ => return h.write_u64(u64::MAX),
+        };
+        if view[0] as usize <= INLINE {
+            h.write_u64(u64::from(view[0]) | u64::from(view[1]) << 32);
+            h.write_u64(u64::from(view[2]) | u64::from(view[3]) << 32);
+        } else {
+            h.write_u64(u64::from(view[0]));
+            h.write(self.long_bytes(view).unwrap_or_default());
+        }
+    }
+
     /// Appends every value of `other`, taking over its text buffers (no text is copied).
     pub fn append(&mut self, mut other: StrColumn) {
         if other.views.is_empty() {
@@ -389,6 +407,12 @@ impl LabelColumn {
     pub fn get(&self, i: usize) -> Option<&'static str> {
         let view = self.views.get(i)?;
         self.labels.iter().find(|(_, v)| v == view).map(|(l, _)| *l)
+    }
+
+    /// Feeds label `i` to a hasher (as `StrColumn::hash_value` would not: labels are compared
+    /// only with labels).
+    pub fn hash_value(&self, i: usize, h: &mut impl std::hash::Hasher) {
+        std::hash::Hash::hash(&self.get(i), h)
     }
 
     /// Appends every label of `other`.
@@ -746,6 +770,32 @@ mod tests {
         a.append(c);
         assert_eq!(a.get(6), Some("another long value, in a buffer"));
         assert_eq!(a.get(7), None);
+    }
+
+    #[test]
+    fn equal_values_hash_alike_however_their_columns_were_built() {
+        use std::hash::Hasher;
+        let hash = |c: &StrColumn, i: usize| {
+            let mut h = crate::hash::Fx::default();
+            c.hash_value(i, &mut h);
+            h.finish()
+        };
+        let long = "a value longer than twelve bytes";
+        // Leading nulls only counted, a long value stored once for two rows, and a column
+        // appended after another (its buffer indices shifted).
+        let mut a = StrColumn::default();
+        [None, None, Some("short"), Some(long), Some(long)].into_iter().for_each(|v| a.push(v));
+        let mut b = StrColumn::default();
+        b.push(Some("x"));
+        let mut tail = StrColumn::default();
+        [None, Some(long), Some("short"), Some(""), None].into_iter().for_each(|v| tail.push(v));
+        b.append(tail);
+        assert_eq!(hash(&a, 0), hash(&b, 1)); // null
+        assert_eq!(hash(&a, 3), hash(&b, 2)); // long
+        assert_eq!(hash(&a, 4), hash(&b, 2));
+        assert_eq!(hash(&a, 2), hash(&b, 3)); // short
+        assert_ne!(hash(&b, 4), hash(&b, 5)); // "" is not null
+        assert_ne!(hash(&a, 2), hash(&a, 3));
     }
 
     #[test]
