@@ -1117,7 +1117,11 @@ impl Default for Tags {
 
 impl Tags {
     pub fn new() -> Self {
-        Tags { buf: String::from("{") }
+        // Room for a typical record's tags at once: growing from one byte reallocated each
+        // record's tags five or six times (4% of Exabits' time in reallocation).
+        let mut buf = String::with_capacity(384);
+        buf.push('{');
+        Tags { buf }
     }
 
     fn key(&mut self, key: &str) {
