@@ -1014,8 +1014,13 @@ fn read_chunk<'d, R: RecordSource<'d>>(
         let result = record.object().and_then(|rec| reader.rows(&rec, &mut rows)).and_then(|()| fits(&rows));
         match result {
             Ok(()) => {
+                let first = batch.is_empty();
                 for row in rows.drain(..) {
                     batch.push(provider, &row, ctx.source, index);
+                }
+                if first {
+                    // As many rows for each record still to come as this one gave.
+                    batch.reserve_filled(batch.len() * (chunk.len() - j - 1));
                 }
             }
             Err(FieldError { path, reason }) => {
