@@ -674,17 +674,8 @@ pub mod scan {
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key_end, escaped) = string_end(b, i)?;
-            let key = if escaped {
-                Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
-            } else {
-                Cow::Borrowed(text.get(i + 1..key_end - 1)?)
-            };
-            i = ws(b, key_end);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            i = ws(b, i + 1);
+            let key;
+            (key, i) = key_at(text, i, string_end(b, i)?)?;
             let end = match big {
                 Some(big) if b.get(i) == Some(&b'[') => {
                     let (items, end) = array_at(text, i)?;
@@ -724,17 +715,8 @@ pub mod scan {
                 let mut i = ws(b, start + 1);
                 if b.get(i) != Some(&b'}') {
                     loop {
-                        let (key_end, escaped) = v.string(i)?;
-                        let key = if escaped {
-                            Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
-                        } else {
-                            Cow::Borrowed(text.get(i + 1..key_end - 1)?)
-                        };
-                        i = ws(b, key_end);
-                        if b.get(i) != Some(&b':') {
-                            return None;
-                        }
-                        i = ws(b, i + 1);
+                        let key;
+                        (key, i) = key_at(text, i, v.string(i)?)?;
                         let value_end = if b.get(i) == Some(&b'[') {
                             let (items, value_end) = v.elements(text, i)?;
                             split.push((fields.len(), items));
@@ -906,6 +888,20 @@ pub mod scan {
             j = end;
         }
         Some(j)
+    }
+
+    /// The key whose string runs from `text[i] == '"'` to `end` (decoded when `escaped`), and
+    /// where its value starts, past the colon.
+    #[inline]
+    fn key_at(text: &str, i: usize, (end, escaped): (usize, bool)) -> Option<(Cow<'_, str>, usize)> {
+        let b = text.as_bytes();
+        let key = if escaped {
+            Cow::Owned(serde_json::from_str::<String>(text.get(i..end)?).ok()?)
+        } else {
+            Cow::Borrowed(text.get(i + 1..end - 1)?)
+        };
+        let colon = ws(b, end);
+        (b.get(colon) == Some(&b':')).then(|| (key, ws(b, colon + 1)))
     }
 
     /// The first element of a JSON array, without reading the rest.

@@ -1019,8 +1019,9 @@ fn read_chunk<'d, R: RecordSource<'d>>(
                     batch.push(provider, &row, ctx.source, index);
                 }
                 if first {
-                    // As many rows for each record still to come as this one gave.
-                    batch.reserve_filled(batch.len() * (chunk.len() - j - 1));
+                    // As many rows for each record still to come as this one gave, in every
+                    // column that holds a value (one still all null stays free).
+                    batch.reserve_for(&CanonicalBatch::default(), batch.len() * (chunk.len() - j - 1));
                 }
             }
             Err(FieldError { path, reason }) => {

@@ -334,13 +334,6 @@ impl StrColumn {
 
     /// Room for `rows` more values, when this column or `other` (about to be appended) holds
     /// any value: a column that stays all null keeps costing nothing.
-    fn reserve_filled(&mut self, rows: usize) {
-        if !self.views.is_empty() {
-            self.views.reserve(rows);
-            self.valid.reserve(rows);
-        }
-    }
-
     fn reserve_for(&mut self, other: &StrColumn, rows: usize) {
         if !self.views.is_empty() || !other.views.is_empty() {
             let rows = rows + self.leading_nulls;
@@ -443,10 +436,6 @@ impl LabelColumn {
         self.views.reserve(rows);
     }
 
-    fn reserve_filled(&mut self, rows: usize) {
-        self.views.reserve(rows);
-    }
-
     pub fn into_parts(self) -> StrParts {
         let len = self.views.len();
         let buffers = if self.text.is_empty() { Vec::new() } else { vec![self.text] };
@@ -505,13 +494,6 @@ impl<T: Copy + Default> OptColumn<T> {
     pub fn shrink_to_fit(&mut self) {
         self.values.shrink_to_fit();
         self.valid.shrink_to_fit();
-    }
-
-    fn reserve_filled(&mut self, rows: usize) {
-        if !self.values.is_empty() {
-            self.values.reserve(rows);
-            self.valid.reserve(rows);
-        }
     }
 
     fn reserve_for(&mut self, other: &OptColumn<T>, rows: usize) {
@@ -649,24 +631,6 @@ impl CanonicalBatch {
     /// Room for `rows` more rows in every column that holds values or will when `other` is
     /// appended: a batch that small batches are merged into gets its final size at once
     /// instead of growing (and copying) by doubling.
-    /// Room for `rows` more rows in every column that holds a value (a column still all null
-    /// stays free): called once the first record is in, so a batch does not grow by doubling.
-    pub fn reserve_filled(&mut self, rows: usize) {
-        macro_rules! res {
-            ($f:ident) => {
-                self.$f.reserve_filled(rows)
-            };
-        }
-        str_columns!(res);
-        opt_columns!(res);
-        macro_rules! res_vec {
-            ($f:ident) => {
-                self.$f.reserve(rows)
-            };
-        }
-        vec_columns!(res_vec);
-    }
-
     pub fn reserve_for(&mut self, other: &CanonicalBatch, rows: usize) {
         macro_rules! res {
             ($f:ident) => {

@@ -38,15 +38,7 @@ fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyRes
         }
         out.push(b'}');
     } else if let Ok(l) = obj.cast::<PyList>() {
-        let depth = deeper(depth)?;
-        out.push(b'[');
-        for (n, v) in l.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_value(out, &v, depth)?;
-        }
-        out.push(b']');
+        write_array(out, l.iter(), depth)?;
     } else if obj.is_none() {
         out.extend_from_slice(b"null");
     } else if let Ok(b) = obj.cast::<PyBool>() {
@@ -56,19 +48,25 @@ fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyRes
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         write_float(out, f.value())?;
     } else if let Ok(t) = obj.cast::<PyTuple>() {
-        let depth = deeper(depth)?;
-        out.push(b'[');
-        for (n, v) in t.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            write_value(out, &v, depth)?;
-        }
-        out.push(b']');
+        write_array(out, t.iter(), depth)?;
     } else {
         let name = obj.get_type().name()?;
         return Err(PyTypeError::new_err(format!("Object of type {name} is not JSON serializable")));
     }
+    Ok(())
+}
+
+/// A list or tuple, as a JSON array.
+fn write_array<'py>(out: &mut Vec<u8>, items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> PyResult<()> {
+    let depth = deeper(depth)?;
+    out.push(b'[');
+    for (n, v) in items.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_value(out, &v, depth)?;
+    }
+    out.push(b']');
     Ok(())
 }
 
