@@ -39,17 +39,9 @@ fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyRes
         out.push(b'}');
     } else if let Ok(l) = obj.cast::<PyList>() {
         write_array(out, l.iter(), depth)?;
-    } else if obj.is_none() {
-        out.extend_from_slice(b"null");
-    } else if let Ok(b) = obj.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-    } else if let Ok(i) = obj.cast::<PyInt>() {
-        write_int(out, i)?;
-    } else if let Ok(f) = obj.cast::<PyFloat>() {
-        write_float(out, f.value())?;
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         write_array(out, t.iter(), depth)?;
-    } else {
+    } else if !write_scalar(out, obj)? {
         let name = obj.get_type().name()?;
         return Err(PyTypeError::new_err(format!("Object of type {name} is not JSON serializable")));
     }
@@ -87,20 +79,29 @@ fn write_key(out: &mut Vec<u8>, k: &Bound<'_, PyAny>) -> PyResult<()> {
         return Ok(());
     }
     out.push(b'"');
-    if k.is_none() {
-        out.extend_from_slice(b"null");
-    } else if let Ok(b) = k.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-    } else if let Ok(i) = k.cast::<PyInt>() {
-        write_int(out, i)?;
-    } else if let Ok(f) = k.cast::<PyFloat>() {
-        write_float(out, f.value())?;
-    } else {
+    if !write_scalar(out, k)? {
         let name = k.get_type().name()?;
         return Err(PyTypeError::new_err(format!("keys must be str, int, float, bool or None, not {name}")));
     }
     out.push(b'"');
     Ok(())
+}
+
+/// None, a bool, an int or a float as JSON; `false` for anything else (nothing written).
+fn write_scalar(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        // Before int: bool is a subclass of int.
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(i) = obj.cast::<PyInt>() {
+        write_int(out, i)?;
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        write_float(out, f.value())?;
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn write_int(out: &mut Vec<u8>, i: &Bound<'_, PyInt>) -> PyResult<()> {
