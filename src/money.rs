@@ -27,7 +27,13 @@ impl Decimal {
     /// Parses a decimal from text such as `3.148992`, `-12`, `1.5e-3` or `"0.25"` without the
     /// quotes. More than nine fraction digits are rounded half-to-even.
     pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
-        parse_decimal(text)
+        parse_decimal(text, 0)
+    }
+
+    /// The number in `text` times 10^`shift`, as `parse` reads it (so `parse_shifted(t, 9)` is
+    /// `t` to 18 decimal places): no text is built to move the point.
+    pub fn parse_shifted(text: &str, shift: i32) -> Result<Decimal, DecimalError> {
+        parse_decimal(text, shift)
     }
 }
 
@@ -70,15 +76,22 @@ impl fmt::Display for Decimal {
     }
 }
 
-/// `n / d` rounded half-to-even; `d > 0`.
+/// `n / d` rounded half-to-even; `d > 0`. One 128-bit division (two cost about as much as
+/// the rest of pricing a row), none when `d` is 1.
 pub fn div_round_half_even(n: i128, d: i128) -> Option<i128> {
     if d <= 0 {
         return None;
     }
-    let q = n.div_euclid(d);
-    let r = n.rem_euclid(d); // 0 <= r < d
-    let twice = r.checked_mul(2)?;
-    let up = match twice.cmp(&d) {
+    if d == 1 {
+        return Some(n);
+    }
+    let (mut q, mut r) = (n / d, n % d);
+    if r < 0 {
+        // Floor division: 0 <= r < d.
+        q -= 1;
+        r += d;
+    }
+    let up = match r.cmp(&(d - r)) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Less => false,
         std::cmp::Ordering::Equal => q % 2 != 0,
@@ -86,7 +99,7 @@ pub fn div_round_half_even(n: i128, d: i128) -> Option<i128> {
     Some(if up { q + 1 } else { q })
 }
 
-fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+fn parse_decimal(text: &str, extra_exp: i32) -> Result<Decimal, DecimalError> {
     let b = text.as_bytes();
     let mut i = 0;
     let neg = match b.first() {
@@ -160,7 +173,11 @@ fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
         return Err(DecimalError::NotANumber);
     }
     // value = mantissa × 10^(exp + extra_int_digits − frac_digits); we want value × 10^9.
-    let shift = exp.saturating_add(extra_int_digits).saturating_sub(frac_digits).saturating_add(SCALE as i32);
+    let shift = exp
+        .saturating_add(extra_exp)
+        .saturating_add(extra_int_digits)
+        .saturating_sub(frac_digits)
+        .saturating_add(SCALE as i32);
     let scaled = if mantissa == 0 {
         0
     } else if shift >= 0 {
@@ -224,6 +241,35 @@ mod tests {
     }
 
     #[test]
+    fn long_mantissas_read_exactly() {
+        // Every length and point position up to 40 digits (38 significant kept, the rest
+        // rounded), with and without leading zeros, against the value read as an integer.
+        let digits = "9817263545362718091827364554637281900123";
+        for len in 1..=digits.len() {
+            for point in 0..=len {
+                let (int, frac) = digits[..len].split_at(point);
+                let text = format!("{}.{frac}", if int.is_empty() { "0" } else { int });
+                // Oracle: up to 38 significant digits as an integer, then scaled to 9 places.
+                let kept = len.min(38);
+                let m: i128 = digits[..kept].parse().unwrap();
+                let scale = 9 + point as i32 - kept as i32;
+                let want = if scale >= 0 {
+                    m.checked_mul(10i128.pow(scale as u32)).filter(|v| *v <= MAX_ABS)
+                } else {
+                    let dropped_nonzero = digits[kept..len].bytes().any(|b| b != b'0');
+                    let div = 10i128.pow((-scale) as u32);
+                    let (q, r) = (m / div, m % div);
+                    let up = 2 * r > div || (2 * r == div && (dropped_nonzero || q % 2 != 0));
+                    Some(q + i128::from(up)).filter(|v| *v <= MAX_ABS)
+                };
+                assert_eq!(Decimal::parse(&text).ok().map(|d| d.0), want, "{text}");
+                let padded = format!("000000000000000000000{text}");
+                assert_eq!(Decimal::parse(&padded).ok().map(|d| d.0), want, "{padded}");
+            }
+        }
+    }
+
+    #[test]
     fn displays_without_trailing_zeros() {
         assert_eq!(d("3.148992").to_string(), "3.148992");
         assert_eq!(d("-0.5").to_string(), "-0.5");
@@ -237,6 +283,17 @@ mod tests {
         assert_eq!(div_round_half_even(-5, 2), Some(-2));
         assert_eq!(div_round_half_even(-7, 2), Some(-4));
         assert_eq!(div_round_half_even(1, 0), None);
+        // Against the exact rational rounding, on both sides of zero and near the limits.
+        let cases =
+            [(0, 3), (1, 3), (2, 3), (3, 2), (-3, 2), (15, 10), (25, 10), (-25, 10), (-15, 10), (7, 1), (-7, 1)];
+        let big =
+            [(i128::MAX, 10), (i128::MIN, 10), (i128::MAX, i128::MAX), (i128::MIN + 1, i128::MAX), (i128::MAX - 1, 2)];
+        for (n, d) in cases.into_iter().chain(big) {
+            let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+            // The old way: floor division by euclid, then the remainder against half.
+            let want = if r > d - r || (r == d - r && q % 2 != 0) { q + 1 } else { q };
+            assert_eq!(div_round_half_even(n, d), Some(want), "{n} / {d}");
+        }
         assert_eq!(d("0.005112").checked_mul_int(60), Some(d("0.30672")));
     }
 }

@@ -67,6 +67,10 @@ impl RateCard {
     /// Parses a card given as text columns (`None` or "" is empty). Row numbers in errors are
     /// 1-based positions of the data rows.
     pub fn parse(columns: &[(String, Vec<Option<String>>)]) -> Result<RateCard> {
+        if columns.first().is_some_and(|(_, rows)| rows.len() >= SEVERAL as usize) {
+            let message = format!("a rate card holds fewer than {SEVERAL} rows");
+            return Err(Error::RateCard { row: 0, message });
+        }
         let known = |c: &str| MATCH_COLUMNS.contains(&c) || OTHER_COLUMNS.contains(&c);
         if let Some((bad, _)) = columns.iter().find(|(c, _)| !known(c)) {
             return Err(Error::RateCard {
@@ -174,18 +178,10 @@ impl RateCard {
     }
 }
 
-/// Parses a decimal quantity to 10⁻¹⁸ units (half-even past 18 places).
+/// Parses a decimal quantity to 10⁻¹⁸ units (half-even past 18 places): the money parser
+/// (9 places) reading it times 10⁹.
 fn parse_quantity(text: &str) -> Option<i128> {
-    // Reuse the money parser at scale 9 for the integer part and the first 9 decimals, then
-    // the rest: shift the text's exponent by 9 so the 9-decimal parser sees 18 decimals.
-    let shifted = match text.find(['e', 'E']) {
-        Some(p) => {
-            let exp: i32 = text[p + 1..].parse().ok()?;
-            format!("{}e{}", &text[..p], exp + 9)
-        }
-        None => format!("{text}e9"),
-    };
-    Decimal::parse(&shifted).ok().map(|d| d.0)
+    Decimal::parse_shifted(text, 9).ok().map(|d| d.0)
 }
 
 /// An f64 quantity as 10⁻¹⁸ units, via its shortest decimal form.
@@ -239,6 +235,7 @@ pub struct PricingOptions {
 
 /// What happened to each row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Outcome {
     Priced,
     /// The provider's cost was kept (no `overwrite`).
@@ -247,6 +244,10 @@ pub enum Outcome {
     NotBillable,
     NoQuantity,
 }
+
+/// Every outcome, each at the index of its discriminant (`outcome as usize`).
+pub const OUTCOMES: [Outcome; 5] =
+    [Outcome::Priced, Outcome::ProviderCost, Outcome::NoRate, Outcome::NotBillable, Outcome::NoQuantity];
 
 impl Outcome {
     pub fn name(self) -> &'static str {
@@ -260,24 +261,32 @@ impl Outcome {
     }
 }
 
-/// Per row: the rate-card cost, unit price and currency (when priced), and the outcome.
+/// Per row: the rate-card cost, unit price and currency (when priced), and the outcome. A
+/// value is there where its `*_valid` flag is set (0 otherwise), so each column is handed to
+/// the frame as it is.
 #[derive(Debug, Default)]
 pub struct Priced {
-    pub cost: Vec<Option<i128>>,
-    pub unit_price: Vec<Option<i128>>,
-    /// Index into `currencies`.
-    pub currency: Vec<Option<u32>>,
+    pub cost: Vec<i128>,
+    pub cost_valid: Vec<bool>,
+    pub unit_price: Vec<i128>,
+    pub unit_price_valid: Vec<bool>,
+    /// Index into `currencies`, where `cost_valid` (a priced row has a currency).
+    pub currency: Vec<u32>,
     pub currencies: Vec<String>,
     pub outcome: Vec<Outcome>,
 }
 
 /// A row's running price: the exact sum of its priced pieces and which price(s) applied.
+/// 32 bytes, one per usage row (ladders and card rows fit 32 bits: `RateCard::parse`).
 #[derive(Debug, Default, Clone, Copy)]
 struct RowState {
     numerator: i128,
-    /// The ladder and card row of the price, `usize::MAX` as the row when several applied.
-    used: Option<(usize, usize)>,
+    /// The ladder and card row of the price, `SEVERAL` as the row when several applied.
+    used: Option<(u32, u32)>,
 }
+
+/// The card row of a row priced by several tiers or rates (no card row is this large).
+const SEVERAL: u32 = u32::MAX;
 
 impl RowState {
     fn add(&mut self, row: usize, ladder: usize, numerator: i128, tier_row: usize) -> Result<()> {
@@ -285,10 +294,11 @@ impl RowState {
             .numerator
             .checked_add(numerator)
             .ok_or_else(|| Error::Column(format!("row {row}: cost is out of range for decimal(38, 9)")))?;
+        let (ladder, tier_row) = (ladder as u32, u32::try_from(tier_row).unwrap_or(SEVERAL));
         self.used = Some(match self.used {
             None => (ladder, tier_row),
             Some((l, t)) if t == tier_row && l == ladder => (l, t),
-            Some((l, _)) => (l, usize::MAX),
+            Some((l, _)) => (l, SEVERAL),
         });
         Ok(())
     }
@@ -315,21 +325,34 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
     const CHUNK: usize = 1 << 14;
     let rows = input.usage_start.values.len();
     let candidates = profile_candidates(input, card);
-    let mut outcome = vec![Outcome::NoRate; rows];
-    let mut states = vec![RowState::default(); rows];
+    let mut out = Priced {
+        cost: vec![0; rows],
+        cost_valid: vec![false; rows],
+        unit_price: vec![0; rows],
+        unit_price_valid: vec![false; rows],
+        currency: vec![0; rows],
+        currencies: card.ladders.iter().map(|l| l.currency.clone()).collect(),
+        outcome: vec![Outcome::NoRate; rows],
+    };
     // 1. In parallel, each row: its outcome and its pieces (per validity window). A piece on a
-    // single-price ladder is priced at once; pieces on tiered ladders are kept for step 2.
-    let chunks: Vec<Result<Vec<Piece>>> = outcome
+    // single-price ladder is priced at once, and a row priced only by such pieces is finished
+    // here; a row with a piece on a tiered ladder waits for step 2, with its priced part.
+    let Priced { cost, cost_valid, unit_price, unit_price_valid, currency, outcome, .. } = &mut out;
+    let chunks: Vec<Result<StepOne>> = outcome
         .par_chunks_mut(CHUNK)
-        .zip(states.par_chunks_mut(CHUNK))
+        .zip(cost.par_chunks_mut(CHUNK).zip(cost_valid.par_chunks_mut(CHUNK)))
+        .zip(unit_price.par_chunks_mut(CHUNK).zip(unit_price_valid.par_chunks_mut(CHUNK)))
+        .zip(currency.par_chunks_mut(CHUNK))
         .enumerate()
-        .map(|(c, (outcomes, row_states))| {
+        .map(|(c, (((outcomes, (cost, cost_valid)), (price, price_valid)), currency))| {
             crate::cancel::check()?;
             let mut pieces = Vec::new();
-            let mut tiered = Vec::new();
-            for (j, (o, state)) in outcomes.iter_mut().zip(row_states.iter_mut()).enumerate() {
+            let (mut tiered, mut waiting) = (Vec::new(), Vec::new());
+            for (j, o) in outcomes.iter_mut().enumerate() {
                 let i = c * CHUNK + j;
                 *o = row_pieces(input, card, &candidates, options, i, &mut pieces)?;
+                let mut state = RowState::default();
+                let mut waits = false;
                 for &p in &pieces {
                     let tiers = &card.ladders[p.ladder].tiers;
                     if tiers.len() == 1 {
@@ -337,15 +360,29 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
                         state.add(i, p.ladder, num, tiers[0].2)?;
                     } else {
                         tiered.push(p);
+                        waits = true;
+                    }
+                }
+                if waits {
+                    waiting.push((i, state));
+                } else if let Some(done) = finish(input, card, i, *o, &state) {
+                    (cost[j], cost_valid[j], currency[j]) = (done.cost, true, done.currency);
+                    if let Some(p) = done.unit_price {
+                        (price[j], price_valid[j]) = (p, true);
                     }
                 }
             }
-            Ok(tiered)
+            Ok((tiered, waiting))
         })
         .collect();
-    let mut tiered: Vec<Piece> = Vec::new();
+    let (mut tiered, mut waiting): (Vec<Piece>, Vec<(usize, RowState)>) = (Vec::new(), Vec::new());
     for c in chunks {
-        tiered.extend(c?);
+        let (t, w) = c?;
+        tiered.extend(t);
+        waiting.extend(w);
+    }
+    if waiting.is_empty() {
+        return Ok(out);
     }
     // 2. Tiered ladders need order: group their pieces by (ladder, tier period) and walk each
     // group in (usage_start, row) order; groups run in parallel.
@@ -369,42 +406,60 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
             Ok(out)
         })
         .collect();
+    // `waiting` is in row order (chunks were collected in order).
     for group in priced {
         for (row, ladder, num, tier_row) in group? {
-            states[row].add(row, ladder, num, tier_row)?;
+            // Every tiered piece's row waits (step 1); anything else is a bug, said as one.
+            let w = waiting.binary_search_by_key(&row, |(r, _)| *r).map_err(|_| {
+                Error::Column(format!("row {row}: internal error: a tiered row was not kept for step 2"))
+            })?;
+            waiting[w].1.add(row, ladder, num, tier_row)?;
         }
     }
-    // 3. Round each row once; the unit price is the rate's, per the row's unit, or the
-    // effective average when several prices applied.
-    let mut out = Priced {
-        cost: vec![None; rows],
-        unit_price: vec![None; rows],
-        currency: vec![None; rows],
-        currencies: card.ladders.iter().map(|l| l.currency.clone()).collect(),
-        outcome,
-    };
-    out.cost.par_iter_mut().zip(out.unit_price.par_iter_mut()).zip(out.currency.par_iter_mut()).enumerate().for_each(
-        |(i, ((cost_out, price_out), currency_out))| {
-            let Some((ladder, tier_row)) = states[i].used.filter(|_| out.outcome[i] == Outcome::Priced) else { return };
-            let l = &card.ladders[ladder];
-            let cost = div_round_half_even(states[i].numerator, Q).unwrap_or(0);
-            let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
-            *price_out = match l.tiers.iter().find(|t| t.2 == tier_row) {
-                Some(tier) => {
-                    let (num, den) = unit_factor(unit, l.unit.as_deref()).unwrap_or((1, 1));
-                    tier.1 .0.checked_mul(num).and_then(|n| div_round_half_even(n, den))
-                }
-                // Several prices: the effective average per unit of the row.
-                None => match input.quantity.get(i).and_then(quantity_q18) {
-                    Some(q) if q != 0 => cost.checked_mul(Q).and_then(|n| div_round_half_even(n, q)),
-                    _ => None,
-                },
-            };
-            *cost_out = Some(cost);
-            *currency_out = Some(ladder as u32);
-        },
-    );
+    // 3. The rows that waited are finished now.
+    let finished: Vec<(usize, Option<Finished>)> =
+        waiting.par_iter().map(|(i, state)| (*i, finish(input, card, *i, out.outcome[*i], state))).collect();
+    for (i, done) in finished {
+        if let Some(done) = done {
+            (out.cost[i], out.cost_valid[i], out.currency[i]) = (done.cost, true, done.currency);
+            if let Some(p) = done.unit_price {
+                (out.unit_price[i], out.unit_price_valid[i]) = (p, true);
+            }
+        }
+    }
     Ok(out)
+}
+
+/// What step 1 leaves of a chunk for step 2: pieces on tiered ladders, and the rows waiting
+/// for them with what they have so far.
+type StepOne = (Vec<Piece>, Vec<(usize, RowState)>);
+
+/// A priced row's cost, unit price and currency.
+struct Finished {
+    cost: i128,
+    unit_price: Option<i128>,
+    currency: u32,
+}
+
+/// Rounds a priced row once; the unit price is the rate's, per the row's unit, or the
+/// effective average when several prices applied. `None` for a row that was not priced.
+fn finish(input: &PricingInput, card: &RateCard, i: usize, outcome: Outcome, state: &RowState) -> Option<Finished> {
+    let (ladder, tier_row) = state.used.filter(|_| outcome == Outcome::Priced)?;
+    let l = card.ladders.get(ladder as usize)?;
+    let cost = div_round_half_even(state.numerator, Q).unwrap_or(0);
+    let unit_price = match l.tiers.iter().find(|t| t.2 == tier_row as usize) {
+        Some(tier) => {
+            let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
+            let (num, den) = unit_factor(unit, l.unit.as_deref()).unwrap_or((1, 1));
+            tier.1 .0.checked_mul(num).and_then(|n| div_round_half_even(n, den))
+        }
+        // Several prices: the effective average per unit of the row.
+        None => match input.quantity.get(i).and_then(quantity_q18) {
+            Some(q) if q != 0 => cost.checked_mul(Q).and_then(|n| div_round_half_even(n, q)),
+            _ => None,
+        },
+    };
+    Some(Finished { cost, unit_price, currency: ladder })
 }
 
 fn out_of_range(row: usize) -> Error {
@@ -438,7 +493,22 @@ struct Candidates {
     /// Indices into MATCH_COLUMNS of the columns any ladder matches on.
     used: Vec<usize>,
     radix: Vec<u64>,
-    by_profile: FastMap<u64, Vec<Candidate>>,
+    /// Each row's profile number, when the mixed-radix numbers of the codes would not fit in
+    /// 64 bits (then they are numbered as they appear instead).
+    row_profile: Option<Vec<u64>>,
+    /// Profile number → index into `lists`.
+    slots: Slots,
+    lists: Vec<Vec<Candidate>>,
+}
+
+/// Profile numbers below this are looked up in a table rather than a map.
+const DENSE_PROFILES: u64 = 1 << 20;
+/// A slot no profile of the rows has.
+const NO_SLOT: u32 = u32::MAX;
+
+enum Slots {
+    Dense(Vec<u32>),
+    Sparse(FastMap<u64, u32>),
 }
 
 impl Candidates {
@@ -446,25 +516,70 @@ impl Candidates {
         std::iter::once(input.unit).chain(self.used.iter().map(move |k| &input.matches[*k]))
     }
 
+    /// The profile of row `i`: the mixed-radix number of its codes (each code is below its
+    /// column's radix, so two profiles never share a number).
     fn profile_of(&self, input: &PricingInput, i: usize) -> u64 {
-        self.columns(input)
-            .zip(&self.radix)
-            .fold(0u64, |acc, (k, r)| acc.wrapping_mul(*r).wrapping_add(k.codes[i] as u64))
+        if let Some(p) = &self.row_profile {
+            return p[i];
+        }
+        self.columns(input).zip(&self.radix).fold(0u64, |acc, (k, r)| acc * *r + k.codes[i] as u64)
+    }
+
+    /// The candidate ladders of row `i`.
+    fn of(&self, input: &PricingInput, i: usize) -> &[Candidate] {
+        let p = self.profile_of(input, i);
+        let slot = match &self.slots {
+            Slots::Dense(table) => table.get(p as usize).copied().unwrap_or(NO_SLOT),
+            Slots::Sparse(map) => map.get(&p).copied().unwrap_or(NO_SLOT),
+        };
+        self.lists.get(slot as usize).map_or(&[], Vec::as_slice)
     }
 }
 
 fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
-    let mut c = Candidates { used: card.used_columns(), radix: Vec::new(), by_profile: FastMap::default() };
+    let mut c = Candidates {
+        used: card.used_columns(),
+        radix: Vec::new(),
+        row_profile: None,
+        slots: Slots::Dense(Vec::new()),
+        lists: Vec::new(),
+    };
     c.radix = c.columns(input).map(|k| k.values.len().max(1) as u64).collect();
     let rows = input.usage_start.values.len();
+    let profiles = match c.radix.iter().try_fold(1u64, |acc, r| acc.checked_mul(*r)) {
+        Some(n) => n,
+        None => {
+            let mut ids: FastMap<Vec<u32>, u64> = FastMap::default();
+            let numbered = (0..rows)
+                .map(|i| {
+                    let next = ids.len() as u64;
+                    *ids.entry(c.columns(input).map(|k| k.codes[i]).collect()).or_insert(next)
+                })
+                .collect();
+            c.row_profile = Some(numbered);
+            ids.len() as u64
+        }
+    };
     // The first row of each profile stands for it.
-    let mut first: FastMap<u64, usize> = FastMap::default();
-    for i in 0..rows {
-        first.entry(c.profile_of(input, i)).or_insert(i);
-    }
-    c.by_profile = first
-        .into_par_iter()
-        .map(|(profile, i)| {
+    let firsts: Vec<(u64, usize)> = if profiles <= DENSE_PROFILES {
+        let mut first = vec![usize::MAX; profiles as usize];
+        for i in 0..rows {
+            let slot = &mut first[c.profile_of(input, i) as usize];
+            if *slot == usize::MAX {
+                *slot = i;
+            }
+        }
+        first.iter().enumerate().filter(|(_, i)| **i != usize::MAX).map(|(p, i)| (p as u64, *i)).collect()
+    } else {
+        let mut first: FastMap<u64, usize> = FastMap::default();
+        for i in 0..rows {
+            first.entry(c.profile_of(input, i)).or_insert(i);
+        }
+        first.into_iter().collect()
+    };
+    c.lists = firsts
+        .par_iter()
+        .map(|&(_, i)| {
             let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
             let mut list: Vec<Candidate> = card
                 .ladders
@@ -479,9 +594,16 @@ fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
                 .filter_map(|(n, l)| unit_factor(unit, l.unit.as_deref()).map(|f| (n, f)))
                 .collect();
             list.sort_by_key(|(n, _)| std::cmp::Reverse(card.ladders[*n].matchers.len()));
-            (profile, list)
+            list
         })
         .collect();
+    c.slots = if profiles <= DENSE_PROFILES {
+        let mut table = vec![NO_SLOT; profiles as usize];
+        firsts.iter().enumerate().for_each(|(slot, (p, _))| table[*p as usize] = slot as u32);
+        Slots::Dense(table)
+    } else {
+        Slots::Sparse(firsts.iter().enumerate().map(|(slot, (p, _))| (*p, slot as u32)).collect())
+    };
     c
 }
 
@@ -505,7 +627,7 @@ fn row_pieces(
     };
     let start = input.usage_start.get(i).ok_or_else(|| Error::Column(format!("usage_start is null in row {i}")))?;
     let end = input.usage_end.get(i).unwrap_or(start).max(start);
-    let list = candidates.by_profile.get(&candidates.profile_of(input, i)).map_or(&[][..], Vec::as_slice);
+    let list = candidates.of(input, i);
     if list.is_empty() {
         return Ok(Outcome::NoRate);
     }
@@ -596,6 +718,18 @@ mod tests {
         assert_eq!(quantity_q18(1.5), Some(15 * Q / 10));
         assert_eq!(quantity_q18(1e-20), Some(0));
         assert_eq!(parse_quantity("1000"), Some(1000 * Q));
+        assert_eq!(parse_quantity("2.5e-3"), Some(25 * Q / 10_000));
+        assert_eq!(parse_quantity("1.0000000000000000005"), Some(Q));
+        assert_eq!(parse_quantity("1.0000000000000000015"), Some(Q + 2));
+        assert_eq!(parse_quantity("1e20"), None);
+        assert_eq!(parse_quantity("1e"), None);
+    }
+
+    #[test]
+    fn outcomes_sit_at_their_discriminants() {
+        for (i, o) in OUTCOMES.iter().enumerate() {
+            assert_eq!(*o as usize, i, "{}", o.name());
+        }
     }
 
     #[test]

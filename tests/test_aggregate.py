@@ -414,3 +414,34 @@ def test_thread_count_and_row_order_do_not_change_the_bytes(tmp_path):
         assert_frame_equal(base, results[other], check_exact=True)
         # f64 sums identical to the bit, not merely close.
         assert base["quantity"].to_numpy().tobytes() == results[other]["quantity"].to_numpy().tobytes()
+
+
+def test_group_keys_of_every_length_nulls_and_chunks_group_like_polars():
+    # Keys are read from Arrow's views: up to 12 bytes inside the view, longer ones by text.
+    # Around that limit, with nulls, non-ASCII, a frame of several chunks and a sliced one,
+    # the groups must be exactly Polars' own.
+    values = ["", "a", "é", "x" * 11, "x" * 12, "x" * 13, "y" * 12, "ü" * 6, "ü" * 7, "long-" * 9, None]
+    n = 2_000
+    recs = [
+        {
+            "usage_start": "2024-05-01T00:00:00Z",
+            "usage_end": "2024-05-01T01:00:00Z",
+            "quantity": float(i % 7),
+            "project_id": values[(i * 7) % len(values)],
+            "customer_id": values[(i * 3) % len(values)],
+        }
+        for i in range(n)
+    ]
+    base = usage(*recs)
+    chunked = pl.concat([base.slice(0, 700), base.slice(700, 900), base.slice(1600)], rechunk=False)
+    assert chunked.n_chunks() == 3
+    for df in (chunked, chunked.slice(333, 1_111)):
+        got = un.aggregate(df, every=None, by=["project_id", "customer_id"], as_of="2024-06-01")
+        want = df.group_by("project_id", "customer_id").agg(pl.col("quantity").sum(), records=pl.len())
+        key = ["project_id", "customer_id"]
+        assert_frame_equal(
+            got.select(*key, "quantity", "records").sort(key, nulls_last=True),
+            want.sort(key, nulls_last=True),
+            check_dtypes=False,
+        )
+        assert got["records"].sum() == df.height

@@ -138,15 +138,16 @@ def price(
     frame = _collect(df, "price")
     result = _core.price(_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only)
     done = result["outcome"] == "priced"
-    keep = {
-        c: frame[c] if c in frame.columns else pl.Series(c, [None] * frame.height)
-        for c in ("cost", "unit_price", "currency")
-    }
-    # Priced rows take the rate card's values; every other row keeps what it had.
+
+    def merged(name: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+        # Priced rows take the rate card's values; every other row keeps what it had. The
+        # result is null wherever a row was not priced, so it is the column a frame lacked.
+        if name not in frame.columns:
+            return result[name]
+        return result[name].zip_with(done, frame[name].cast(dtype)).alias(name)
+
     out = frame.with_columns(
-        result["cost"].zip_with(done, keep["cost"].cast(_frames.MONEY)).alias("cost"),
-        result["unit_price"].zip_with(done, keep["unit_price"].cast(_frames.MONEY)).alias("unit_price"),
-        result["currency"].zip_with(done, keep["currency"].cast(pl.String)).alias("currency"),
+        merged("cost", _frames.MONEY), merged("unit_price", _frames.MONEY), merged("currency", pl.String)
     )
     missing = int((result["outcome"] == "no_rate").sum())
     if missing:

@@ -2,15 +2,16 @@
 //! the interpreter; only the finished DataFrame crosses into Python.
 
 use polars::prelude::*;
-use polars_arrow::array::{Utf8ViewArray, View};
+use polars_arrow::array::{Array as _, Utf8ViewArray, View};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_buffer::Buffer;
 use rayon::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
+use crate::hash::FastMap;
 use crate::normalize::NormalizeOutput;
-use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS};
+use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS, OUTCOMES};
 use crate::providers::REGISTRY;
 use crate::schema::{CanonicalBatch, OptColumn, StrColumn, StrParts};
 
@@ -78,9 +79,9 @@ fn money(name: &str, column: OptColumn<crate::money::Decimal>) -> PolarsResult<C
     Ok(optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// A string column whose values are `labels[pick]`: the labels are laid out once and every
-/// row's view points at its label.
-fn label_views(name: &str, labels: &[String], picks: impl Iterator<Item = u32>) -> Column {
+/// A string column whose values are `labels[pick]` (null where `pick` is `None`): the labels
+/// are laid out once and every row's view points at its label.
+fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = Option<u32>>) -> Column {
     let mut text = String::new();
     let ends: Vec<usize> = labels
         .iter()
@@ -91,7 +92,7 @@ fn label_views(name: &str, labels: &[String], picks: impl Iterator<Item = u32>) 
         .collect();
     let starts: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).collect();
     if text.len() > u32::MAX as usize {
-        return strings(name, picks.map(|p| labels.get(p as usize).map(String::as_str)));
+        return strings(name, picks.map(|p| p.and_then(|p| labels.get(p as usize).copied())));
     }
     let bytes = text.as_bytes();
     let label_view = |p: u32| {
@@ -99,16 +100,30 @@ fn label_views(name: &str, labels: &[String], picks: impl Iterator<Item = u32>) 
         View::new_from_bytes(bytes.get(s..e).unwrap_or_default(), 0, s as u32)
     };
     let lookup: Vec<View> = (0..labels.len() as u32).map(label_view).collect();
-    let views: Vec<View> = picks.map(|p| lookup.get(p as usize).copied().unwrap_or_default()).collect();
+    // Flags are kept from the first null on (a column without nulls needs none).
+    let mut valid: Option<Vec<bool>> = None;
+    let views: Vec<View> = picks
+        .enumerate()
+        .map(|(i, p)| {
+            match (&mut valid, p) {
+                (Some(flags), _) => flags.push(p.is_some()),
+                (None, None) => valid = Some(std::iter::repeat_n(true, i).chain([false]).collect()),
+                (None, Some(_)) => {}
+            }
+            p.and_then(|p| lookup.get(p as usize).copied()).unwrap_or_default()
+        })
+        .collect();
+    let validity = valid.map(|flags| flags.into_iter().collect::<Bitmap>());
     let total_bytes = views.iter().map(|v| v.length as usize).sum();
     let total_buffer = text.len();
-    // SAFETY: every view is one whole label of `text` (char boundaries of a `String`), or empty.
+    // SAFETY: every view is one whole label of `text` (char boundaries of a `String`), or empty
+    // (then null, or an empty label).
     let array = unsafe {
         Utf8ViewArray::new_unchecked(
             ArrowDataType::Utf8View,
             Buffer::from(views),
             Buffer::from(vec![Buffer::from(text.into_bytes())]),
-            None,
+            validity,
             Some(total_bytes),
             total_buffer,
         )
@@ -180,7 +195,10 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
         Box::new(move || money("cost", cost)),
         Box::new(move || money("unit_price", unit_price)),
         Box::new(move || Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter()).into_column())),
-        Box::new(move || Ok(label_views("source", sources, source.into_iter()))),
+        Box::new(move || {
+            let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+            Ok(label_views("source", &names, source.into_iter().map(Some)))
+        }),
         Box::new(move || Ok(UInt64Chunked::from_vec("source_index".into(), source_index).into_column())),
     ];
     for ((name, _), part) in TEXT_COLUMNS.iter().zip(text) {
@@ -311,7 +329,50 @@ impl UsageFrame {
 
 /// Encodes string columns of `df` as group keys.
 pub fn key_columns(df: &DataFrame, names: &[String]) -> PolarsResult<Vec<KeyColumn>> {
-    names.par_iter().map(|n| Ok(KeyColumn::encode(n, df.column(n)?.str()?.iter()))).collect()
+    names.par_iter().map(|n| Ok(encode_key(n, df.column(n)?.str()?))).collect()
+}
+
+/// A string column as a `KeyColumn`, like `KeyColumn::encode` (codes in order of first
+/// appearance) but reading Arrow's views: a value of at most 12 bytes lives in its view, so it
+/// is looked up as one 128-bit number (length and bytes, padding masked off) without touching
+/// any text; a longer one by its text.
+fn encode_key(name: &str, ca: &StringChunked) -> KeyColumn {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    enum Key<'a> {
+        Null,
+        Short(u128),
+        Long(&'a str),
+    }
+    let mut seen: FastMap<Key<'_>, u32> = FastMap::default();
+    let mut values: Vec<Option<String>> = Vec::new();
+    let mut codes = Vec::with_capacity(ca.len());
+    let mut last: Option<(Key<'_>, u32)> = None;
+    for array in ca.downcast_iter() {
+        let validity = array.validity();
+        for (i, view) in array.views().iter().enumerate() {
+            let key = if validity.is_some_and(|v| !v.get_bit(i)) {
+                Key::Null
+            } else if view.length <= View::MAX_INLINE_SIZE {
+                let bits = 32 + 8 * view.length;
+                Key::Short(if bits >= 128 { view.as_u128() } else { view.as_u128() & ((1u128 << bits) - 1) })
+            } else {
+                Key::Long(array.value(i))
+            };
+            let code = match last {
+                Some((k, c)) if k == key => c,
+                _ => {
+                    let code = *seen.entry(key).or_insert_with(|| {
+                        values.push((key != Key::Null).then(|| array.value(i).to_owned()));
+                        (values.len() - 1) as u32
+                    });
+                    last = Some((key, code));
+                    code
+                }
+            };
+            codes.push(code);
+        }
+    }
+    KeyColumn { name: name.to_string(), codes, values }
 }
 
 /// The aggregate result: bucket columns in `tz` (when bucketed), keys, sums, counts.
@@ -356,24 +417,21 @@ impl PricingFrame {
     pub fn new(df: &DataFrame, card: &RateCard) -> PolarsResult<PricingFrame> {
         let used = card.used_columns();
         let rows = df.height();
-        let matches = MATCH_COLUMNS
-            .iter()
-            .enumerate()
+        // The unit and the used match columns, encoded in parallel; the others are constants.
+        let mut encoded = std::iter::once(("__unit", true))
+            .chain(MATCH_COLUMNS.iter().enumerate().map(|(k, name)| (*name, used.contains(&k))))
             .collect::<Vec<_>>()
             .into_par_iter()
-            .map(|(k, name)| {
-                Ok(if used.contains(&k) {
-                    KeyColumn::encode(name, df.column(name)?.str()?.iter())
-                } else {
-                    KeyColumn::constant(name, None, rows)
+            .map(|(name, used)| {
+                Ok(match used {
+                    true => encode_key(name, df.column(name)?.str()?),
+                    false => KeyColumn::constant(name, None, rows),
                 })
             })
             .collect::<PolarsResult<Vec<_>>>()?;
-        Ok(PricingFrame {
-            usage: UsageFrame::new(df)?,
-            unit: KeyColumn::encode("unit", df.column("__unit")?.str()?.iter()),
-            matches,
-        })
+        let mut unit = encoded.remove(0);
+        unit.name = "unit".into();
+        Ok(PricingFrame { usage: UsageFrame::new(df)?, unit, matches: encoded })
     }
 
     pub fn input(&self) -> PricingInput<'_> {
@@ -390,13 +448,24 @@ impl PricingFrame {
     }
 }
 
-/// The rate-card cost, unit price, currency and outcome of each row.
-pub fn priced(out: &Priced) -> PolarsResult<DataFrame> {
+/// The rate-card cost, unit price, currency and outcome of each row, each column built from
+/// the core's vectors as they are (no value goes through an iterator of options).
+pub fn priced(out: Priced) -> PolarsResult<DataFrame> {
+    let Priced { cost, cost_valid, unit_price, unit_price_valid, currency, currencies, outcome } = out;
+    let len = outcome.len();
+    let money = |name: &str, values: Vec<i128>, valid: Vec<bool>| {
+        optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)
+    };
+    let currencies: Vec<&str> = currencies.iter().map(String::as_str).collect();
+    let picks = currency.iter().zip(&cost_valid).map(|(c, ok)| ok.then_some(*c));
+    let currency = label_views("currency", &currencies, picks);
+    let names: Vec<&str> = OUTCOMES.iter().map(|o| o.name()).collect();
+    let outcome = label_views("outcome", &names, outcome.iter().map(|o| Some(*o as u32)));
     DataFrame::new_infer_height(vec![
-        decimals("cost", out.cost.iter().copied())?,
-        decimals("unit_price", out.unit_price.iter().copied())?,
-        strings("currency", out.currency.iter().map(|c| c.map(|i| out.currencies[i as usize].as_str()))),
-        strings("outcome", out.outcome.iter().map(|o| Some(o.name()))),
+        money("cost", cost, cost_valid)?.into_column(),
+        money("unit_price", unit_price, unit_price_valid)?.into_column(),
+        currency,
+        outcome,
     ])
 }
 

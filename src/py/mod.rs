@@ -128,7 +128,7 @@ fn price(
         let card = RateCard::parse(&frame::text_columns(&card.0).map_err(PyPolarsErr::from)?)?;
         let usage = frame::PricingFrame::new(&df.0, &card).map_err(PyPolarsErr::from)?;
         let priced = crate::pricing::price(&usage.input(), &card, options)?;
-        Ok(frame::priced(&priced).map_err(PyPolarsErr::from)?)
+        Ok(frame::priced(priced).map_err(PyPolarsErr::from)?)
     })?;
     Ok(PyDataFrame(out))
 }
