@@ -294,3 +294,29 @@ def test_priced_totals_match_a_decimal_oracle(quantities, price, tiered):
     want = oracle(quantities, price, tiers)
     assert got == want
     assert sum(got) == sum(want)
+
+
+def test_many_distinct_match_values_never_share_a_profile():
+    # Rows are grouped by their unit and match values (a number per combination) to find
+    # candidate rates. Four match columns of exactly 2^16 distinct values each make 2^64
+    # combinations per sku: numbered by a wrapping 64-bit product, the sku would vanish and
+    # the last row (sku "b") would take the rates of the first (sku "a").
+    n = 1 << 16
+    ids = [f"v{i:05d}" for i in range(n)]
+    df = pl.DataFrame(
+        {
+            "usage_start": [datetime(2024, 1, 1, tzinfo=timezone.utc)] * (n + 1),
+            "quantity": [1.0] * (n + 1),
+            "unit": ["Hours"] * (n + 1),
+            "sku": ["a"] * n + ["b"],
+            "resource_type": ids + ids[:1],
+            "account_id": ids[::-1] + ids[-1:],
+            "customer_id": ids[1:] + ids[:1] + ids[1:2],
+            "project_id": ids[2:] + ids[:2] + ids[2:3],
+        }
+    )
+    match = {"resource_type": ids[0], "account_id": ids[-1], "customer_id": ids[1], "project_id": ids[2]}
+    rates = un.RateCard.from_records([{"sku": "a", "unit_price": "1"} | match, {"sku": "b", "unit_price": "2"} | match])
+    got = priced_cost(df, rates)
+    assert got[0] == D(1) and got[-1] == D(2)
+    assert got[1:-1] == [None] * (n - 1)
