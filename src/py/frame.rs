@@ -79,9 +79,9 @@ fn money(name: &str, column: OptColumn<crate::money::Decimal>) -> PolarsResult<C
     Ok(optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
-/// A string column whose values are `labels[pick]` (null where `pick` is `None`): the labels
+/// A string column whose values are `labels[pick]`, null where `valid` says so: the labels
 /// are laid out once and every row's view points at its label.
-fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = Option<u32>>) -> Column {
+fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = u32>, valid: Option<&[bool]>) -> Column {
     let mut text = String::new();
     let ends: Vec<usize> = labels
         .iter()
@@ -92,7 +92,11 @@ fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = Option<u
         .collect();
     let starts: Vec<usize> = std::iter::once(0).chain(ends.iter().copied()).collect();
     if text.len() > u32::MAX as usize {
-        return strings(name, picks.map(|p| p.and_then(|p| labels.get(p as usize).copied())));
+        let value = |(i, p): (usize, u32)| match valid.and_then(|v| v.get(i)) {
+            Some(false) => None,
+            _ => labels.get(p as usize).copied(),
+        };
+        return strings(name, picks.enumerate().map(value));
     }
     let bytes = text.as_bytes();
     let label_view = |p: u32| {
@@ -100,20 +104,8 @@ fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = Option<u
         View::new_from_bytes(bytes.get(s..e).unwrap_or_default(), 0, s as u32)
     };
     let lookup: Vec<View> = (0..labels.len() as u32).map(label_view).collect();
-    // Flags are kept from the first null on (a column without nulls needs none).
-    let mut valid: Option<Vec<bool>> = None;
-    let views: Vec<View> = picks
-        .enumerate()
-        .map(|(i, p)| {
-            match (&mut valid, p) {
-                (Some(flags), _) => flags.push(p.is_some()),
-                (None, None) => valid = Some(std::iter::repeat_n(true, i).chain([false]).collect()),
-                (None, Some(_)) => {}
-            }
-            p.and_then(|p| lookup.get(p as usize).copied()).unwrap_or_default()
-        })
-        .collect();
-    let validity = valid.map(|flags| flags.into_iter().collect::<Bitmap>());
+    let views: Vec<View> = picks.map(|p| lookup.get(p as usize).copied().unwrap_or_default()).collect();
+    let validity = valid.filter(|v| v.iter().any(|x| !x)).map(|v| v.iter().copied().collect::<Bitmap>());
     let total_bytes = views.iter().map(|v| v.length as usize).sum();
     let total_buffer = text.len();
     // SAFETY: every view is one whole label of `text` (char boundaries of a `String`), or empty
@@ -197,7 +189,7 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
         Box::new(move || Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter()).into_column())),
         Box::new(move || {
             let names: Vec<&str> = sources.iter().map(String::as_str).collect();
-            Ok(label_views("source", &names, source.into_iter().map(Some)))
+            Ok(label_views("source", &names, source.into_iter(), None))
         }),
         Box::new(move || Ok(UInt64Chunked::from_vec("source_index".into(), source_index).into_column())),
     ];
@@ -457,10 +449,9 @@ pub fn priced(out: Priced) -> PolarsResult<DataFrame> {
         optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)
     };
     let currencies: Vec<&str> = currencies.iter().map(String::as_str).collect();
-    let picks = currency.iter().zip(&cost_valid).map(|(c, ok)| ok.then_some(*c));
-    let currency = label_views("currency", &currencies, picks);
+    let currency = label_views("currency", &currencies, currency.into_iter(), Some(&cost_valid));
     let names: Vec<&str> = OUTCOMES.iter().map(|o| o.name()).collect();
-    let outcome = label_views("outcome", &names, outcome.iter().map(|o| Some(*o as u32)));
+    let outcome = label_views("outcome", &names, outcome.iter().map(|o| *o as u32), None);
     DataFrame::new_infer_height(vec![
         money("cost", cost, cost_valid)?.into_column(),
         money("unit_price", unit_price, unit_price_valid)?.into_column(),

@@ -5,6 +5,8 @@ mod dumps;
 mod errors;
 mod frame;
 
+use std::sync::mpsc::RecvTimeoutError;
+
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -27,16 +29,32 @@ type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
 
 /// Runs `work` without the GIL on a worker thread while this thread watches for Ctrl-C: on a
 /// signal the core is asked to stop (it checks between chunks) and the signal's exception is
-/// raised. A panic in the core becomes a `RuntimeError`, never an abort.
+/// raised. A panic in the core becomes a `RuntimeError`, never an abort. The result is handed
+/// over the moment it is ready (signals are looked at every 20 ms while waiting), so a small
+/// call costs no more than its work.
 fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    let panicked = || PyRuntimeError::new_err("usagenorm: internal error (panic)");
     crate::cancel::reset();
     std::thread::scope(|scope| {
-        let handle = scope.spawn(work);
+        let (done, mut result) = std::sync::mpsc::sync_channel(1);
+        let handle = scope.spawn(move || {
+            let _ = done.send(work());
+        });
         loop {
-            if handle.is_finished() {
-                return handle
-                    .join()
-                    .unwrap_or_else(|_| Err(PyRuntimeError::new_err("usagenorm: internal error (panic)")));
+            // The receiver goes into the GIL-free wait and comes back (it is not `Sync`).
+            let received;
+            (received, result) = py.detach(move || (result.recv_timeout(std::time::Duration::from_millis(20)), result));
+            match received {
+                Ok(out) => {
+                    let _ = handle.join();
+                    return out;
+                }
+                // The worker ended without a result: it panicked.
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                    return Err(panicked());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if let Err(signal) = py.check_signals() {
                 crate::cancel::request();
@@ -47,7 +65,6 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
                 crate::cancel::reset();
                 return Err(signal);
             }
-            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
         }
     })
 }
