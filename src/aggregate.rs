@@ -152,7 +152,7 @@ pub fn aggregate(
             return Err(Error::InvalidArgument("end must be after start".into()));
         }
     }
-    let groups = GroupIds::new(keys, rows);
+    let groups = GroupIds::new(keys.iter().collect(), rows);
     let hours_unit: Vec<bool> = match unit_key {
         Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
         None => Vec::new(),
@@ -188,18 +188,22 @@ pub fn aggregate(
     Ok(finish(total, running_unsplit, &groups, keys, calendar.as_ref()))
 }
 
-/// Group ids: codes combined in mixed radix, or interned tuples when that would overflow.
-struct GroupIds {
+/// Ids for the distinct combinations of several key columns' codes: the mixed-radix number of
+/// a row's codes (each below its column's radix, so two combinations never share an id), or,
+/// when those numbers would not fit in 64 bits, the combinations numbered as they appear.
+/// Shared by `aggregate` (group keys) and `pricing` (a row's unit and match values).
+pub(crate) struct GroupIds<'k> {
+    keys: Vec<&'k KeyColumn>,
     radix: Vec<u64>,
     interned: Option<(Vec<u64>, Vec<Vec<u32>>)>,
 }
 
-impl GroupIds {
-    fn new(keys: &[KeyColumn], rows: usize) -> GroupIds {
+impl<'k> GroupIds<'k> {
+    pub(crate) fn new(keys: Vec<&'k KeyColumn>, rows: usize) -> GroupIds<'k> {
         let radix: Vec<u64> = keys.iter().map(|k| k.values.len().max(1) as u64).collect();
         let fits = radix.iter().try_fold(1u64, |acc, r| acc.checked_mul(*r)).is_some();
         if fits {
-            return GroupIds { radix, interned: None };
+            return GroupIds { keys, radix, interned: None };
         }
         let mut ids: FastMap<Vec<u32>, u64> = FastMap::default();
         let mut tuples = Vec::new();
@@ -212,14 +216,22 @@ impl GroupIds {
                 })
             })
             .collect();
-        GroupIds { radix, interned: Some((per_row, tuples)) }
+        GroupIds { keys, radix, interned: Some((per_row, tuples)) }
     }
 
     #[inline]
-    fn of_row(&self, keys: &[KeyColumn], i: usize) -> u64 {
+    pub(crate) fn of_row(&self, i: usize) -> u64 {
         match &self.interned {
             Some((per_row, _)) => per_row[i],
-            None => keys.iter().zip(&self.radix).rev().fold(0u64, |acc, (k, r)| acc * r + k.codes[i] as u64),
+            None => self.keys.iter().zip(&self.radix).rev().fold(0u64, |acc, (k, r)| acc * r + k.codes[i] as u64),
+        }
+    }
+
+    /// Every id is below this.
+    pub(crate) fn count(&self) -> u64 {
+        match &self.interned {
+            Some((_, tuples)) => tuples.len() as u64,
+            None => self.radix.iter().product(),
         }
     }
 
@@ -310,7 +322,7 @@ struct Ctx<'c, 'a> {
     usage: &'c UsageColumns<'a>,
     calendar: Option<&'c Calendar>,
     spec: &'c AggregateSpec,
-    groups: &'c GroupIds,
+    groups: &'c GroupIds<'c>,
     keys: &'c [KeyColumn],
     unit_key: Option<usize>,
     hours_unit: &'c [bool],
@@ -359,7 +371,7 @@ impl Ctx<'_, '_> {
             if let Some(c) = cost {
                 allocate(c, &pieces, end - start, &mut shares);
             }
-            let group = self.groups.of_row(self.keys, i);
+            let group = self.groups.of_row(i);
             let span = (end - start) as f64;
             let mut last_bucket = None;
             for (j, p) in pieces.iter().enumerate().filter(|(_, p)| p.inside) {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::aggregate::{KeyColumn, Nullable};
+use crate::aggregate::{GroupIds, KeyColumn, Nullable};
 use crate::error::{Error, Result};
 use crate::hash::FastMap;
 use crate::money::{div_round_half_even, Decimal};
@@ -489,19 +489,15 @@ fn tiered_numerator(tiers: &[(i128, Decimal, usize)], cumulative: i128, q: i128)
 /// For each distinct profile of the rows — their unit and the values of the match columns
 /// that some rate uses — the ladders that could match it, most specific first, ignoring time.
 /// Rows look their profile up instead of scanning the card.
-struct Candidates {
-    /// Indices into MATCH_COLUMNS of the columns any ladder matches on.
-    used: Vec<usize>,
-    radix: Vec<u64>,
-    /// Each row's profile number, when the mixed-radix numbers of the codes would not fit in
-    /// 64 bits (then they are numbered as they appear instead).
-    row_profile: Option<Vec<u64>>,
-    /// Profile number → index into `lists`.
+struct Candidates<'i> {
+    /// A row's profile: the id of its unit and used match columns' codes.
+    profiles: GroupIds<'i>,
+    /// Profile → index into `lists`.
     slots: Slots,
     lists: Vec<Vec<Candidate>>,
 }
 
-/// Profile numbers below this are looked up in a table rather than a map.
+/// Up to this many profiles are looked up in a table rather than a map.
 const DENSE_PROFILES: u64 = 1 << 20;
 /// A slot no profile of the rows has.
 const NO_SLOT: u32 = u32::MAX;
@@ -511,23 +507,10 @@ enum Slots {
     Sparse(FastMap<u64, u32>),
 }
 
-impl Candidates {
-    fn columns<'i>(&self, input: &'i PricingInput) -> impl Iterator<Item = &'i KeyColumn> + use<'i, '_> {
-        std::iter::once(input.unit).chain(self.used.iter().map(move |k| &input.matches[*k]))
-    }
-
-    /// The profile of row `i`: the mixed-radix number of its codes (each code is below its
-    /// column's radix, so two profiles never share a number).
-    fn profile_of(&self, input: &PricingInput, i: usize) -> u64 {
-        if let Some(p) = &self.row_profile {
-            return p[i];
-        }
-        self.columns(input).zip(&self.radix).fold(0u64, |acc, (k, r)| acc * *r + k.codes[i] as u64)
-    }
-
+impl Candidates<'_> {
     /// The candidate ladders of row `i`.
-    fn of(&self, input: &PricingInput, i: usize) -> &[Candidate] {
-        let p = self.profile_of(input, i);
+    fn of(&self, i: usize) -> &[Candidate] {
+        let p = self.profiles.of_row(i);
         let slot = match &self.slots {
             Slots::Dense(table) => table.get(p as usize).copied().unwrap_or(NO_SLOT),
             Slots::Sparse(map) => map.get(&p).copied().unwrap_or(NO_SLOT),
@@ -536,35 +519,16 @@ impl Candidates {
     }
 }
 
-fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
-    let mut c = Candidates {
-        used: card.used_columns(),
-        radix: Vec::new(),
-        row_profile: None,
-        slots: Slots::Dense(Vec::new()),
-        lists: Vec::new(),
-    };
-    c.radix = c.columns(input).map(|k| k.values.len().max(1) as u64).collect();
+fn profile_candidates<'i>(input: &PricingInput<'i>, card: &RateCard) -> Candidates<'i> {
+    let columns = std::iter::once(input.unit).chain(card.used_columns().into_iter().map(|k| &input.matches[k]));
     let rows = input.usage_start.values.len();
-    let profiles = match c.radix.iter().try_fold(1u64, |acc, r| acc.checked_mul(*r)) {
-        Some(n) => n,
-        None => {
-            let mut ids: FastMap<Vec<u32>, u64> = FastMap::default();
-            let numbered = (0..rows)
-                .map(|i| {
-                    let next = ids.len() as u64;
-                    *ids.entry(c.columns(input).map(|k| k.codes[i]).collect()).or_insert(next)
-                })
-                .collect();
-            c.row_profile = Some(numbered);
-            ids.len() as u64
-        }
-    };
+    let profiles = GroupIds::new(columns.collect(), rows);
+    let dense = profiles.count() <= DENSE_PROFILES;
     // The first row of each profile stands for it.
-    let firsts: Vec<(u64, usize)> = if profiles <= DENSE_PROFILES {
-        let mut first = vec![usize::MAX; profiles as usize];
+    let firsts: Vec<(u64, usize)> = if dense {
+        let mut first = vec![usize::MAX; profiles.count() as usize];
         for i in 0..rows {
-            let slot = &mut first[c.profile_of(input, i) as usize];
+            let slot = &mut first[profiles.of_row(i) as usize];
             if *slot == usize::MAX {
                 *slot = i;
             }
@@ -573,11 +537,11 @@ fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
     } else {
         let mut first: FastMap<u64, usize> = FastMap::default();
         for i in 0..rows {
-            first.entry(c.profile_of(input, i)).or_insert(i);
+            first.entry(profiles.of_row(i)).or_insert(i);
         }
         first.into_iter().collect()
     };
-    c.lists = firsts
+    let lists = firsts
         .par_iter()
         .map(|&(_, i)| {
             let unit = input.unit.values[input.unit.codes[i] as usize].as_deref();
@@ -597,14 +561,14 @@ fn profile_candidates(input: &PricingInput, card: &RateCard) -> Candidates {
             list
         })
         .collect();
-    c.slots = if profiles <= DENSE_PROFILES {
-        let mut table = vec![NO_SLOT; profiles as usize];
+    let slots = if dense {
+        let mut table = vec![NO_SLOT; profiles.count() as usize];
         firsts.iter().enumerate().for_each(|(slot, (p, _))| table[*p as usize] = slot as u32);
         Slots::Dense(table)
     } else {
         Slots::Sparse(firsts.iter().enumerate().map(|(slot, (p, _))| (*p, slot as u32)).collect())
     };
-    c
+    Candidates { profiles, slots, lists }
 }
 
 fn row_pieces(
@@ -627,7 +591,7 @@ fn row_pieces(
     };
     let start = input.usage_start.get(i).ok_or_else(|| Error::Column(format!("usage_start is null in row {i}")))?;
     let end = input.usage_end.get(i).unwrap_or(start).max(start);
-    let list = candidates.of(input, i);
+    let list = candidates.of(i);
     if list.is_empty() {
         return Ok(Outcome::NoRate);
     }
