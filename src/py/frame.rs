@@ -75,8 +75,12 @@ fn optional<T: PolarsNumericType>(
 
 fn money(name: &str, column: OptColumn<crate::money::Decimal>) -> PolarsResult<Column> {
     let (values, valid, len) = column.into_parts();
-    let values: Vec<i128> = values.into_iter().map(|d| d.0).collect();
-    Ok(optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)?.into_column())
+    money_parts(name, (values.into_iter().map(|d| d.0).collect(), valid, len))
+}
+
+/// A decimal(38, 9) column from its values (units of 10⁻⁹) and validity, handed over as they are.
+fn money_parts(name: &str, parts: (Vec<i128>, Vec<bool>, usize)) -> PolarsResult<Column> {
+    Ok(optional::<Int128Type>(name, parts).into_decimal(38, crate::money::SCALE as usize)?.into_column())
 }
 
 /// A string column whose values are `labels[pick]`, null where `valid` says so: the labels
@@ -445,16 +449,13 @@ impl PricingFrame {
 pub fn priced(out: Priced) -> PolarsResult<DataFrame> {
     let Priced { cost, cost_valid, unit_price, unit_price_valid, currency, currencies, outcome } = out;
     let len = outcome.len();
-    let money = |name: &str, values: Vec<i128>, valid: Vec<bool>| {
-        optional::<Int128Type>(name, (values, valid, len)).into_decimal(38, crate::money::SCALE as usize)
-    };
     let currencies: Vec<&str> = currencies.iter().map(String::as_str).collect();
     let currency = label_views("currency", &currencies, currency.into_iter(), Some(&cost_valid));
     let names: Vec<&str> = OUTCOMES.iter().map(|o| o.name()).collect();
     let outcome = label_views("outcome", &names, outcome.iter().map(|o| *o as u32), None);
     DataFrame::new_infer_height(vec![
-        money("cost", cost, cost_valid)?.into_column(),
-        money("unit_price", unit_price, unit_price_valid)?.into_column(),
+        money_parts("cost", (cost, cost_valid, len))?,
+        money_parts("unit_price", (unit_price, unit_price_valid, len))?,
         currency,
         outcome,
     ])
