@@ -47,6 +47,12 @@ pub type FieldResult<T> = Result<T, FieldError>;
 pub struct Raw<'a>(&'a str);
 
 impl<'a> Raw<'a> {
+    /// A raw value from text already known to be one valid JSON value (a record or NDJSON
+    /// line that was parsed).
+    pub fn of_valid(text: &'a str) -> Raw<'a> {
+        Raw(text.trim())
+    }
+
     pub fn get(self) -> &'a str {
         self.0
     }
@@ -168,21 +174,44 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                     let value: &'de RawValue = map.next_value()?;
                     fields.push((key.0, Raw::from(value)));
                 }
-                Ok(RawObject { fields, split: Vec::new() })
+                Ok(RawObject::new(fields, Vec::new()))
             }
         }
         d.deserialize_map(V)
     }
 }
 
+/// Fields of an object as read, in document order.
+type Fields<'a> = Vec<(Cow<'a, str>, Raw<'a>)>;
+
 impl<'a> RawObject<'a> {
+    /// An object from its fields in document order. A key that repeats keeps its last value
+    /// only, as Python's `json` and serde_json's `Value` do, so that no reader (the Suger
+    /// `records` map, the tags) ever sees, or counts, both.
+    fn new(mut fields: Fields<'a>, mut split: Vec<(usize, Vec<Raw<'a>>)>) -> RawObject<'a> {
+        if has_repeated_key(&fields) {
+            let keep: Vec<bool> =
+                (0..fields.len()).map(|i| !fields[i + 1..].iter().any(|(k, _)| *k == fields[i].0)).collect();
+            let mut new_index = Vec::with_capacity(fields.len());
+            let mut kept = 0;
+            for &k in &keep {
+                new_index.push(k.then_some(kept));
+                kept += usize::from(k);
+            }
+            split = split.into_iter().filter_map(|(i, items)| Some((new_index.get(i).copied()??, items))).collect();
+            let mut k = keep.into_iter();
+            fields.retain(|_| k.next().unwrap_or(true));
+        }
+        RawObject { fields, split }
+    }
+
     /// Reads a raw value as an object; `path` names it in the error.
     pub fn parse(raw: Raw<'a>, path: &str) -> FieldResult<RawObject<'a>> {
         if Kind::of(raw) != Kind::Object {
             return Err(wrong_kind(path, "an object", raw));
         }
         if let Some(fields) = scan::object(raw.get()) {
-            return Ok(RawObject { fields, split: Vec::new() });
+            return Ok(RawObject::new(fields, Vec::new()));
         }
         serde_json::from_str(raw.get()).map_err(|e| FieldError::new(path, format!("malformed object: {e}")))
     }
@@ -192,7 +221,7 @@ impl<'a> RawObject<'a> {
     /// `None` when the text is not an object.
     pub fn from_validated(text: &'a str) -> Option<RawObject<'a>> {
         match scan::object(text) {
-            Some(fields) => Some(RawObject { fields, split: Vec::new() }),
+            Some(fields) => Some(RawObject::new(fields, Vec::new())),
             None => serde_json::from_str(text).ok(),
         }
     }
@@ -320,6 +349,72 @@ impl<'a> RawObject<'a> {
     }
 }
 
+/// The JSON text `dumps` writes for a float that JSON cannot hold, followed by `NaN`,
+/// `Infinity` or `-Infinity`: a string that starts with the escape of U+FFFF, which `dumps`
+/// otherwise never writes (it writes that character as itself). The reader rejects the record
+/// that holds it, naming the field, instead of the whole page failing to be written.
+pub const NONFINITE_MARK: &[u8] = b"\"\\uffff";
+
+/// Where in `raw` a value `dumps` marked as non-finite sits: its path within `raw` and what it
+/// was (`NaN`, `Infinity`, `-Infinity`). Only values whose text holds the mark are searched.
+pub fn nonfinite_field(raw: Raw) -> Option<(String, String)> {
+    let text = raw.get();
+    memchr::memmem::find(text.as_bytes(), NONFINITE_MARK)?;
+    match Kind::of(raw) {
+        Kind::String => {
+            let what = text.strip_prefix("\"\\uffff")?.strip_suffix('"')?;
+            matches!(what, "NaN" | "Infinity" | "-Infinity").then(|| (String::new(), what.to_string()))
+        }
+        Kind::Object => {
+            let obj = RawObject::parse(raw, "").ok()?;
+            let found = obj.fields().find_map(|(k, v)| nonfinite_field(v).map(|(p, w)| (join_key(k, &p), w)));
+            found
+        }
+        Kind::Array => parse_array(raw)
+            .ok()?
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, v)| nonfinite_field(v).map(|(p, w)| (format!("[{i}]{}", dotted(&p)), w))),
+        _ => None,
+    }
+}
+
+fn dotted(path: &str) -> String {
+    if path.is_empty() || path.starts_with('[') {
+        path.to_string()
+    } else {
+        format!(".{path}")
+    }
+}
+
+fn join_key(key: &str, rest: &str) -> String {
+    format!("{key}{}", dotted(rest))
+}
+
+/// Whether a key occurs twice among `fields`. A 256-bit filter of each key's length and end
+/// bytes leaves a full comparison for the rare key whose bit is already set, so that the
+/// common object costs a few instructions per key.
+fn has_repeated_key(fields: &Fields) -> bool {
+    if fields.len() < 2 {
+        return false;
+    }
+    let mut seen = [0u64; 4];
+    for (i, (key, _)) in fields.iter().enumerate() {
+        let b = key.as_bytes();
+        let h = (b.len() as u32)
+            .wrapping_mul(0x9E37)
+            .wrapping_add(u32::from(b.first().copied().unwrap_or(0)).wrapping_mul(31))
+            .wrapping_add(u32::from(b.last().copied().unwrap_or(0)).wrapping_mul(131))
+            .wrapping_add(u32::from(b.get(b.len() / 2).copied().unwrap_or(0)).wrapping_mul(7));
+        let (word, bit) = ((h >> 6) as usize & 3, 1u64 << (h & 63));
+        if seen[word] & bit != 0 && fields[..i].iter().any(|(k, _)| k == key) {
+            return true;
+        }
+        seen[word] |= bit;
+    }
+    false
+}
+
 /// Reads a raw value as an array of raw elements.
 pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
     if Kind::of(raw) != Kind::Array {
@@ -366,7 +461,7 @@ pub fn parse_large(text: &str) -> Option<Large<'_>> {
                 .filter(|(i, _)| !split.iter().any(|(j, _)| j == i))
                 .all(|(_, (_, v))| valid(v));
             let items_ok = split.iter().all(|(_, items)| items.par_iter().all(valid));
-            (values_ok && items_ok).then_some(Large::Object(RawObject { fields, split }))
+            (values_ok && items_ok).then_some(Large::Object(RawObject::new(fields, split)))
         }
         b'[' => {
             let items = scan::array(text)?;
@@ -733,7 +828,7 @@ pub mod scan {
                         }
                     }
                 }
-                (ws(b, i + 1) == b.len()).then_some(super::Large::Object(super::RawObject { fields, split }))
+                (ws(b, i + 1) == b.len()).then_some(super::Large::Object(super::RawObject::new(fields, split)))
             }
             b'[' => {
                 let (items, array_end) = v.elements(text, start)?;
@@ -1285,6 +1380,39 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_key_keeps_its_last_value_only() {
+        let o = obj(r#"{"a":1,"dup":{"x":1},"b":2,"dup":{"x":2}}"#);
+        assert_eq!(
+            o.fields().map(|(k, v)| format!("{k}={}", v.get())).collect::<Vec<_>>(),
+            ["a=1", "b=2", "dup={\"x\":2}"]
+        );
+        let mut t = Tags::new();
+        t.rest(&o, &[], "").unwrap();
+        assert_eq!(t.finish(), r#"{"a":1,"b":2,"dup":{"x":2}}"#);
+        // The checking scanner (split arrays keep their field) and the large-document reader agree.
+        let text = r#"{"r":[1],"k":1,"r":[2,3],"k":2}"#;
+        let Some(Large::Object(checked)) = parse_checked(text) else { panic!("checked") };
+        assert_eq!(checked.array("r").unwrap().unwrap().iter().map(|r| r.get()).collect::<Vec<_>>(), ["2", "3"]);
+        assert_eq!(checked.get("k").map(Raw::get), Some("2"));
+        assert_eq!(checked.fields().count(), 2);
+        // Many keys, to pass the filter's collisions, and no false repeats.
+        let many: String = (0..300).map(|i| format!("\"k{i}\":{i},")).collect::<String>() + "\"k7\":\"last\"";
+        let text = format!("{{{many}}}");
+        let o = obj(&text);
+        assert_eq!(o.fields().count(), 300);
+        assert_eq!(o.get("k7").map(Raw::get), Some("\"last\""));
+    }
+
+    #[test]
+    fn non_finite_marks_are_found_by_path() {
+        let text = r#"{"a":1,"records":{"x":"\uffffNaN"},"l":[0,{"y":"\uffff-Infinity"}]}"#;
+        assert_eq!(nonfinite_field(Raw::of_valid(text)), Some(("records.x".into(), "NaN".into())));
+        let text = r#"{"l":[0,{"y":"\uffff-Infinity"}]}"#;
+        assert_eq!(nonfinite_field(Raw::of_valid(text)), Some(("l[1].y".into(), "-Infinity".into())));
+        assert_eq!(nonfinite_field(Raw::of_valid(r#"{"s":"\uffffelse"}"#)), None);
+    }
+
+    #[test]
     fn tags_are_compact_json() {
         let o = obj("{ \"a\" : { \"x\" : \"1 2\" },\n \"b\": [1, 2] }");
         let mut t = Tags::new();
@@ -1303,9 +1431,8 @@ mod tests {
     fn scan_agrees(text: &str) {
         match text.trim_start().as_bytes().first() {
             Some(b'{') => {
-                let scanned: Vec<(String, String)> = scan::object(text)
-                    .unwrap()
-                    .into_iter()
+                let scanned: Vec<(String, String)> = RawObject::new(scan::object(text).unwrap(), Vec::new())
+                    .fields()
                     .map(|(k, v)| (k.to_string(), v.get().to_string()))
                     .collect();
                 assert_eq!(scanned, serde_fields(text), "{text}");

@@ -194,8 +194,12 @@ fn parse_decimal(text: &str, extra_exp: i32) -> Result<Decimal, DecimalError> {
             let d = 10i128.pow(down);
             let q = mantissa / d;
             let r = mantissa % d;
-            let twice = r * 2;
-            let up = twice > d || (twice == d && (dropped_nonzero || q % 2 != 0));
+            // r against d − r, not 2r against d: 2r overflows i128 when d is 10^38.
+            let up = match r.cmp(&(d - r)) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => dropped_nonzero || q % 2 != 0,
+            };
             q + up as i128
         }
     };
@@ -229,6 +233,20 @@ mod tests {
         assert_eq!(d("0.0000000015").0, 2);
         assert_eq!(d("0.00000000050001").0, 1);
         assert_eq!(d("-0.0000000025").0, -2);
+    }
+
+    #[test]
+    fn rounding_next_to_the_ninth_place_never_overflows() {
+        // 38 significant digits just below 10⁻⁹: the remainder is close to 10^38.
+        let z = |n: usize| "0".repeat(n);
+        let nines = "9".repeat(38);
+        assert_eq!(d(&format!("0.{}{nines}", z(9))).0, 1);
+        assert_eq!(d(&format!("-0.{}{nines}", z(9))).0, -1);
+        assert_eq!(d(&format!("0.{}4{nines}", z(9))).0, 0);
+        assert_eq!(d(&format!("0.{}5{}", z(9), z(37))).0, 0, "a tie rounds to even");
+        assert_eq!(d(&format!("0.{}15{}", z(8), z(37))).0, 2, "a tie rounds to even");
+        assert_eq!(d(&format!("0.{}5{}1", z(9), z(36))).0, 1, "just above the tie");
+        assert_eq!(d(&format!("0.{}5{}1", z(9), z(40))).0, 1, "a dropped digit breaks the tie");
     }
 
     #[test]

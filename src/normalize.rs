@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
 use crate::json::{FieldError, FieldResult, Kind, Large, Raw, RawObject};
-use crate::providers::{self, Provider, ReadOptions, RecordReader, REGISTRY};
+use crate::providers::{self, Provider, ReadOptions, RecordReader, WholeSource, NO_SOURCE, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 
 /// Progress of the running `normalize` calls (process-wide, approximate when several run at
@@ -366,8 +366,17 @@ fn cap_raw(raw: &[u8]) -> String {
 #[derive(Clone, Copy)]
 struct Ctx<'o> {
     source: u32,
+    /// The source's format: forced, or detected from its first document that detects.
     provider: Option<&'static dyn Provider>,
+    /// The format `provider=` forced, if any: then no element is detected on its own.
+    forced: Option<&'static dyn Provider>,
     options: &'o ReadOptions,
+    /// The text of the whole source (of the block, for a file read in blocks), for formats that
+    /// learn from every record of it (`providers::WholeSource`).
+    whole: &'o WholeSource<'o>,
+    /// Whether the text may hold `json::NONFINITE_MARK` (in-memory text that `dumps` wrote from
+    /// a float JSON cannot hold): then each record is searched for it and rejected by name.
+    nonfinite: bool,
 }
 
 /// Files larger than this are read block by block when they hold NDJSON, so the whole file is
@@ -383,47 +392,94 @@ fn read_source(
     options: &ReadOptions,
 ) -> Result<(Chunk, Option<&'static str>)> {
     crate::cancel::check()?;
-    let mut ctx = Ctx { source, provider: forced, options };
-    let owned;
-    let (name, data): (String, &[u8]) = match input {
+    let mut ctx = Ctx { source, provider: forced, forced, options, whole: &NO_SOURCE, nonfinite: false };
+    let chunk = match input {
         Input::Path(p) => {
             let io_error = |e: std::io::Error| Error::Io {
                 path: p.display().to_string(),
                 message: e.to_string(),
                 not_found: e.kind() == std::io::ErrorKind::NotFound,
             };
+            let name = p.display().to_string();
             let mut file = std::fs::File::open(p).map_err(io_error)?;
             let len = file.metadata().map_err(io_error)?.len();
             if len > STREAM_MIN {
-                let name = p.display().to_string();
-                let chunk = read_large_file(&mut ctx, &name, file, len as usize, BLOCK).map_err(io_error)?;
-                return Ok((chunk, ctx.provider.map(|p| p.id())));
+                read_large_file(&mut ctx, &name, file, len as usize, BLOCK).map_err(io_error)?
+            } else {
+                let mut buf = Vec::with_capacity(len as usize + 1);
+                file.read_to_end(&mut buf).map_err(io_error)?;
+                read_bytes(&mut ctx, &name, &buf).map_err(io_error)?
             }
-            let mut buf = Vec::with_capacity(len as usize + 1);
-            file.read_to_end(&mut buf).map_err(io_error)?;
-            owned = buf;
-            (p.display().to_string(), &owned)
         }
-        Input::Bytes { name, data } => (name.clone(), data),
-    };
-    let inflated;
-    let data = if data.starts_with(&[0x1f, 0x8b]) {
-        let mut buf = Vec::new();
-        if let Err(e) = flate2::read::MultiGzDecoder::new(data).read_to_end(&mut buf) {
-            return Ok((gzip_rejected(&ctx, e), None));
+        Input::Bytes { name, data } => {
+            ctx.nonfinite = memchr::memmem::find(data, crate::json::NONFINITE_MARK).is_some();
+            // In-memory text is never read from a device: an error can only be gzip's, which
+            // `read_stream` turns into a rejection.
+            read_bytes(&mut ctx, name, data).unwrap_or_else(|e| gzip_rejected(&ctx, e))
         }
-        inflated = buf;
-        &inflated[..]
-    } else {
-        data
-    };
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let chunk = if ndjson_by_name(&name) || looks_like_ndjson(data) {
-        read_ndjson(&mut ctx, data, 0).0
-    } else {
-        read_json(&mut ctx, data)
     };
     Ok((chunk, ctx.provider.map(|p| p.id())))
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// Reads a source held in memory: plain text as it is, gzip through the same streaming reader
+/// as a large file, so that a stream that breaks keeps what came before the break at any size.
+fn read_bytes(ctx: &mut Ctx, name: &str, data: &[u8]) -> std::io::Result<Chunk> {
+    if data.starts_with(GZIP_MAGIC) {
+        let stream = Stream::Sequential(Box::new(flate2::bufread::MultiGzDecoder::new(data)));
+        // Room for a typical compression ratio; the buffer grows if the text is larger.
+        let capacity = data.len().saturating_mul(8).clamp(64 << 10, BLOCK + (1 << 20));
+        return read_stream(ctx, name, stream, true, capacity, BLOCK);
+    }
+    Ok(read_text(ctx, name, data))
+}
+
+/// Reads plain text whole: NDJSON or one or more JSON documents (see `read_undecided`).
+fn read_text(ctx: &mut Ctx, name: &str, data: &[u8]) -> Chunk {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let whole = WholeSource::new(data);
+    let mut local = Ctx { whole: &whole, ..*ctx };
+    let out = if ndjson_by_name(name) || looks_like_ndjson(data) {
+        read_ndjson(&mut local, data, 0).0
+    } else {
+        read_undecided(&mut local, data)
+    };
+    ctx.provider = local.provider;
+    out
+}
+
+/// Reads text that is not NDJSON by its name or its first line. What it is is decided from the
+/// whole text: one JSON document if it parses as one; else NDJSON if any of its lines is a
+/// JSON object or array by itself (a first line that is blank or broken does not hide the good
+/// lines after it: only the bad lines are rejected); else a sequence of documents, read up to
+/// the first that is broken, whose rest is one rejection.
+fn read_undecided(ctx: &mut Ctx, data: &[u8]) -> Chunk {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(doc) = Doc::parse(text) {
+            if ctx.provider.is_none() {
+                // Detected here so the source's stats name its format.
+                ctx.provider = detect(&doc).ok().flatten();
+            }
+            return read_document(ctx, doc, text, None, "$");
+        }
+    }
+    if has_document_line(data) {
+        return read_ndjson(ctx, data, 0).0;
+    }
+    read_json(ctx, data)
+}
+
+/// Whether any line of `data` is by itself a JSON object or array with something in it, starting
+/// at the line's first character: a pretty-printed document indents what it nests, so a line of
+/// one that happens to be a whole object does not make a broken document NDJSON.
+fn has_document_line(data: &[u8]) -> bool {
+    data.split(|&c| c == b'\n').any(|line| {
+        let line = line.trim_ascii_end();
+        line.len() > 2
+            && matches!((line[0], line[line.len() - 1]), (b'{', b'}') | (b'[', b']'))
+            && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+    })
 }
 
 fn gzip_rejected(ctx: &Ctx, e: std::io::Error) -> Chunk {
@@ -518,9 +574,7 @@ impl<'f> Stream<'f> {
     }
 }
 
-/// Reads a large file (plain or gzip): NDJSON block by block, anything else whole. Each block
-/// is parsed in parallel like a small file; line numbers and record indices continue across
-/// blocks, and only one block and its rows are held besides the rows already read.
+/// Reads a large file (plain or gzip) through `read_stream`.
 fn read_large_file(
     ctx: &mut Ctx,
     name: &str,
@@ -528,12 +582,27 @@ fn read_large_file(
     len: usize,
     block_size: usize,
 ) -> std::io::Result<Chunk> {
-    let (mut reader, gzip) = Stream::open(&file, len)?;
+    let (reader, gzip) = Stream::open(&file, len)?;
     // A plain document up to twice a block is read without moving it (lines extend a block).
     let capacity = if gzip { block_size + (1 << 20).min(block_size) } else { len.min(2 * block_size) + 1 };
+    read_stream(ctx, name, reader, gzip, capacity, block_size)
+}
+
+/// Reads a stream: NDJSON block by block, anything else whole (then decided as `read_text`
+/// decides). Each block is parsed in parallel like a small file; line numbers and record
+/// indices continue across blocks, and only one block and its rows are held besides the rows
+/// already read. A gzip stream that breaks keeps the lines before the break, and the broken
+/// tail is one rejection; a plain file that cannot be read is an error.
+fn read_stream(
+    ctx: &mut Ctx,
+    name: &str,
+    mut reader: Stream,
+    gzip: bool,
+    capacity: usize,
+    block_size: usize,
+) -> std::io::Result<Chunk> {
     let mut block = Vec::with_capacity(capacity);
-    // The first read is large enough to see the BOM and the first line. A gzip stream that
-    // breaks keeps the lines before the break; the broken tail is one rejection.
+    // The first read is large enough to see the BOM and the first line.
     let mut broken = None;
     if let Err(e) = reader.fill(&mut block, block_size.max(64 << 10)) {
         if !gzip {
@@ -543,13 +612,30 @@ fn read_large_file(
     }
     let bom = if block.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     if !(ndjson_by_name(name) || looks_like_ndjson(&block[bom..])) {
-        if let Some(e) = broken {
-            return Ok(gzip_rejected(ctx, e));
+        if broken.is_none() {
+            if let Err(e) = reader.read_to_end(&mut block) {
+                if !gzip {
+                    return Err(e);
+                }
+                broken = Some(e);
+            }
         }
-        if let Err(e) = reader.read_to_end(&mut block) {
-            return if gzip { Ok(gzip_rejected(ctx, e)) } else { Err(e) };
-        }
-        return Ok(read_json(ctx, &block[bom..]));
+        let text = &block[bom..];
+        let whole = WholeSource::new(text);
+        let mut local = Ctx { whole: &whole, ..*ctx };
+        let out = match broken {
+            None => read_undecided(&mut local, text),
+            // What arrived before the break: its lines, if it is NDJSON (a document cut short
+            // is part of the broken tail).
+            Some(e) => {
+                let mut out =
+                    if has_document_line(text) { read_ndjson(&mut local, text, 0).0 } else { Chunk::default() };
+                out.absorb(gzip_rejected(&local, e));
+                out
+            }
+        };
+        ctx.provider = local.provider;
+        return Ok(out);
     }
     let mut out = Chunk::default();
     let mut lines_before = 0u64;
@@ -578,7 +664,10 @@ fn read_large_file(
         let mut part_breaks = None;
         if !part.iter().all(u8::is_ascii_whitespace) {
             any_line = true;
-            let (chunk, breaks) = read_ndjson(ctx, part, lines_before);
+            let whole = WholeSource::new(part);
+            let mut local = Ctx { whole: &whole, ..*ctx };
+            let (chunk, breaks) = read_ndjson(&mut local, part, lines_before);
+            ctx.provider = local.provider;
             out.absorb(chunk);
             part_breaks = Some(breaks);
         }
@@ -615,6 +704,8 @@ fn looks_like_ndjson(data: &[u8]) -> bool {
     matches!(trimmed.last(), Some(b'}') | Some(b']')) && serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
 }
 
+/// Reads text that is not one JSON document as a sequence of documents, up to the first that is
+/// broken (its rest is one rejection); empty or invalid UTF-8 text is one rejection.
 fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
@@ -626,15 +717,6 @@ fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
             return Chunk::rejected(ctx, None, "$".into(), reason, data);
         }
     };
-    // Usually one document, parsed in one pass straight into its object or array form;
-    // concatenated documents (or a malformed one) take the streaming path below.
-    if let Some(doc) = Doc::parse(text) {
-        if ctx.provider.is_none() {
-            // Detected here so the source's stats name its format.
-            ctx.provider = detect(&doc).ok().flatten();
-        }
-        return read_document(ctx, doc, text, None, "$");
-    }
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     let mut out = Chunk::default();
     let mut doc = 0usize;
@@ -783,7 +865,26 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> (Chunk, 
                         return out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
                     }
                 };
-                match (Doc::parse(text), reader, ctx.provider) {
+                if ctx.nonfinite {
+                    if let Some(c) = nonfinite_rejected(&ctx, Some(number), "$", text) {
+                        return out.absorb(c);
+                    }
+                }
+                let doc = Doc::parse(text);
+                // A line of another format than the file's (concatenated exports) is read with
+                // its own format.
+                let own = match (&doc, ctx.provider) {
+                    (Some(Doc::Object(obj)), Some(provider)) => {
+                        Some(element_format(&ctx, provider, obj)).filter(|p| !same(*p, provider))
+                    }
+                    _ => None,
+                };
+                match (doc, reader, ctx.provider) {
+                    // An empty object is an empty response: no records.
+                    (Some(Doc::Object(obj)), _, _) if obj.is_empty() => {}
+                    (Some(doc), _, _) if own.is_some() => {
+                        out.absorb(read_document(&Ctx { provider: own, ..ctx }, doc, text, Some(number), "$"))
+                    }
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
                         match reader.rows(&obj, &mut rows).and_then(|()| fits(&rows)) {
                             Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
@@ -806,7 +907,7 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> (Chunk, 
                 }
             };
             let lone = match ctx.provider {
-                Some(provider) => provider.with_page(None, &[], ctx.options, &mut |reader| {
+                Some(provider) => provider.with_page(None, &[], ctx.options, ctx.whole, &mut |reader| {
                     for (number, line) in chunk {
                         read_line(Some(reader), &mut out, *number, line);
                     }
@@ -829,19 +930,22 @@ fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> (Chunk, 
     (out, breaks)
 }
 
-/// Which format a document is: `Ok(None)` for an empty array (nothing to detect).
+/// Which format a document is: `Ok(None)` for an empty array or object (nothing to detect).
 fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, String> {
-    let first;
-    let obj = match doc {
-        Doc::Object(obj) => obj,
+    match doc {
+        Doc::Object(obj) => detect_object(obj),
         Doc::Array(items) => match items.first() {
-            None => return Ok(None),
-            Some(item) => {
-                first = RawObject::parse(*item, "$[0]").map_err(|e| e.reason)?;
-                &first
-            }
+            None => Ok(None),
+            Some(item) => detect_object(&RawObject::parse(*item, "$[0]").map_err(|e| e.reason)?),
         },
-    };
+    }
+}
+
+/// Which format an object is: the one it is a page of, else the one it is a record of.
+fn detect_object(obj: &RawObject) -> std::result::Result<Option<&'static dyn Provider>, String> {
+    if obj.is_empty() {
+        return Ok(None);
+    }
     let pages: Vec<_> = REGISTRY.iter().copied().filter(|p| p.is_page(obj)).collect();
     let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(obj)).collect() } else { pages };
     match found.as_slice() {
@@ -854,8 +958,30 @@ fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, Strin
     }
 }
 
-/// Reads one JSON document (a page, an array of pages or records, or one record).
+/// The format of one element of a source (an element of a top-level array, or an NDJSON
+/// line), given the format `current` of the elements before it: the forced format; else
+/// `current` when the element is one of its pages or records (no search); else the element's
+/// own format when it has one; else `current`, whose reader then names what is wrong with it.
+fn element_format(ctx: &Ctx, current: &'static dyn Provider, obj: &RawObject) -> &'static dyn Provider {
+    if let Some(forced) = ctx.forced {
+        return forced;
+    }
+    if current.is_record(obj) || current.is_page(obj) {
+        return current;
+    }
+    detect_object(obj).ok().flatten().unwrap_or(current)
+}
+
+fn same(a: &dyn Provider, b: &dyn Provider) -> bool {
+    a.id() == b.id()
+}
+
+/// Reads one JSON document (a page, an array of pages or records, or one record). An empty
+/// object is an empty response (proto3 JSON omits an empty list): no records.
 fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Option<u64>, prefix: &str) -> Chunk {
+    if matches!(&doc, Doc::Object(obj) if obj.is_empty()) {
+        return Chunk::default();
+    }
     let provider = match ctx.provider {
         Some(p) => p,
         None => match detect(&doc) {
@@ -870,34 +996,53 @@ fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Option<u64>, 
         // A lone record: it is already parsed.
         Doc::Object(obj) => read_records(&ctx, provider, None, &[(obj, text)], line, prefix, None),
         Doc::Array(items) => {
-            // Each element is parsed once: pages are read one by one; runs of bare records
+            // Each element is parsed once and read with its own format (a list of pages of
+            // several providers): pages one by one; runs of bare records of one format
             // between them share a page.
             let mut out = Chunk::default();
             let mut run: Vec<(RawObject<'d>, &'d str)> = Vec::new();
             let mut run_start = 0;
-            let flush = |run: &mut Vec<(RawObject<'d>, &'d str)>, run_start: usize, out: &mut Chunk| {
+            let mut current = provider;
+            let flush = |run: &mut Vec<(RawObject<'d>, &'d str)>, run_start: usize, p, out: &mut Chunk| {
                 if !run.is_empty() {
-                    out.absorb(read_records(&ctx, provider, None, run, line, prefix, Some(run_start)));
+                    let ctx = Ctx { provider: Some(p), ..ctx };
+                    out.absorb(read_records(&ctx, p, None, run, line, prefix, Some(run_start)));
                     run.clear();
                 }
             };
             for (i, item) in items.iter().enumerate() {
-                match RawObject::parse(*item, "") {
-                    Ok(obj) if provider.is_page(&obj) => {
-                        flush(&mut run, run_start, &mut out);
-                        out.absorb(read_page(&ctx, provider, &obj, item.get(), line, &format!("{prefix}[{i}]")));
-                        run_start = i + 1;
-                    }
-                    Ok(obj) => run.push((obj, item.get())),
+                let obj = match RawObject::parse(*item, "") {
+                    Ok(obj) => obj,
                     Err(e) => {
-                        flush(&mut run, run_start, &mut out);
+                        flush(&mut run, run_start, current, &mut out);
                         let path = format!("{prefix}[{i}]");
                         out.absorb(Chunk::rejected(&ctx, line, path, e.reason, item.get().as_bytes()));
                         run_start = i + 1;
+                        continue;
                     }
+                };
+                if obj.is_empty() {
+                    // An empty response in a list of pages: no records.
+                    flush(&mut run, run_start, current, &mut out);
+                    run_start = i + 1;
+                    continue;
+                }
+                let p = element_format(&ctx, current, &obj);
+                if !same(p, current) {
+                    flush(&mut run, run_start, current, &mut out);
+                    run_start = i;
+                    current = p;
+                }
+                if p.is_page(&obj) {
+                    flush(&mut run, run_start, current, &mut out);
+                    let own = Ctx { provider: Some(p), ..ctx };
+                    out.absorb(read_page(&own, p, &obj, item.get(), line, &format!("{prefix}[{i}]")));
+                    run_start = i + 1;
+                } else {
+                    run.push((obj, item.get()));
                 }
             }
-            flush(&mut run, run_start, &mut out);
+            flush(&mut run, run_start, current, &mut out);
             out
         }
     }
@@ -971,14 +1116,24 @@ fn read_records<'d, R: RecordSource<'d>>(
     let mut out = Chunk::default();
     let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
     let per_task = records_per_task(records.len());
-    let result = provider.with_page(page.map(|p| p.obj), &raws, ctx.options, &mut |reader| {
-        let parts: Vec<Chunk> = records
-            .par_chunks(per_task)
-            .enumerate()
-            .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * per_task + j)))
-            .collect();
-        parts.into_iter().for_each(|p| out.absorb(p));
+    // A marked non-finite float in the page's own fields spoils what it shares with every record.
+    let page_marked = page.filter(|_| ctx.nonfinite).and_then(|p| {
+        p.obj.fields().filter(|(k, _)| *k != provider.records_key()).find_map(|(k, v)| {
+            let e = nonfinite_error(v.get())?;
+            Some(FieldError::new(join_path(k, &e.path), e.reason))
+        })
     });
+    let result = match page_marked {
+        Some(e) => Err(e),
+        None => provider.with_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole, &mut |reader| {
+            let parts: Vec<Chunk> = records
+                .par_chunks(per_task)
+                .enumerate()
+                .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * per_task + j)))
+                .collect();
+            parts.into_iter().for_each(|p| out.absorb(p));
+        }),
+    };
     let Err(e) = result else { return out };
     // The page's shared part is unusable: every record of it is rejected with that reason.
     let page_path = join_path(page.map_or(prefix, |p| p.prefix), &e.path);
@@ -1011,7 +1166,11 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     for (j, record) in chunk.iter().enumerate() {
         let index = j as u64;
         let raw = record.raw();
-        let result = record.object().and_then(|rec| reader.rows(&rec, &mut rows)).and_then(|()| fits(&rows));
+        let marked = if ctx.nonfinite { nonfinite_error(raw) } else { None };
+        let result = match marked {
+            Some(e) => Err(e),
+            None => record.object().and_then(|rec| reader.rows(&rec, &mut rows)).and_then(|()| fits(&rows)),
+        };
         match result {
             Ok(()) => {
                 let first = batch.is_empty();
@@ -1043,6 +1202,19 @@ fn read_chunk<'d, R: RecordSource<'d>>(
     batch.shrink_to_fit();
     out.batches.push(batch);
     out
+}
+
+/// A record (or document) holding a float JSON cannot hold, which `dumps` marked: why it is
+/// rejected, as a field error.
+fn nonfinite_error(text: &str) -> Option<FieldError> {
+    let (path, what) = crate::json::nonfinite_field(Raw::of_valid(text))?;
+    Some(FieldError::new(path, format!("{what} is not a number JSON can hold (the float was NaN or infinite)")))
+}
+
+/// The rejection of an NDJSON line that holds a marked non-finite float.
+fn nonfinite_rejected(ctx: &Ctx, line: Option<u64>, prefix: &str, text: &str) -> Option<Chunk> {
+    let e = nonfinite_error(text)?;
+    Some(Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, text.as_bytes()))
 }
 
 /// Rejects a record whose rows hold a text value too long for a string column (4 GiB).
@@ -1103,7 +1275,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("usagenorm-{}-{block}-{name}", std::process::id()));
         std::fs::File::create(&path).and_then(|mut f| f.write_all(data)).expect("write temp file");
         let options = ReadOptions::default();
-        let mut ctx = Ctx { source: 0, provider: None, options: &options };
+        let mut ctx =
+            Ctx { source: 0, provider: None, forced: None, options: &options, whole: &NO_SOURCE, nonfinite: false };
         let file = std::fs::File::open(&path).expect("open temp file");
         let out = read_large_file(&mut ctx, name, file, data.len(), block).expect("read");
         let _ = std::fs::remove_file(&path);
@@ -1183,7 +1356,8 @@ mod tests {
     fn ndjson_read_in_blocks_equals_reading_it_whole() {
         let data = ndjson();
         let options = ReadOptions::default();
-        let mut ctx = Ctx { source: 0, provider: None, options: &options };
+        let mut ctx =
+            Ctx { source: 0, provider: None, forced: None, options: &options, whole: &NO_SOURCE, nonfinite: false };
         let whole = summary(&read_ndjson(&mut ctx, &data[3..], 0).0);
         assert_eq!(whole.0, 293, "300 lines + the last, minus the blank ones");
         assert!(whole.2.iter().any(|r| r.line == Some(18) && r.reason.starts_with("malformed JSON")));
@@ -1200,8 +1374,9 @@ mod tests {
     fn a_large_json_document_is_read_whole() {
         let data = std::fs::read("examples/exports/gitpod.json").expect("sample");
         let options = ReadOptions::default();
-        let mut ctx = Ctx { source: 0, provider: None, options: &options };
-        let whole = summary(&read_json(&mut ctx, &data));
+        let mut ctx =
+            Ctx { source: 0, provider: None, forced: None, options: &options, whole: &NO_SOURCE, nonfinite: false };
+        let whole = summary(&read_undecided(&mut ctx, &data));
         assert!(!whole.1.is_empty());
         assert_eq!(summary(&read_in_blocks(&data, "x.json", 16)), whole);
     }

@@ -97,6 +97,14 @@ impl RateCard {
             let err = |message: String| Error::RateCard { row, message };
             let price_text = cell("unit_price", i).ok_or_else(|| err("unit_price is empty".into()))?;
             let price = Decimal::parse(price_text).map_err(|e| err(format!("unit_price {price_text:?}: {e}")))?;
+            // A price finer than 10⁻⁹ would be rounded here, before the multiplication (a
+            // per-byte 0.0000000004 to 0): refused, never changed silently.
+            if Decimal::parse_shifted(price_text, 9).is_ok_and(|fine| fine.0 % 1_000_000_000 != 0) {
+                return Err(err(format!(
+                    "unit_price {price_text} has digits past the 9th decimal place, which a price cannot \
+                     hold exactly: give the price per a larger unit (for example per GB instead of per byte)"
+                )));
+            }
             if price.is_negative() {
                 return Err(err(format!("unit_price {price_text} is negative")));
             }

@@ -187,7 +187,7 @@ _VM_TAGS_1 = (
     '{"commitment":2,"overage":0,"resources":[{"resource_id":"host-01","usage_quantity":2}],"usage":2,' + _VM_META
 )
 _VM_TAGS_2 = '{"commitment":2,"overage":2,"resources":[],"usage":4,' + _VM_META
-_VM = {"provider": "vmware", "metric": "vmc-host-count", "unit": "Host"}
+_VM = {"provider": "vmware", "metric": "vmc-host-count", "unit": "Host-Hours"}
 VMWARE = [
     # usage 3 over commitment 2: committed 2 + overage 1.
     _VM

@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import polars as pl
 
-from . import _core, _sources
+from . import _canonical, _core, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, NormalizeError, RateCardError
 from ._focus import check_focus, to_focus
@@ -94,7 +94,9 @@ def normalize(
         sources: a path, directory or glob (``str`` / ``os.PathLike``); bytes-like JSON or
             NDJSON text; a binary file object; a dict or list of dicts (what an API call
             returned); or a list of any of these. Directories are searched recursively for
-            ``*.json``, ``*.jsonl``, ``*.ndjson`` (also ``.gz``).
+            ``*.json``, ``*.jsonl``, ``*.ndjson`` (also ``.gz``). A ``*.parquet`` or ``*.csv``
+            file (or NDJSON whose first line is a canonical row) is a canonical table written
+            earlier: its columns are checked and its rows appended after the records read.
         provider: force a format (see ``formats()``) instead of detecting it per file.
         errors: ``"raise"`` raises ``NormalizeError`` for the first bad record;
             ``"collect"`` returns a ``Collected`` with the rejects and the accounting.
@@ -116,9 +118,27 @@ def normalize(
         >>> df = normalize("exports/")
         >>> records, rejected = normalize("exports/", errors="collect")
     """
+    given = list(sources) if isinstance(sources, list | tuple) else [sources]
+    exports, tables = _canonical.split(given)
     records, rejected, stats, conflicts = _core.normalize(
-        _sources.collect(sources), provider=provider, errors=errors, period=period, dedupe=dedupe
+        _sources.collect(exports if tables else sources), provider=provider, errors=errors, period=period, dedupe=dedupe
     )
+    if tables:
+        # Canonical tables written earlier, read by the command line's rules (see _canonical).
+        frames = [_canonical.read(p) for p in tables]
+        records = pl.concat([records, *frames], how="diagonal_relaxed")
+        stats = pl.concat(
+            [
+                stats,
+                pl.DataFrame(
+                    [
+                        {"source": str(p), "provider": None, "records": f.height, "accepted": f.height, "rows": f.height}
+                        for p, f in zip(tables, frames, strict=True)
+                    ]
+                ),
+            ],
+            how="diagonal_relaxed",
+        ).with_columns(pl.col(c).fill_null(0) for c in ("rejected", "duplicates", "superseded"))
     if errors == "collect":
         out = Collected(records, rejected)
         out.stats = stats

@@ -203,7 +203,9 @@ def check_focus(df: pl.DataFrame) -> pl.DataFrame:
     BillingCurrency); ChargePeriodStart < ChargePeriodEnd and BillingPeriodStart <
     BillingPeriodEnd, the charge inside its billing period; units present with quantities;
     ListCost = ListUnitPrice × PricingQuantity and ContractedCost = ContractedUnitPrice ×
-    PricingQuantity where the unit prices are given (to 10⁻⁶ or 10⁻⁹ relative); Tags a JSON object.
+    PricingQuantity where the unit prices are given (to 10⁻⁶ or 10⁻⁹ relative, plus half a unit
+    of the 9th decimal per unit of quantity: a unit price averaged over tiers is held to 9
+    decimals); Tags a JSON object.
 
     Returns:
         One row per violated rule: rule, column, rows (how many), first_row, detail. Empty when
@@ -289,8 +291,13 @@ def check_focus(df: pl.DataFrame) -> pl.DataFrame:
         if {cost, price, "PricingQuantity"} <= have:
             try:
                 c = df[cost].cast(pl.Float64)
-                expected = df[price].cast(pl.Float64) * df["PricingQuantity"].cast(pl.Float64)
-                bad = df[price].is_not_null() & ((c - expected).abs() > (expected.abs() * 1e-9 + 1e-6))
+                q = df["PricingQuantity"].cast(pl.Float64)
+                expected = df[price].cast(pl.Float64) * q
+                # A unit price is held to 9 decimals: an average over tiers is rounded there, so
+                # the product may be off by up to half a unit of the 9th decimal per unit
+                # quantity; the cost itself is exact to 9 decimals. Float slack on top.
+                tolerance = q.abs() * 5e-10 + expected.abs() * 1e-9 + 1e-6
+                bad = df[price].is_not_null() & ((c - expected).abs() > tolerance)
                 found.append(
                     _violation(
                         "cost = unit price × quantity", cost, bad, f"{cost} must equal {price} × PricingQuantity"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import io
-import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -22,22 +21,32 @@ EXTENSIONS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz
 Source = tuple[str, "bytes | None"]
 
 
+def _shown(text: str) -> str:
+    """A path for a message: at most 80 characters."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _expand_path(text: str) -> list[Source]:
     if os.path.isdir(text):
         found = []
-        for root, dirs, files in os.walk(text):
-            dirs.sort()
-            found.extend(os.path.join(root, f) for f in sorted(files) if f.lower().endswith(EXTENSIONS))
+        for root, _dirs, files in os.walk(text):
+            found.extend(os.path.join(root, f) for f in files if f.lower().endswith(EXTENSIONS))
         if not found:
             raise FileNotFoundError(f"{text}: no *.json, *.jsonl or *.ndjson files (or .gz) below this directory")
-        return [(f, None) for f in found]
+        # Sorted as the full paths, as a glob's matches are: `a/x.json` before `b.json`.
+        return [(f, None) for f in sorted(found)]
+    if not os.path.exists(text) and (text.lstrip()[:1] in ("{", "[") or "\n" in text):
+        raise FileNotFoundError(
+            f"{_shown(text)!r}: no such file or directory. A str is always a path or glob, never JSON "
+            "text: pass JSON or NDJSON text as bytes (text.encode())"
+        )
     if glob.has_magic(text):
         matches = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
         if not matches:
-            raise FileNotFoundError(f"{text}: no file matches this pattern")
+            raise FileNotFoundError(f"{_shown(text)}: no file matches this pattern")
         return [(m, None) for m in matches]
     if not os.path.exists(text):
-        raise FileNotFoundError(f"{text}: no such file or directory")
+        raise FileNotFoundError(f"{_shown(text)}: no such file or directory")
     return [(text, None)]
 
 
@@ -45,15 +54,11 @@ def _dumps(obj: Any) -> bytes:
     """JSON text of a dict or list of dicts, compact (less to write and to parse).
 
     Written by the core straight from the objects (the text of ``json.dumps(obj,
-    separators=(",", ":"), allow_nan=False, ensure_ascii=False)``, about three times faster). A
-    string that is not valid Unicode (a lone surrogate) cannot be written as UTF-8: such an
-    object goes through ``json.dumps``, which escapes it, and the record that holds it is
-    rejected by name like any other bad value.
+    separators=(",", ":"), allow_nan=False, ensure_ascii=False)``, about three times faster).
+    What JSON text cannot hold, a NaN or infinite float or a lone surrogate in a string, is
+    written so that the record holding it is rejected by name, like any other bad value.
     """
-    try:
-        return _core.dumps(obj)
-    except UnicodeEncodeError:
-        return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+    return _core.dumps(obj)
 
 
 def _one(obj: Any) -> list[Source]:

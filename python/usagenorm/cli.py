@@ -8,7 +8,6 @@ file, record and field.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -21,7 +20,6 @@ import polars as pl
 from . import _core
 from ._errors import ColumnError, NormalizeError, RateCardError
 
-CANONICAL_SUFFIXES = (".parquet", ".csv")
 EXAMPLES = {
     "normalize": "usagenorm normalize exports/ -o usage.parquet --errors collect --rejects rejects.parquet",
     "aggregate": "usagenorm aggregate exports/ --every 1d --by project_id --tz Europe/Berlin -o daily.csv",
@@ -96,60 +94,12 @@ def run_in_thread(fn, *args, **kwargs):
 # ---- inputs and outputs -------------------------------------------------------------------------
 
 
-def is_canonical_ndjson(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            first = json.loads(fh.readline() or b"{}")
-    except (OSError, ValueError):
-        return False
-    return isinstance(first, dict) and {"provider", "usage_start", "source_index"} <= first.keys()
-
-
-def read_canonical(path: Path) -> pl.DataFrame:
-    from ._frames import MONEY
-
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    df = (
-        pl.read_csv(path, infer_schema=False)
-        if path.suffix == ".csv"
-        else pl.read_ndjson(path, infer_schema_length=None)
-    )
-    casts = {
-        "usage_start": pl.Datetime("us", "UTC"),
-        "usage_end": pl.Datetime("us", "UTC"),
-        "quantity": pl.Float64,
-        "cost": MONEY,
-        "unit_price": MONEY,
-        "billable": pl.Boolean,
-        "source_index": pl.UInt64,
-    }
-    exprs = []
-    for c, t in casts.items():
-        if c not in df.columns:
-            continue
-        if isinstance(t, pl.Datetime):
-            exprs.append(pl.col(c).cast(pl.String).str.to_datetime(time_zone="UTC", time_unit="us").alias(c))
-        elif t == pl.Boolean:
-            exprs.append((pl.col(c).cast(pl.String).str.to_lowercase() == "true").alias(c))
-        else:
-            exprs.append(pl.col(c).cast(pl.String).cast(t).alias(c))
-    return df.with_columns(exprs)
-
-
 def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
     """The canonical rows of every source, and the accounting for the summary line."""
-    from . import _sources, normalize
+    from . import _canonical, _sources, normalize
 
-    exports, frames = [], []
-    for s in args.sources:
-        p = Path(s)
-        if p.is_file() and (
-            p.suffix in CANONICAL_SUFFIXES or (p.suffix in (".ndjson", ".jsonl") and is_canonical_ndjson(p))
-        ):
-            frames.append(read_canonical(p))
-        else:
-            exports.append(s)
+    exports, tables = _canonical.split(list(args.sources))
+    frames = [_canonical.read(p) for p in tables]
     summary = {"records": 0, "rejected": 0, "duplicates": 0, "rows": 0}
     if exports:
         sources = _sources.collect(exports)

@@ -6,7 +6,9 @@
 
 use std::borrow::Cow;
 
-use super::{count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions};
+use super::{
+    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource,
+};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
 
@@ -46,8 +48,10 @@ impl Format for ConsumptionLog {
     }
 
     fn is_page(&self, obj: &RawObject) -> bool {
-        has_array(obj, "data")
-            && (obj.has("offset") || obj.has("limit") || first_item_is(obj, "data", |r| self.is_record(r)))
+        let paged = obj.has("offset") || obj.has("limit");
+        // An empty page may omit `data` (or send null) and keep its offset and limit.
+        ((has_array(obj, "data") && (paged || first_item_is(obj, "data", |r| self.is_record(r))))
+            || (absent(obj, "data") && paged && !self.is_record(obj)))
             && !obj.has("status")
     }
 
@@ -55,7 +59,13 @@ impl Format for ConsumptionLog {
         ["metricType", "validFrom", "tenantId", "billingInformation", "operationId"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, envelope: Option<&RawObject>, records: &[&str], _: &ReadOptions) -> FieldResult<Option<String>> {
+    fn page(
+        &self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
+        _: &ReadOptions,
+        _: &WholeSource,
+    ) -> FieldResult<Option<String>> {
         // `limit` 0 means "no limit" in the API's own examples.
         let limited = envelope.and_then(|e| e.number("limit").ok().flatten()).is_some_and(|l| l > 0.0);
         Ok(if limited { count_warning(envelope, "limit", records.len(), true) } else { None })

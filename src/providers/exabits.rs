@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{count_warning, first_item_is, has_array, Format, FormatInfo, ReadOptions};
+use super::{absent, count_warning, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
 
@@ -52,11 +52,14 @@ impl Format for Exabits {
     fn is_page(&self, obj: &RawObject) -> bool {
         let error_page = obj.get("status").is_some_and(|s| s.get() == "false") && obj.has("message");
         let marked = obj.has("status") || obj.has("total") || obj.has("message");
-        error_page
-            || (has_array(obj, "data")
-                && (marked || first_item_is(obj, "data", |r| self.is_record(r)))
-                && !obj.has("offset")
-                && !obj.has("limit"))
+        // An empty page may omit `data` (or send null) beside `status: true` and `total`.
+        let empty_page = absent(obj, "data") && obj.get("status").is_some_and(|s| s.get() == "true");
+        (error_page
+            || (has_array(obj, "data") && (marked || first_item_is(obj, "data", |r| self.is_record(r))))
+            || empty_page)
+            && !obj.has("offset")
+            && !obj.has("limit")
+            && !self.is_record(obj)
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
@@ -64,7 +67,13 @@ impl Format for Exabits {
             && ["total_uptime", "per_minute_fee", "total_fee", "created_time"].iter().any(|k| obj.has(k))
     }
 
-    fn page(&self, envelope: Option<&RawObject>, records: &[&str], _: &ReadOptions) -> FieldResult<Option<String>> {
+    fn page(
+        &self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
+        _: &ReadOptions,
+        _: &WholeSource,
+    ) -> FieldResult<Option<String>> {
         let Some(env) = envelope else { return Ok(None) };
         if env.bool("status")? == Some(false) {
             let message = env.str("message")?.unwrap_or_default();

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{has_array, Format, FormatInfo, ReadOptions};
+use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{Row, HOURS};
 use crate::time::MICROS_PER_HOUR;
@@ -48,8 +48,11 @@ impl Format for Gitpod {
         "records"
     }
 
+    /// A page holds `records`; proto3 JSON omits an empty list, so the last page of a listing
+    /// (or a quiet day) is `{"pagination": {}}` or `{"pagination": {"nextToken": ""}}`.
     fn is_page(&self, obj: &RawObject) -> bool {
         has_array(obj, "records")
+            || (absent(obj, "records") && obj.has("pagination") && !obj.has("createdAt") && !self.is_record(obj))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
@@ -57,7 +60,7 @@ impl Format for Gitpod {
             || (obj.has("createdAt") && obj.has("stoppedAt"))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions, _: &WholeSource) -> FieldResult<()> {
         Ok(())
     }
 

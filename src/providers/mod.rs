@@ -59,6 +59,37 @@ impl Period {
     }
 }
 
+/// The whole text of the source a page comes from (of the NDJSON block, for a file read in
+/// blocks), for what a format learns from every record of it rather than from one page:
+/// VMware infers its aggregation period from the spacing of all the source's record times, so
+/// that a last page of one item, or a page of a DST day, is read like the rest. Computed once
+/// per source, on first use, by the format that needs it.
+pub struct WholeSource<'d> {
+    text: &'d [u8],
+    times: std::sync::OnceLock<std::sync::Arc<[i64]>>,
+}
+
+impl<'d> WholeSource<'d> {
+    pub const fn new(text: &'d [u8]) -> WholeSource<'d> {
+        WholeSource { text, times: std::sync::OnceLock::new() }
+    }
+
+    /// The sorted distinct record times `scan` finds in the text (computed once).
+    pub fn times(&self, scan: fn(&[u8]) -> Vec<i64>) -> std::sync::Arc<[i64]> {
+        self.times
+            .get_or_init(|| {
+                let mut t = scan(self.text);
+                t.sort_unstable();
+                t.dedup();
+                t.into()
+            })
+            .clone()
+    }
+}
+
+/// A source with no text to learn from (tests, the fuzzer).
+pub static NO_SOURCE: WholeSource<'static> = WholeSource::new(b"");
+
 /// How a format maps onto the canonical schema, for `usagenorm.formats()` and the README.
 pub struct FormatInfo {
     pub id: &'static str,
@@ -88,7 +119,13 @@ pub trait Format: Sync {
     /// Reads what a page shares with its records. `envelope` is `None` for bare records;
     /// `records` are the page's records as JSON text (used, e.g., to infer VMware's period).
     /// An error rejects the whole page.
-    fn page(&self, envelope: Option<&RawObject>, records: &[&str], options: &ReadOptions) -> FieldResult<Self::Page>;
+    fn page(
+        &self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
+        options: &ReadOptions,
+        whole: &WholeSource,
+    ) -> FieldResult<Self::Page>;
 
     /// Turns one record into its canonical rows (at least one).
     fn rows<'a>(&self, record: &RawObject<'a>, page: &Self::Page, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
@@ -109,6 +146,7 @@ pub trait Provider: Sync {
         envelope: Option<&RawObject<'d>>,
         records: &[&'d str],
         options: &ReadOptions,
+        whole: &WholeSource,
         f: &mut dyn FnMut(&(dyn RecordReader + '_)),
     ) -> FieldResult<()>;
 }
@@ -147,9 +185,10 @@ impl<F: Format> Provider for F {
         envelope: Option<&RawObject<'d>>,
         records: &[&'d str],
         options: &ReadOptions,
+        whole: &WholeSource,
         f: &mut dyn FnMut(&(dyn RecordReader + '_)),
     ) -> FieldResult<()> {
-        let page = self.page(envelope, records, options)?;
+        let page = self.page(envelope, records, options, whole)?;
         f(&PageReader { format: self, page });
         Ok(())
     }
@@ -175,6 +214,12 @@ pub fn first_element(raw: Raw) -> Option<Raw> {
 /// Whether `obj[key]` is an array whose first element, an object, satisfies `test`.
 pub fn first_item_is(obj: &RawObject, key: &str, test: impl Fn(&RawObject) -> bool) -> bool {
     obj.get(key).and_then(first_element).and_then(|first| RawObject::parse(first, "").ok()).is_some_and(|o| test(&o))
+}
+
+/// Whether `obj[key]` is absent or null: a page whose list is empty may omit it (proto3 JSON
+/// omits every field that has its default value).
+pub fn absent(obj: &RawObject, key: &str) -> bool {
+    obj.get(key).is_none_or(|v| v.get() == "null")
 }
 
 /// Whether `obj[key]` is present and a JSON array.

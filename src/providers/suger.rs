@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{has_array, Format, FormatInfo, ReadOptions};
+use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::Row;
 
@@ -45,8 +45,12 @@ impl Format for Suger {
         "usageRecordGroups"
     }
 
+    /// A page holds `usageRecordGroups`; an empty page may omit it and keep `nextOffset`.
     fn is_page(&self, obj: &RawObject) -> bool {
         has_array(obj, "usageRecordGroups")
+            || (absent(obj, "usageRecordGroups")
+                && (obj.has("usageRecordGroups") || obj.has("nextOffset"))
+                && !self.is_record(obj))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
@@ -54,7 +58,7 @@ impl Format for Suger {
             || obj.get("records").is_some_and(|r| r.get().starts_with('{'))
     }
 
-    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions) -> FieldResult<()> {
+    fn page(&self, _: Option<&RawObject>, _: &[&str], _: &ReadOptions, _: &WholeSource) -> FieldResult<()> {
         Ok(())
     }
 

@@ -1,13 +1,24 @@
 //! VMware (Broadcom) Cloud Services `Get Historical Usage Records` (`HistoricalUsageResponse`).
 //! The page does not say its aggregation period: it is taken from `period=`, else inferred
-//! from the spacing of `usage_datetime` in the page (1 h, 1 d, or a calendar month), else the
-//! API's default, HOURLY. A content item becomes a `committed` row (usage − overage) plus an
-//! `overage` row when overage > 0, so the two sum to `usage`; an item without `commitment` is
-//! one `usage` row. `resources[]` is a breakdown of `usage`, kept in tags, never added.
+//! from the spacing of every `usage_datetime` in the whole source (1 h; a day of 23 to 25 h,
+//! as local midnights across a DST change are; a month of 28 to 31 days), else the API's
+//! default, HOURLY. A period ends where the next one in the source starts when that is one
+//! period later (a DST day of 23 or 25 h), else one period after its start.
+//!
+//! With DAILY or MONTHLY aggregation `usage` is the period's average of the hourly values, not
+//! a sum, so the quantity is `usage × the period's hours`: the sum of the hourly values, in
+//! unit-hours (`GB-Hours`; a duration unit stays `Hours`). An hourly export and a daily export
+//! of the same usage then sum to the same total. A content item becomes a `committed` row
+//! (usage − overage) plus an `overage` row when overage > 0, so the two sum to `usage`; an
+//! item without `commitment` is one `usage` row. `resources[]` is a breakdown of `usage`,
+//! kept in tags, never added.
 
 use std::borrow::Cow;
 
-use super::{count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions};
+use super::{
+    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions,
+    WholeSource,
+};
 use crate::json::{FieldError, FieldResult, RawObject, Tags};
 use crate::schema::{charge_type, Row, HOURS};
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
@@ -24,9 +35,9 @@ static INFO: FormatInfo = FormatInfo {
         ("charge_type", "committed (usage − overage) and overage rows; usage without commitment"),
         ("resource_id", "resources[0].resource_id when the item has exactly one resource"),
         ("usage_start", "content[].usage_datetime"),
-        ("usage_end", "usage_start + the period (given, inferred from spacing, or HOURLY)"),
-        ("quantity", "usage − overage, overage (durations converted to Hours)"),
-        ("unit", "metadata.unit_of_measure_display_name (durations as \"Hours\")"),
+        ("usage_end", "the next period's start (given, inferred from the source's spacing, or HOURLY)"),
+        ("quantity", "(usage − overage), overage, each × the period's hours (usage is the period's average)"),
+        ("unit", "metadata.unit_of_measure_display_name + \"-Hours\" (durations as \"Hours\")"),
         (
             "tags",
             "commitment, usage, resources, period, metadata display_name, service_definition_id, charge_attributes",
@@ -45,6 +56,8 @@ pub struct Page {
     /// Multiplier to Hours when the unit is a duration.
     hours_factor: Option<f64>,
     period: Period,
+    /// Every distinct record time of the source, sorted: where each period ends.
+    times: std::sync::Arc<[i64]>,
     /// Page-level tag entries, as `,"key":value` JSON text.
     tags: String,
 }
@@ -60,19 +73,25 @@ impl Format for Vmware {
         "content"
     }
 
+    /// A page holds `content`; an empty page may omit it (`"empty": true`) and keep its
+    /// paging fields.
     fn is_page(&self, obj: &RawObject) -> bool {
-        has_array(obj, "content")
-            && (obj.has("metadata")
-                || obj.has("pageable")
-                || obj.has("total_elements")
-                || first_item_is(obj, "content", |r| self.is_record(r)))
+        let paged = obj.has("metadata") || obj.has("pageable") || obj.has("total_elements");
+        (has_array(obj, "content") && (paged || first_item_is(obj, "content", |r| self.is_record(r))))
+            || (absent(obj, "content") && (paged || obj.has("empty")) && !self.is_record(obj))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {
         obj.has("usage_datetime")
     }
 
-    fn page(&self, envelope: Option<&RawObject>, records: &[&str], options: &ReadOptions) -> FieldResult<Page> {
+    fn page(
+        &self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
+        options: &ReadOptions,
+        whole: &WholeSource,
+    ) -> FieldResult<Page> {
         let meta = match envelope {
             Some(env) => env.object("metadata")?.unwrap_or_default(),
             None => RawObject::default(),
@@ -87,10 +106,19 @@ impl Format for Vmware {
         };
         let raw_unit = meta.str("unit_of_measure_display_name").map_err(|e| e.within("metadata"))?;
         let hours_factor = raw_unit.as_deref().and_then(|u| duration_to_hours(1.0, u));
-        let unit = if hours_factor.is_some() { Some(HOURS.to_string()) } else { raw_unit.map(Cow::into_owned) };
+        let unit = match (&raw_unit, hours_factor) {
+            (_, Some(_)) => Some(HOURS.to_string()),
+            (Some(u), None) if !u.trim().is_empty() => Some(format!("{}-Hours", u.trim())),
+            _ => None,
+        };
+        // The times of the whole source when it has any; else (a page read on its own) the page's.
+        let mut times = whole.times(times_in);
+        if times.is_empty() {
+            times = whole_times(records);
+        }
         let (period, how) = match options.period {
             Some(p) => (p, "given"),
-            None => match infer_period(records)? {
+            None => match infer_period(&times)? {
                 Some(p) => (p, "inferred"),
                 None => (Period::Hourly, "default"),
             },
@@ -112,7 +140,7 @@ impl Format for Vmware {
         let tags = tags.finish();
         // Keep the entries without the braces so records can append their own.
         let tags = format!(",{}", &tags[1..tags.len() - 1]);
-        Ok(Page { metric, unit, hours_factor, period, tags })
+        Ok(Page { metric, unit, hours_factor, period, times, tags })
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, page: &Page, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
@@ -128,8 +156,10 @@ impl Format for Vmware {
         if overage < 0.0 || overage > usage {
             return Err(FieldError::new("overage", format!("overage {overage} is not within usage {usage}")));
         }
-        let end = period_end(start, page.period)
+        let end = period_end(start, page.period, &page.times)
             .ok_or_else(|| FieldError::new("usage_datetime", "period end out of range"))?;
+        // The period's average × its hours: the sum of its hourly values.
+        let hours = (end - start) as f64 / MICROS_PER_HOUR as f64;
         let mut tags = Tags::new();
         tags.rest(rec, MAPPED, "")?;
         let mut tags = tags.finish();
@@ -144,7 +174,7 @@ impl Format for Vmware {
             }
             _ => None,
         };
-        let scale = |q: f64| page.hours_factor.map_or(q, |f| q * f);
+        let scale = |q: f64| page.hours_factor.map_or(q, |f| q * f) * hours;
         let mut base = Row::new(Cow::Owned(page.metric.clone()), start);
         base.usage_end = Some(end);
         base.unit = page.unit.clone().map(Cow::Owned);
@@ -171,30 +201,86 @@ impl Format for Vmware {
     }
 }
 
-/// The end of the period that starts at `start` (UTC µs).
-fn period_end(start: i64, period: Period) -> Option<i64> {
+/// The end of the period that starts at `start` (UTC µs): the next record time of the source
+/// when it is one period later, give or take a DST hour (a local day of 23 or 25 h), else
+/// one period after `start` (a calendar month in UTC).
+fn period_end(start: i64, period: Period, times: &[i64]) -> Option<i64> {
+    let next = times.get(times.partition_point(|t| *t <= start)).copied();
+    let (lo, hi) = match period {
+        Period::Hourly => return start.checked_add(MICROS_PER_HOUR),
+        Period::Daily => (MICROS_PER_DAY - MICROS_PER_HOUR, MICROS_PER_DAY + MICROS_PER_HOUR),
+        Period::Monthly => (28 * MICROS_PER_DAY - MICROS_PER_HOUR, 31 * MICROS_PER_DAY + MICROS_PER_HOUR),
+    };
+    if let Some(next) = next.filter(|n| (lo..=hi).contains(&(n - start))) {
+        return Some(next);
+    }
     match period {
-        Period::Hourly => start.checked_add(MICROS_PER_HOUR),
         Period::Daily => start.checked_add(MICROS_PER_DAY),
-        Period::Monthly => {
-            DateTime::from_timestamp_micros(start)?.checked_add_months(Months::new(1)).map(|t| t.timestamp_micros())
-        }
+        _ => DateTime::from_timestamp_micros(start)?.checked_add_months(Months::new(1)).map(|t| t.timestamp_micros()),
     }
 }
 
-/// Infers the period from the smallest spacing between distinct `usage_datetime`s.
-fn infer_period(records: &[&str]) -> FieldResult<Option<Period>> {
+/// The sorted distinct `usage_datetime`s of some records.
+fn whole_times(records: &[&str]) -> std::sync::Arc<[i64]> {
     let mut times: Vec<i64> =
         records.iter().filter_map(|r| RawObject::from_validated(r)?.time("usage_datetime").ok()?).collect();
     times.sort_unstable();
     times.dedup();
+    times.into()
+}
+
+/// Every `"usage_datetime": "…"` (or an epoch number) in a source's text, found by its key
+/// without parsing the rest: only VMware's items have that key.
+fn times_in(text: &[u8]) -> Vec<i64> {
+    const KEY: &[u8] = b"\"usage_datetime\"";
+    let ws = |i: &mut usize| {
+        while text.get(*i).is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) {
+            *i += 1;
+        }
+    };
+    let mut out = Vec::new();
+    for at in memchr::memmem::find_iter(text, KEY) {
+        let mut i = at + KEY.len();
+        ws(&mut i);
+        if text.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        ws(&mut i);
+        let rest = text.get(i..).unwrap_or_default();
+        let value = if rest.first() == Some(&b'"') {
+            memchr::memchr(b'"', &rest[1..]).and_then(|end| std::str::from_utf8(&rest[1..=end]).ok())
+        } else {
+            let end = rest.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(rest.len());
+            std::str::from_utf8(&rest[..end]).ok()
+        };
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { continue };
+        let t = if value.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+            value.parse::<f64>().map_err(|_| "not a number").and_then(crate::time::from_epoch)
+        } else {
+            crate::time::parse_rfc3339(value)
+        };
+        if let Ok(t) = t {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Infers the period from the smallest spacing between distinct record times (sorted): 1 h
+/// (or whole hours, gaps), a day of 23 to 25 h (or whole days), a month of 28 to 31 days.
+fn infer_period(times: &[i64]) -> FieldResult<Option<Period>> {
     let Some(step) = times.windows(2).map(|w| w[1] - w[0]).min() else { return Ok(None) };
+    let days = |d: i64| d * MICROS_PER_DAY;
+    // A whole number of days, give or take the DST hour.
+    let whole_days = |s: i64| {
+        let d = (s + MICROS_PER_DAY / 2) / MICROS_PER_DAY;
+        d >= 1 && (s - days(d)).abs() <= MICROS_PER_HOUR && (s - days(d)) % MICROS_PER_HOUR == 0
+    };
     match step {
-        MICROS_PER_HOUR => Ok(Some(Period::Hourly)),
-        MICROS_PER_DAY => Ok(Some(Period::Daily)),
-        s if (28 * MICROS_PER_DAY..=31 * MICROS_PER_DAY).contains(&s) => Ok(Some(Period::Monthly)),
-        s if s % MICROS_PER_HOUR == 0 && s < MICROS_PER_DAY => Ok(Some(Period::Hourly)),
-        s if s % MICROS_PER_DAY == 0 && s < 28 * MICROS_PER_DAY => Ok(Some(Period::Daily)),
+        s if (days(28) - MICROS_PER_HOUR..=days(31) + MICROS_PER_HOUR).contains(&s) => Ok(Some(Period::Monthly)),
+        s if s < days(1) - MICROS_PER_HOUR && s % MICROS_PER_HOUR == 0 => Ok(Some(Period::Hourly)),
+        s if s < days(28) && whole_days(s) => Ok(Some(Period::Daily)),
         s => Err(FieldError::new(
             "content",
             format!("cannot infer the aggregation period from a spacing of {} s between usage_datetime values; pass period=", s / 1_000_000),

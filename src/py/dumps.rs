@@ -1,6 +1,10 @@
 //! JSON text of the dicts a `requests` call returned, written straight from the Python objects:
 //! the same text as `json.dumps(obj, separators=(",", ":"), allow_nan=False,
-//! ensure_ascii=False).encode()`, without building Python strings on the way. It runs with the
+//! ensure_ascii=False).encode()`, without building Python strings on the way. Two things JSON
+//! text cannot hold are written so that the reader rejects the one record holding them, by
+//! name, instead of the whole page failing here: a float that is NaN or infinite becomes the
+//! string `json::NONFINITE_MARK` + `NaN` / `Infinity` / `-Infinity`, and a lone surrogate in a
+//! string its `\udXXX` escape (which the reader refuses to decode). It runs with the
 //! GIL held (it reads Python objects), so it has to be cheap: the core then reads the text in
 //! parallel like any other source.
 
@@ -24,7 +28,7 @@ pub fn dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'p
 
 fn write_value(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<()> {
     if let Ok(s) = obj.cast::<PyString>() {
-        write_string(out, s.to_str()?);
+        write_py_string(out, s)?;
     } else if let Ok(d) = obj.cast::<PyDict>() {
         let depth = deeper(depth)?;
         out.push(b'{');
@@ -75,8 +79,7 @@ fn deeper(depth: usize) -> PyResult<usize> {
 /// text in quotes.
 fn write_key(out: &mut Vec<u8>, k: &Bound<'_, PyAny>) -> PyResult<()> {
     if let Ok(s) = k.cast::<PyString>() {
-        write_string(out, s.to_str()?);
-        return Ok(());
+        return write_py_string(out, s);
     }
     out.push(b'"');
     if !write_scalar(out, k)? {
@@ -122,7 +125,13 @@ fn write_int(out: &mut Vec<u8>, i: &Bound<'_, PyInt>) -> PyResult<()> {
 /// below 1e-4 and from 1e16 on, written `e-05` / `e+16`).
 fn write_float(out: &mut Vec<u8>, v: f64) -> PyResult<()> {
     if !v.is_finite() {
-        return Err(PyValueError::new_err(format!("Out of range float values are not JSON compliant: {v}")));
+        out.extend_from_slice(crate::json::NONFINITE_MARK);
+        out.extend_from_slice(match (v.is_nan(), v > 0.0) {
+            (true, _) => b"NaN\"",
+            (false, true) => b"Infinity\"",
+            (false, false) => b"-Infinity\"",
+        });
+        return Ok(());
     }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(v);
@@ -183,9 +192,45 @@ fn write_float(out: &mut Vec<u8>, v: f64) -> PyResult<()> {
     Ok(())
 }
 
+/// A Python str as a JSON string; a lone surrogate (which UTF-8 cannot hold) as its escape.
+fn write_py_string(out: &mut Vec<u8>, s: &Bound<'_, PyString>) -> PyResult<()> {
+    if let Ok(text) = s.to_str() {
+        write_string(out, text);
+        return Ok(());
+    }
+    // UTF-8 with the surrogates kept as three-byte sequences (ED A0..BF 80..BF).
+    let bytes = s.call_method1("encode", ("utf-8", "surrogatepass"))?;
+    let mut rest: &[u8] = bytes.cast::<PyBytes>()?.as_bytes();
+    out.push(b'"');
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                write_escaped(out, text);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                write_escaped(out, std::str::from_utf8(good).unwrap_or_default());
+                let [a, b, c, ..] = *bad else { break };
+                let unit = (u32::from(a & 0x0f) << 12) | (u32::from(b & 0x3f) << 6) | u32::from(c & 0x3f);
+                let _ = write!(out, "\\u{unit:04x}");
+                rest = &bad[3..];
+            }
+        }
+    }
+    out.push(b'"');
+    Ok(())
+}
+
 /// A JSON string: `"`, `\` and control characters escaped as `json.dumps` escapes them.
 fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    write_escaped(out, s);
+    out.push(b'"');
+}
+
+/// The inside of a JSON string.
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     let mut from = 0;
     for (i, &c) in b.iter().enumerate() {
@@ -209,5 +254,4 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
         from = i + 1;
     }
     out.extend_from_slice(&b[from..]);
-    out.push(b'"');
 }
