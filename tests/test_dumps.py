@@ -73,6 +73,8 @@ def test_a_float_json_cannot_hold_is_written_as_a_mark_the_reader_rejects(value,
     # rejects by name (U+FFFF escaped, which dumps never writes otherwise).
     assert _core.dumps([1, value]) == b'[1,"\\uffff' + text.encode() + b'"]'
     assert _core.dumps(["\uffff"]) == '["\uffff"]'.encode()
+    # As a key it is a name: written as json.dumps names it.
+    assert _core.dumps({value: 1}) == json.dumps({value: 1}, separators=(",", ":")).encode()
 
 
 def test_a_circular_reference_is_an_error_not_a_crash():

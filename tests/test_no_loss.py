@@ -303,7 +303,11 @@ EMPTY_PAGES = {
     "suger": [{"nextOffset": 0}, {"usageRecordGroups": [], "nextOffset": 0}, {"usageRecordGroups": None}],
     "exabits": [{"status": True, "total": 0}, {"status": True, "message": "ok", "data": []}],
     "consumption_log": [{"offset": 0, "limit": 100}, {"offset": 0, "limit": 100, "data": []}],
-    "vmware": [{"empty": True, "total_elements": 0}, {"content": [], "metadata": {"metric_id": "m"}}],
+    "vmware": [
+        {"empty": True, "total_elements": 0},
+        {"content": [], "metadata": {"metric_id": "m"}},
+        {"content": [], "empty": True},
+    ],
 }
 
 

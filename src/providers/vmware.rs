@@ -76,9 +76,9 @@ impl Format for Vmware {
     /// A page holds `content`; an empty page may omit it (`"empty": true`) and keep its
     /// paging fields.
     fn is_page(&self, obj: &RawObject) -> bool {
-        let paged = obj.has("metadata") || obj.has("pageable") || obj.has("total_elements");
+        let paged = obj.has("metadata") || obj.has("pageable") || obj.has("total_elements") || obj.has("empty");
         (has_array(obj, "content") && (paged || first_item_is(obj, "content", |r| self.is_record(r))))
-            || (absent(obj, "content") && (paged || obj.has("empty")) && !self.is_record(obj))
+            || (absent(obj, "content") && paged && !self.is_record(obj))
     }
 
     fn is_record(&self, obj: &RawObject) -> bool {

@@ -82,6 +82,15 @@ fn write_key(out: &mut Vec<u8>, k: &Bound<'_, PyAny>) -> PyResult<()> {
         return write_py_string(out, s);
     }
     out.push(b'"');
+    if let Ok(f) = k.cast::<PyFloat>() {
+        // A key is a name: a float key JSON cannot hold is written as Python's json names it.
+        let v = f.value();
+        if !v.is_finite() {
+            out.extend_from_slice(nonfinite_name(v));
+            out.push(b'"');
+            return Ok(());
+        }
+    }
     if !write_scalar(out, k)? {
         let name = k.get_type().name()?;
         return Err(PyTypeError::new_err(format!("keys must be str, int, float, bool or None, not {name}")));
@@ -121,16 +130,22 @@ fn write_int(out: &mut Vec<u8>, i: &Bound<'_, PyInt>) -> PyResult<()> {
     Ok(())
 }
 
+/// How Python's json names a float JSON cannot hold.
+fn nonfinite_name(v: f64) -> &'static [u8] {
+    match (v.is_nan(), v > 0.0) {
+        (true, _) => b"NaN",
+        (false, true) => b"Infinity",
+        (false, false) => b"-Infinity",
+    }
+}
+
 /// A float as Python's `repr` writes it (shortest digits that read back the same, exponent
 /// below 1e-4 and from 1e16 on, written `e-05` / `e+16`).
 fn write_float(out: &mut Vec<u8>, v: f64) -> PyResult<()> {
     if !v.is_finite() {
         out.extend_from_slice(crate::json::NONFINITE_MARK);
-        out.extend_from_slice(match (v.is_nan(), v > 0.0) {
-            (true, _) => b"NaN\"",
-            (false, true) => b"Infinity\"",
-            (false, false) => b"-Infinity\"",
-        });
+        out.extend_from_slice(nonfinite_name(v));
+        out.push(b'"');
         return Ok(());
     }
     let mut buf = ryu::Buffer::new();
