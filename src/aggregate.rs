@@ -49,22 +49,30 @@ pub struct KeyColumn {
 impl KeyColumn {
     /// Encodes a column of optional strings.
     pub fn encode<'a>(name: &str, rows: impl Iterator<Item = Option<&'a str>>) -> KeyColumn {
-        let mut seen: FastMap<Option<&'a str>, u32> = FastMap::default();
+        KeyColumn::from_keys(name, rows, |v| v.map(str::to_owned))
+    }
+
+    /// Encodes a column given as hashable keys (codes in order of first appearance); `value`
+    /// gives a key's text the first time it is seen. The binding reads Arrow views as keys.
+    pub fn from_keys<K: Copy + Eq + std::hash::Hash>(
+        name: &str,
+        keys: impl Iterator<Item = K>,
+        mut value: impl FnMut(K) -> Option<String>,
+    ) -> KeyColumn {
+        let mut seen: FastMap<K, u32> = FastMap::default();
         let mut values = Vec::new();
-        let mut last: Option<(Option<&'a str>, u32)> = None;
-        let codes = rows
-            .map(|v| {
-                if let Some((lv, lc)) = last {
-                    if lv == v {
-                        return lc;
-                    }
+        let mut last: Option<(K, u32)> = None;
+        let codes = keys
+            .map(|k| match last {
+                Some((lk, lc)) if lk == k => lc,
+                _ => {
+                    let code = *seen.entry(k).or_insert_with(|| {
+                        values.push(value(k));
+                        (values.len() - 1) as u32
+                    });
+                    last = Some((k, code));
+                    code
                 }
-                let code = *seen.entry(v).or_insert_with(|| {
-                    values.push(v.map(str::to_owned));
-                    (values.len() - 1) as u32
-                });
-                last = Some((v, code));
-                code
             })
             .collect();
         KeyColumn { name: name.to_string(), codes, values }

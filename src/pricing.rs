@@ -201,17 +201,6 @@ fn quantity_q18(q: f64) -> Option<i128> {
     parse_quantity(buf.format_finite(q))
 }
 
-/// Hours per unit for the duration units, as a fraction.
-fn hours_per(unit: &str) -> Option<(i128, i128)> {
-    match unit.trim().to_ascii_lowercase().as_str() {
-        "second" | "seconds" | "sec" | "secs" | "s" => Some((1, 3600)),
-        "minute" | "minutes" | "min" | "mins" => Some((1, 60)),
-        "hour" | "hours" | "hr" | "hrs" | "h" => Some((1, 1)),
-        "day" | "days" => Some((24, 1)),
-        _ => None,
-    }
-}
-
 /// How many rate units one usage unit is, as (num, den); `None` when the units don't mix.
 fn unit_factor(usage_unit: Option<&str>, rate_unit: Option<&str>) -> Option<(i128, i128)> {
     let Some(r) = rate_unit else { return Some((1, 1)) };
@@ -219,7 +208,7 @@ fn unit_factor(usage_unit: Option<&str>, rate_unit: Option<&str>) -> Option<(i12
     if u.eq_ignore_ascii_case(r) {
         return Some((1, 1));
     }
-    let ((un, ud), (rn, rd)) = (hours_per(u)?, hours_per(r)?);
+    let ((un, ud), (rn, rd)) = (time::hours_per(u)?, time::hours_per(r)?);
     Some((un * rd, ud * rn))
 }
 

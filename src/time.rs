@@ -350,6 +350,19 @@ fn floor_month(date: NaiveDate, n: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt((1970 + m.div_euclid(12)) as i32, (m.rem_euclid(12) + 1) as u32, 1).unwrap_or(date)
 }
 
+/// Hours per unit of a duration unit as an exact ratio `(numerator, denominator)` (a `minute`
+/// is 1/60 h), `None` for a unit that is not a duration. The one table of duration units:
+/// formats convert durations to Hours with it, pricing converts between a rate's unit and a row's.
+pub fn hours_per(unit: &str) -> Option<(i128, i128)> {
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "second" | "seconds" | "sec" | "secs" | "s" => Some((1, 3600)),
+        "minute" | "minutes" | "min" | "mins" => Some((1, 60)),
+        "hour" | "hours" | "hr" | "hrs" | "h" => Some((1, 1)),
+        "day" | "days" => Some((24, 1)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@ from typing import Any
 import polars as pl
 
 __version__: str
+MATCH_COLUMNS: list[str]
+"""The usage columns a rate card can match on, in rate-card order (the core's own list)."""
 
 def normalize(
     sources: list[tuple[str, bytes | bytearray | None]],
@@ -135,7 +137,9 @@ def _frame_bytes(df: pl.DataFrame) -> int:
     all-null chunk counts nothing (Polars shares one zeroed buffer for it).
 
     Example:
-        >>> _frame_bytes(normalize("exports/")) >= normalize("exports/").estimated_size()
+        >>> import usagenorm as un
+        >>> df = un.normalize("exports/")  # this module's normalize takes (name, bytes) pairs
+        >>> _frame_bytes(df) >= df.estimated_size()
         True
     """
 

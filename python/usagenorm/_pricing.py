@@ -14,7 +14,7 @@ import polars as pl
 from . import _core, _frames
 from ._errors import ColumnError
 
-MATCH_COLUMNS = ("provider", "metric", "sku", "resource_type", "charge_type", "account_id", "customer_id", "project_id")
+MATCH_COLUMNS = tuple(_core.MATCH_COLUMNS)
 
 
 class UnpricedRowsWarning(UserWarning):

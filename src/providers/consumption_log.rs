@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use super::{
     absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource,
 };
-use crate::json::{FieldError, FieldResult, RawObject, Tags};
+use crate::json::{FieldError, FieldResult, RawObject};
+use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
 
 pub struct ConsumptionLog;

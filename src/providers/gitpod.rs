@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 
 use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
-use crate::json::{FieldError, FieldResult, RawObject, Tags};
+use crate::json::{FieldError, FieldResult, RawObject};
+use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
 use crate::time::MICROS_PER_HOUR;
 

@@ -238,14 +238,8 @@ pub fn count_warning(envelope: Option<&RawObject>, key: &str, held: usize, at_le
 
 /// Converts a quantity in a duration unit to hours: `Some((hours, "Hours"))` for durations.
 pub fn duration_to_hours(quantity: f64, unit: &str) -> Option<f64> {
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "second" | "seconds" | "sec" | "secs" | "s" => 1.0 / 3600.0,
-        "minute" | "minutes" | "min" | "mins" => 1.0 / 60.0,
-        "hour" | "hours" | "hr" | "hrs" | "h" => 1.0,
-        "day" | "days" => 24.0,
-        _ => return None,
-    };
-    Some(quantity * factor)
+    let (hours, per) = crate::time::hours_per(unit)?;
+    Some(quantity * (hours as f64 / per as f64))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 use std::borrow::Cow;
 
 use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
-use crate::json::{FieldError, FieldResult, RawObject, Tags};
+use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Row;
+use crate::schema::Tags;
 
 pub struct Suger;
 

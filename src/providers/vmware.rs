@@ -19,7 +19,8 @@ use super::{
     absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions,
     WholeSource,
 };
-use crate::json::{FieldError, FieldResult, RawObject, Tags};
+use crate::json::{FieldError, FieldResult, RawObject};
+use crate::schema::Tags;
 use crate::schema::{charge_type, Row, HOURS};
 use crate::time::{MICROS_PER_DAY, MICROS_PER_HOUR};
 use chrono::{DateTime, Months};

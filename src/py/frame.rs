@@ -9,7 +9,6 @@ use polars_buffer::Buffer;
 use rayon::prelude::*;
 
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
-use crate::hash::FastMap;
 use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS, OUTCOMES};
 use crate::providers::REGISTRY;
@@ -339,36 +338,30 @@ fn encode_key(name: &str, ca: &StringChunked) -> KeyColumn {
         Short(u128),
         Long(&'a str),
     }
-    let mut seen: FastMap<Key<'_>, u32> = FastMap::default();
-    let mut values: Vec<Option<String>> = Vec::new();
-    let mut codes = Vec::with_capacity(ca.len());
-    let mut last: Option<(Key<'_>, u32)> = None;
-    for array in ca.downcast_iter() {
+    let keys = ca.downcast_iter().flat_map(|array| {
         let validity = array.validity();
-        for (i, view) in array.views().iter().enumerate() {
-            let key = if validity.is_some_and(|v| !v.get_bit(i)) {
-                Key::Null
+        array.views().iter().enumerate().map(move |(i, view)| {
+            if validity.is_some_and(|v| !v.get_bit(i)) {
+                (Key::Null, None)
             } else if view.length <= View::MAX_INLINE_SIZE {
                 let bits = 32 + 8 * view.length;
-                Key::Short(if bits >= 128 { view.as_u128() } else { view.as_u128() & ((1u128 << bits) - 1) })
+                let short = if bits >= 128 { view.as_u128() } else { view.as_u128() & ((1u128 << bits) - 1) };
+                (Key::Short(short), Some((array, i)))
             } else {
-                Key::Long(array.value(i))
-            };
-            let code = match last {
-                Some((k, c)) if k == key => c,
-                _ => {
-                    let code = *seen.entry(key).or_insert_with(|| {
-                        values.push((key != Key::Null).then(|| array.value(i).to_owned()));
-                        (values.len() - 1) as u32
-                    });
-                    last = Some((key, code));
-                    code
-                }
-            };
-            codes.push(code);
-        }
-    }
-    KeyColumn { name: name.to_string(), codes, values }
+                (Key::Long(array.value(i)), Some((array, i)))
+            }
+        })
+    });
+    // The text of a key seen for the first time is read from its row.
+    let at = std::cell::Cell::new(None);
+    KeyColumn::from_keys(
+        name,
+        keys.map(|(k, row)| {
+            at.set(row);
+            k
+        }),
+        |k| (k != Key::Null).then(|| at.get().map(|(array, i)| array.value(i).to_owned())).flatten(),
+    )
 }
 
 /// The aggregate result: bucket columns in `tz` (when bucketed), keys, sums, counts.

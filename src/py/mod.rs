@@ -179,5 +179,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MATCH_COLUMNS", crate::pricing::MATCH_COLUMNS.to_vec())?;
     Ok(())
 }

@@ -6,6 +6,9 @@ use std::borrow::Cow;
 
 use crate::money::Decimal;
 
+pub mod tags;
+pub use tags::Tags;
+
 /// The physical type of a canonical column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {

@@ -1,0 +1,49 @@
+//! Which format a document, an array element or an NDJSON line is.
+
+use super::*;
+
+/// Which format a document is: `Ok(None)` for an empty array or object (nothing to detect).
+pub(super) fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, String> {
+    match doc {
+        Doc::Object(obj) => detect_object(obj),
+        Doc::Array(items) => match items.first() {
+            None => Ok(None),
+            Some(item) => detect_object(&RawObject::parse(*item, "$[0]").map_err(|e| e.reason)?),
+        },
+    }
+}
+
+/// Which format an object is: the one it is a page of, else the one it is a record of.
+pub(super) fn detect_object(obj: &RawObject) -> std::result::Result<Option<&'static dyn Provider>, String> {
+    if obj.is_empty() {
+        return Ok(None);
+    }
+    let pages: Vec<_> = REGISTRY.iter().copied().filter(|p| p.is_page(obj)).collect();
+    let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(obj)).collect() } else { pages };
+    match found.as_slice() {
+        [one] => Ok(Some(*one)),
+        [] => Err(format!("the document matches no known format (tried {})", providers::ids().join(", "))),
+        many => Err(format!(
+            "the document matches more than one format ({}); pass provider= to choose",
+            many.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// The format of one element of a source (an element of a top-level array, or an NDJSON
+/// line), given the format `current` of the elements before it: the forced format; else
+/// `current` when the element is one of its pages or records (no search); else the element's
+/// own format when it has one; else `current`, whose reader then names what is wrong with it.
+pub(super) fn element_format(ctx: &Ctx, current: &'static dyn Provider, obj: &RawObject) -> &'static dyn Provider {
+    if let Some(forced) = ctx.forced {
+        return forced;
+    }
+    if current.is_record(obj) || current.is_page(obj) {
+        return current;
+    }
+    detect_object(obj).ok().flatten().unwrap_or(current)
+}
+
+pub(super) fn same(a: &dyn Provider, b: &dyn Provider) -> bool {
+    a.id() == b.id()
+}
