@@ -90,7 +90,7 @@ def test_the_extension_needs_glibc_2_17_at_most_and_is_stripped(arch, tmp_path):
         assert used and max(used) <= MAX_GLIBC, sorted(used)
 
 
-def test_the_sdist_builds_from_its_own_files():
+def test_the_sdist_holds_everything_a_source_build_needs():
     (sdist,) = sorted(DIST.glob("usagenorm-*.tar.gz"))
     import tarfile
 
@@ -102,7 +102,7 @@ def test_the_sdist_builds_from_its_own_files():
 
 def test_the_release_workflow_builds_linux_wheels_as_make_wheel_does():
     makefile = (ROOT / "Makefile").read_text()
-    (args,) = re.findall(r"^WHEEL_ARGS := (.+)$", makefile, flags=re.M)
+    (args,) = re.findall(r"^WHEEL_ARGS := (.+)$", makefile, flags=re.MULTILINE)
     workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
     linux = workflow.split("\n  linux:\n", 1)[1].split("\n  musllinux:\n", 1)[0]
     (used,) = re.findall(r"args: (.+)", linux)
@@ -119,5 +119,5 @@ def test_the_suite_runs_against_the_installed_wheel_without_cargo():
     assert (ROOT / "python") not in installed.parents, installed
     assert "site-packages" in installed.parts, installed
     assert shutil.which("cargo") is None and shutil.which("rustc") is None, "no Rust toolchain on PATH"
-    r = subprocess.run([sys.executable, "-c", "import usagenorm; print(usagenorm.__version__)"], capture_output=True)
+    r = subprocess.run([sys.executable, "-c", "import usagenorm; print(usagenorm.__version__)"], capture_output=True, check=False)
     assert r.returncode == 0
