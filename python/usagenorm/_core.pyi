@@ -52,7 +52,9 @@ def formats() -> pl.DataFrame:
     field or rule it comes from. Columns: provider, title, api, column, source_field.
 
     Example:
-        >>> formats().filter(pl.col("provider") == "gitpod")
+        >>> gitpod = formats().filter(pl.col("provider") == "gitpod")
+        >>> gitpod["column"][0]
+        'record_id'
     """
 
 def aggregate(
@@ -90,7 +92,9 @@ def aggregate(
         ValueError: a bad ``every`` or ``tz``.
 
     Example:
-        >>> aggregate(prepared, ["project_id", "unit", "currency"], every="1d")
+        >>> result, running_unsplit = aggregate(prepared, ["project_id", "unit", "currency"], every="1d")
+        >>> result.columns
+        ['bucket_start', 'bucket_end', 'project_id', 'unit', 'currency', 'quantity', 'cost', 'records']
     """
 
 def check_rate_card(card: pl.DataFrame) -> int:
@@ -126,7 +130,9 @@ def price(
         usagenorm.RateCardError: a bad card, or two rates matching a row equally well.
 
     Example:
-        >>> price(prepared, card_text).filter(pl.col("outcome") == "priced")
+        >>> priced = price(prepared, card_text)
+        >>> priced.columns
+        ['cost', 'unit_price', 'currency', 'outcome']
     """
 
 def _frame_bytes(df: pl.DataFrame) -> int:
@@ -152,8 +158,12 @@ def dumps(obj: Any) -> bytes:
     Raises:
         TypeError: an object of another type, or a dict key that is not str, int, float, bool
             or None (the messages of ``json.dumps``).
-        ValueError: a NaN or infinite float, or nesting deeper than 500 (a circular reference).
-        UnicodeEncodeError: a string holding a lone surrogate.
+        ValueError: nesting deeper than 500 (a circular reference).
+
+    What JSON text cannot hold is written so that the reader rejects the record holding it by
+    name: a NaN or infinite float as the string ``"\\uffffNaN"`` (``Infinity``, ``-Infinity``;
+    ``dumps`` never escapes U+FFFF otherwise), a lone surrogate as its ``\\udXXX`` escape. A
+    non-finite float dict key is written as ``json.dumps`` names it (``"NaN"``).
 
     Example:
         >>> dumps({"a": [1, 2.5, None]})
