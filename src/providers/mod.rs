@@ -41,12 +41,20 @@ pub enum Period {
 }
 
 impl Period {
+    /// A period by its name (`HOURLY`, `DAILY`, `MONTHLY`, or `HOUR`, `DAY`, `MONTH`, any case),
+    /// or as a bucket size of one of them (`1h`, `1d`, `1mo`, read by `time::Every`).
     pub fn parse(s: &str) -> Option<Period> {
+        use crate::time::{Every, MICROS_PER_HOUR};
         match s.to_ascii_uppercase().as_str() {
-            "HOURLY" | "HOUR" | "1H" => Some(Period::Hourly),
-            "DAILY" | "DAY" | "1D" => Some(Period::Daily),
-            "MONTHLY" | "MONTH" | "1MO" => Some(Period::Monthly),
-            _ => None,
+            "HOURLY" | "HOUR" => Some(Period::Hourly),
+            "DAILY" | "DAY" => Some(Period::Daily),
+            "MONTHLY" | "MONTH" => Some(Period::Monthly),
+            _ => match Every::parse(&s.to_ascii_lowercase()).ok()? {
+                Every::SubDay(MICROS_PER_HOUR) => Some(Period::Hourly),
+                Every::Days(1) => Some(Period::Daily),
+                Every::Months(1) => Some(Period::Monthly),
+                _ => None,
+            },
         }
     }
 
@@ -260,6 +268,26 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), REGISTRY.len());
+    }
+
+    #[test]
+    fn periods_parse_by_name_or_as_a_bucket_size() {
+        for (text, want) in [
+            ("HOURLY", Period::Hourly),
+            ("hour", Period::Hourly),
+            ("1h", Period::Hourly),
+            ("1H", Period::Hourly),
+            ("Daily", Period::Daily),
+            ("1d", Period::Daily),
+            ("MONTHLY", Period::Monthly),
+            ("1mo", Period::Monthly),
+            ("1MO", Period::Monthly),
+        ] {
+            assert_eq!(Period::parse(text), Some(want), "{text}");
+        }
+        for text in ["2h", "1w", "30m", "1y", "weekly", ""] {
+            assert_eq!(Period::parse(text), None, "{text}");
+        }
     }
 
     #[test]
