@@ -83,7 +83,7 @@ bench: build ## the full benchmark (about 2 GB of generated exports; several min
 FUZZ_SECONDS ?= 120
 fuzz: ## run every cargo-fuzz target for FUZZ_SECONDS each (stable toolchain, no sanitizer)
 	cargo install cargo-fuzz --locked --quiet
-	cd fuzz && for t in detect gitpod suger exabits vmware consumption_log; do \
+	cd fuzz && for t in $$(cargo fuzz list); do \
 		cargo fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 || exit 1; \
 	done
 

@@ -24,9 +24,11 @@ import sys
 import time
 from pathlib import Path
 
+import usagenorm
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-FORMATS = ("gitpod", "suger", "exabits", "vmware", "consumption_log")
+FORMATS = tuple(usagenorm.formats()["provider"].unique(maintain_order=True))
 SCALES = {
     "full": {"records": 1_000_000, "big": 500_000, "ndjson": 2_500_000, "dicts": 100_000, "rows": 10_000_000},
     "ci": {"records": 3_000, "big": 5_000, "ndjson": 5_000, "dicts": 2_000, "rows": 50_000},

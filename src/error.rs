@@ -13,6 +13,8 @@ pub enum Error {
         /// The 1-based line, for NDJSON input.
         line: Option<u64>,
         provider: Option<&'static str>,
+        /// What kind of problem it is.
+        kind: crate::json::ErrorKind,
         /// JSON path of the offending field, e.g. `$.records[3].createdAt`.
         path: String,
         reason: String,

@@ -10,11 +10,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import usagenorm as un
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "exports"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 UTC = timezone.utc
+
+# Every format the library reads, from its registry (a new format needs a sample in EXAMPLES).
+PROVIDERS: list[str] = un.formats()["provider"].unique(maintain_order=True).to_list()
 
 SCHEMA = {
     "provider": pl.String,

@@ -22,7 +22,18 @@ fn replay(dir: &Path, provider: Option<&str>) -> usize {
 fn fuzz_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut total = 0;
-    for target in ["detect", "gitpod", "suger", "exabits", "vmware", "consumption_log"] {
+    // One corpus folder per fuzz target: `detect`, and one per format (its id).
+    let mut targets: Vec<String> = std::fs::read_dir(root.join("corpus"))
+        .expect("fuzz/corpus")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    targets.sort();
+    for id in usagenorm::providers::ids() {
+        assert!(targets.iter().any(|t| t == id), "format {id} has no fuzz target corpus (fuzz/corpus/{id})");
+    }
+    for target in targets.iter().map(String::as_str) {
         let provider = (target != "detect").then_some(target);
         total += replay(&root.join("corpus").join(target), provider);
         total += replay(&root.join("regressions").join(target), provider);

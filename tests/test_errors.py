@@ -49,6 +49,20 @@ def _set(field, value):
     return f
 
 
+# The kind of each case of the matrix below (the `kind` column, NormalizeError.kind).
+KIND = {
+    "missing": "missing",
+    "null required": "missing",
+    "terminated without end": "missing",
+    "wrong type": "wrong_type",
+    "bad timestamp": "invalid",
+    "bad decimal": "invalid",
+    "end before start": "invalid",
+    "overage beyond usage": "invalid",
+    "negative quantity": "invalid",
+    "string as number": "invalid",
+}
+
 # (provider, case, mutation of record 1, path of the field within the record, reason fragment)
 MATRIX = [
     ("gitpod", "missing", _del("createdAt"), "createdAt", "required field is missing"),
@@ -123,6 +137,7 @@ def test_raise_names_source_record_path_and_reason(provider, case, mutate, field
     assert isinstance(e, ValueError)
     assert (e.source, e.index, e.provider) == ("<memory>", 1, provider)
     assert e.path == f"$.{KEYS[provider]}[1].{field}"
+    assert e.kind == KIND[case]
     assert reason in e.reason
     assert str(e).startswith(f"<memory>: record 1, $.{KEYS[provider]}[1].{field}: ")
 
@@ -132,9 +147,10 @@ def test_collect_keeps_every_other_record_and_accounts_for_all(provider, case, m
     page, n = page_with_bad_record(provider, mutate)
     out = un.normalize(page, errors="collect")
     records, rejected = out  # unpacks as a pair
-    assert rejected.columns == ["source", "source_index", "line", "provider", "path", "reason", "raw"]
+    assert rejected.columns == ["source", "source_index", "line", "provider", "kind", "path", "reason", "raw"]
     assert rejected.height == 1
     bad = rejected.row(0, named=True)
+    assert bad["kind"] == KIND[case], (case, bad["kind"], bad["reason"])
     assert (bad["source_index"], bad["provider"], bad["path"]) == (1, provider, f"$.{KEYS[provider]}[1].{field}")
     assert reason in bad["reason"]
     assert json.loads(bad["raw"]) == page[KEYS[provider]][1]

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import usagenorm as un
-from conftest import EXAMPLES
+from conftest import EXAMPLES, PROVIDERS
 
 AS_OF = datetime(2024, 9, 1, tzinfo=timezone.utc)
 RATES = un.RateCard.from_records(
@@ -25,7 +25,7 @@ RATES = un.RateCard.from_records(
 )
 
 
-@pytest.mark.parametrize("provider", ["gitpod", "suger", "exabits", "vmware", "consumption_log"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_every_sample_maps_to_focus_without_violations(provider):
     df = un.price(un.normalize(EXAMPLES / f"{provider}.json"), RATES, billable_only=False)
     focus = un.to_focus(df, as_of=AS_OF)

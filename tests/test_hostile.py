@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import usagenorm as un
-from conftest import EXAMPLES
+from conftest import EXAMPLES, PROVIDERS
 
 CASES = {
     "deep nesting": b'{"records": [{"createdAt": "2024-01-01T00:00:00Z", "x": '
@@ -59,7 +59,7 @@ def test_threads_get_the_same_results_as_one_at_a_time():
     rates = un.RateCard.from_records([{"provider": "gitpod", "unit_price": "0.36", "unit": "hour"}])
     data = [
         json.loads((EXAMPLES / f"{p}.json").read_text())
-        for p in ("gitpod", "suger", "exabits", "vmware", "consumption_log")
+        for p in PROVIDERS
     ]
     big = [json.dumps(d).encode() for d in data] * 40
 

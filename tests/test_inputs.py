@@ -12,8 +12,9 @@ from polars.testing import assert_frame_equal
 
 import usagenorm as un
 from conftest import EXAMPLES
+from conftest import PROVIDERS as REGISTERED
 
-PROVIDERS = ["consumption_log", "exabits", "gitpod", "suger", "vmware"]
+PROVIDERS = sorted(REGISTERED)
 
 
 def sample(provider: str) -> dict:

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import usagenorm as un
-from conftest import EXAMPLES
+from conftest import EXAMPLES, PROVIDERS
 
-EXPORTS = ["gitpod", "suger", "exabits", "vmware", "consumption_log"]
+EXPORTS = PROVIDERS
 
 
 def balanced(out: un.Collected) -> un.Collected:
@@ -267,6 +267,19 @@ def test_vmware_daily_period_is_inferred_over_the_whole_source_not_per_page():
     assert (lines.records["usage_end"] - lines.records["usage_start"]).to_list() == spans
 
 
+def test_vmware_last_page_saved_as_its_own_file_takes_the_period_of_the_other_files(tmp_path):
+    days = [(f"2024-05-0{d}T00:00:00Z", 5.0) for d in range(1, 6)]
+    (tmp_path / "page-1.json").write_text(json.dumps(vmware_page(days[:4])))
+    (tmp_path / "page-2.json").write_bytes(gzip.compress(json.dumps(vmware_page(days[4:])).encode()))
+    out = balanced(un.normalize(tmp_path, errors="collect"))
+    assert (out.records["usage_end"] - out.records["usage_start"]).to_list() == [timedelta(days=1)] * 5
+    sources = [json.loads(t)["period_source"] for t in out.records["tags"]]
+    assert sources == ["inferred"] * 4 + ["inferred_across_sources"]
+    # On its own, one item says nothing: the API's default, HOURLY, and the tags say so.
+    alone = un.normalize(tmp_path / "page-2.json")
+    assert json.loads(alone["tags"][0])["period_source"] == "default"
+
+
 def test_vmware_daily_items_at_local_midnight_across_dst_are_daily():
     # America/New_York: 2024-03-10 has 23 hours, 2024-11-03 has 25.
     spring = ["2024-03-09T00:00:00-05:00", "2024-03-10T00:00:00-05:00", "2024-03-11T00:00:00-04:00"]
@@ -477,3 +490,27 @@ def test_nothing_is_lost_across_every_sample_in_every_form(tmp_path):
         for source in (data, gzip.compress(data), json.loads(data)):
             got = balanced(un.normalize(source, errors="collect"))
             assert got.records.drop("source").equals(want.records.drop("source")), provider
+
+
+# ---- the kind of each rejection (#16: typed errors) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b"", "malformed_json"),
+        (gzip.compress(b'{"records": []}')[:-9], "malformed_json"),
+        (b"[1, 2]", "wrong_type"),
+        (b'"a string"', "wrong_type"),
+        (b'{"hello": 1}', "invalid"),
+        (b'{"records": [{"createdAt": "2024-01-01T00:00:00Z", "environmentId": "e", "x": ' + b"[" * 200 + b"]" * 200 + b"}]}", "out_of_range"),
+        (b'{"status": false, "message": "boom"}', "page"),
+        (b'{"content": [{"usage_datetime": "2024-01-01T00:00:00Z", "usage": 1}], "metadata": {"metric_id": 5}}', "page"),
+    ],
+)
+def test_each_rejection_has_a_kind(source, kind):
+    out = balanced(un.normalize(source, errors="collect"))
+    assert out.rejected["kind"].to_list()[-1:] == [kind], out.rejected.select("kind", "path", "reason").rows()
+    assert set(out.rejected["kind"]) <= {"missing", "wrong_type", "out_of_range", "invalid", "malformed_json", "page"}

@@ -47,8 +47,9 @@ class Collected(_Pair):
 
     Attributes:
         records: the canonical table.
-        rejected: one row per bad record: source, source_index, line, provider, path,
-            reason, raw.
+        rejected: one row per bad record: source, source_index, line, provider, kind
+            (``missing``, ``wrong_type``, ``out_of_range``, ``invalid``, ``malformed_json``,
+            ``page``: filter on it rather than on the message), path, reason, raw.
         stats: one row per source: records read, accepted, rejected, duplicates, superseded
             and rows out, with ``records == accepted + rejected + duplicates + superseded``.
         conflicts: every version of a record whose id arrived with different content, and

@@ -7,6 +7,8 @@ import polars as pl
 
 __version__: str
 MATCH_COLUMNS: list[str]
+FOCUS_NAMES: dict[str, tuple[str, str, str]]
+"""Per format id: the FOCUS ProviderName, ServiceName and ServiceCategory of its rows."""
 """The usage columns a rate card can match on, in rate-card order (the core's own list)."""
 
 def normalize(
@@ -33,7 +35,7 @@ def normalize(
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected
-        record (source, source_index, line, provider, path, reason, raw); one row per source
+        record (source, source_index, line, provider, kind, path, reason, raw); one row per source
         (records, accepted, rejected, duplicates, superseded, rows); and every version of every
         conflicting record (provider, record_id, source, source_index, revision, resolution).
 

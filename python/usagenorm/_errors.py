@@ -11,6 +11,10 @@ class NormalizeError(ValueError):
         index: the record's position in its source (``source_index``).
         line: the 1-based line for NDJSON input, else ``None``.
         provider: the detected or forced format, when known.
+        kind: what kind of problem it is: ``missing`` (a required field), ``wrong_type``,
+            ``out_of_range``, ``invalid`` (a value that is not acceptable), ``malformed_json``
+            (text that is not JSON, invalid UTF-8, a broken gzip stream) or ``page`` (the
+            page's shared part is unusable).
         path: the JSON path of the offending field, e.g. ``$.records[3].createdAt``.
         reason: what was wrong and what was expected.
     """
@@ -23,6 +27,7 @@ class NormalizeError(ValueError):
         index: int | None = None,
         line: int | None = None,
         provider: str | None = None,
+        kind: str | None = None,
         path: str | None = None,
         reason: str | None = None,
     ) -> None:
@@ -31,6 +36,7 @@ class NormalizeError(ValueError):
         self.index = index
         self.line = line
         self.provider = provider
+        self.kind = kind
         self.path = path
         self.reason = reason
 

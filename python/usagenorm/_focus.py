@@ -21,15 +21,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from . import _core
 from ._frames import MONEY, micros
 
-PROVIDER_NAMES = {
-    "gitpod": ("Gitpod", "Gitpod Environments", "Developer Tools"),
-    "suger": ("Suger", "Suger Marketplace Usage", "Business Applications"),
-    "exabits": ("Exabits", "Exabits GPU Cloud", "Compute"),
-    "vmware": ("VMware", "VMware Cloud Services", "Compute"),
-    "consumption_log": ("Consumption Log", "Compute Time", "Compute"),
-}
+# (ProviderName, ServiceName, ServiceCategory) per format, from each format's own FormatInfo.
+PROVIDER_NAMES: dict[str, tuple[str, str, str]] = {k: tuple(v) for k, v in _core.FOCUS_NAMES.items()}
 
 CHARGE_CATEGORIES = ["Usage", "Purchase", "Tax", "Credit", "Adjustment"]
 CHARGE_FREQUENCIES = ["One-Time", "Recurring", "Usage-Based"]

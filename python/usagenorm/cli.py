@@ -130,6 +130,7 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
                     index=first["source_index"],
                     line=first["line"],
                     provider=first["provider"],
+                    kind=first["kind"],
                     path=first["path"],
                     reason=first["reason"],
                 )

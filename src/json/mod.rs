@@ -21,17 +21,70 @@ mod tests;
 
 pub use document::*;
 
+/// What kind of problem rejected a record, so that rejects can be filtered without matching
+/// message text (the `kind` column of the rejected frame, `NormalizeError.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A required field is absent or null.
+    Missing,
+    /// A field (or the document) has another JSON type than the one expected.
+    WrongType,
+    /// A value too large, too small or too long to hold (a number, a time, a string, nesting).
+    OutOfRange,
+    /// A value of the right type that is not acceptable (a timestamp that does not parse, an
+    /// end before its start, a negative quantity, a document of no known format, ...).
+    Invalid,
+    /// Text that is not JSON: malformed JSON, invalid UTF-8, a broken gzip stream, nothing.
+    MalformedJson,
+    /// The page's shared part is unusable, so each of its records is rejected.
+    Page,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Missing,
+        ErrorKind::WrongType,
+        ErrorKind::OutOfRange,
+        ErrorKind::Invalid,
+        ErrorKind::MalformedJson,
+        ErrorKind::Page,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Missing => "missing",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::OutOfRange => "out_of_range",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::MalformedJson => "malformed_json",
+            ErrorKind::Page => "page",
+        }
+    }
+}
+
 /// A problem with one field of a record: `path` is relative to the record (`createdAt`,
 /// `metaInfo.timestamp`, `resource.id`), or empty for the record itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub path: String,
     pub reason: String,
+    pub kind: ErrorKind,
 }
 
 impl FieldError {
+    /// A value that is not acceptable (`ErrorKind::Invalid`).
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldError { path: path.into(), reason: reason.into() }
+        FieldError::of(ErrorKind::Invalid, path, reason)
+    }
+
+    pub fn of(kind: ErrorKind, path: impl Into<String>, reason: impl Into<String>) -> Self {
+        FieldError { path: path.into(), reason: reason.into(), kind }
+    }
+
+    /// A required field that is absent or null; `why` adds to "required field is missing".
+    pub fn missing(path: impl Into<String>, why: &str) -> Self {
+        FieldError::of(ErrorKind::Missing, path, format!("required field is missing{why}"))
     }
 
     /// Puts `parent.` in front of the path (used when reading a nested object).
@@ -121,7 +174,11 @@ pub fn snippet(raw: Raw) -> String {
 }
 
 fn wrong_kind(key: &str, expected: &str, raw: Raw) -> FieldError {
-    FieldError::new(key, format!("expected {expected}, got {} {}", Kind::of(raw).name(), snippet(raw)))
+    FieldError::of(
+        ErrorKind::WrongType,
+        key,
+        format!("expected {expected}, got {} {}", Kind::of(raw).name(), snippet(raw)),
+    )
 }
 
 /// A string that borrows from the input when it has no escapes.
@@ -221,7 +278,8 @@ impl<'a> RawObject<'a> {
         if let Some(fields) = scan::object(raw.get()) {
             return Ok(RawObject::new(fields, Vec::new()));
         }
-        serde_json::from_str(raw.get()).map_err(|e| FieldError::new(path, format!("malformed object: {e}")))
+        serde_json::from_str(raw.get())
+            .map_err(|e| FieldError::of(ErrorKind::MalformedJson, path, format!("malformed object: {e}")))
     }
 
     /// An object from text already known to be valid JSON (an element of a document that was
@@ -289,7 +347,9 @@ impl<'a> RawObject<'a> {
         };
         match text.trim().parse::<f64>() {
             Ok(v) if v.is_finite() && !text.trim().is_empty() && !text.contains(['i', 'I', 'n', 'N']) => Ok(Some(v)),
-            Ok(_) => Err(FieldError::new(key, format!("number {} is out of range", snippet(raw)))),
+            Ok(_) => {
+                Err(FieldError::of(ErrorKind::OutOfRange, key, format!("number {} is out of range", snippet(raw))))
+            }
             Err(_) => Err(FieldError::new(key, format!("expected a number, got {}", snippet(raw)))),
         }
     }
@@ -302,7 +362,13 @@ impl<'a> RawObject<'a> {
             Kind::String => decode_string(raw).unwrap_or_default(),
             _ => return Err(wrong_kind(key, "a decimal number", raw)),
         };
-        Decimal::parse(text.trim()).map(Some).map_err(|e| FieldError::new(key, format!("{}: {e}", snippet(raw))))
+        Decimal::parse(text.trim()).map(Some).map_err(|e| {
+            let kind = match e {
+                crate::money::DecimalError::OutOfRange => ErrorKind::OutOfRange,
+                crate::money::DecimalError::NotANumber => ErrorKind::Invalid,
+            };
+            FieldError::of(kind, key, format!("{}: {e}", snippet(raw)))
+        })
     }
 
     /// A timestamp: RFC 3339 text, or an epoch number (see `time::from_epoch`).
@@ -430,5 +496,5 @@ pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
     }
     serde_json::from_str::<Vec<&RawValue>>(raw.get())
         .map(|items| items.into_iter().map(Raw::from).collect())
-        .map_err(|e| FieldError::new("", format!("malformed array: {e}")))
+        .map_err(|e| FieldError::of(ErrorKind::MalformedJson, "", format!("malformed array: {e}")))
 }

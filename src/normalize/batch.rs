@@ -17,10 +17,11 @@ pub(super) fn read_group(
     range: std::ops::Range<usize>,
     forced: Option<&'static dyn Provider>,
     options: &ReadOptions,
+    call: &CallTimes,
 ) -> Result<Group> {
     let mut group = Group { batches: Vec::new(), rejects: Vec::new(), read: Vec::with_capacity(range.len()) };
     for (k, input) in range.clone().zip(&inputs[range]) {
-        let (chunk, provider) = read_source(k as u32, input, forced, options)?;
+        let (chunk, provider) = read_source(k as u32, input, forced, options, call)?;
         group.read.push((provider, chunk.records, chunk.rejects.len() as u64));
         chunk.batches.into_iter().for_each(|b| push_batch(&mut group.batches, b, 0));
         group.rejects.extend(chunk.rejects);
@@ -60,11 +61,19 @@ impl Chunk {
     }
 
     /// A part that is one rejected record or document.
-    pub(super) fn rejected(ctx: &Ctx, line: Option<u64>, path: String, reason: String, raw: &[u8]) -> Chunk {
+    pub(super) fn rejected(
+        ctx: &Ctx,
+        line: Option<u64>,
+        kind: ErrorKind,
+        path: String,
+        reason: String,
+        raw: &[u8],
+    ) -> Chunk {
         Chunk {
             batches: Vec::new(),
             rejects: vec![Rejection {
                 source: ctx.source,
+                kind,
                 source_index: 0,
                 line,
                 provider: ctx.provider.map(|p| p.id()),

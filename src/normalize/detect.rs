@@ -3,18 +3,18 @@
 use super::*;
 
 /// Which format a document is: `Ok(None)` for an empty array or object (nothing to detect).
-pub(super) fn detect(doc: &Doc) -> std::result::Result<Option<&'static dyn Provider>, String> {
+pub(super) fn detect(doc: &Doc) -> FieldResult<Option<&'static dyn Provider>> {
     match doc {
         Doc::Object(obj) => detect_object(obj),
         Doc::Array(items) => match items.first() {
             None => Ok(None),
-            Some(item) => detect_object(&RawObject::parse(*item, "$[0]").map_err(|e| e.reason)?),
+            Some(item) => detect_object(&RawObject::parse(*item, "[0]")?),
         },
     }
 }
 
 /// Which format an object is: the one it is a page of, else the one it is a record of.
-pub(super) fn detect_object(obj: &RawObject) -> std::result::Result<Option<&'static dyn Provider>, String> {
+pub(super) fn detect_object(obj: &RawObject) -> FieldResult<Option<&'static dyn Provider>> {
     if obj.is_empty() {
         return Ok(None);
     }
@@ -22,10 +22,16 @@ pub(super) fn detect_object(obj: &RawObject) -> std::result::Result<Option<&'sta
     let found = if pages.is_empty() { REGISTRY.iter().copied().filter(|p| p.is_record(obj)).collect() } else { pages };
     match found.as_slice() {
         [one] => Ok(Some(*one)),
-        [] => Err(format!("the document matches no known format (tried {})", providers::ids().join(", "))),
-        many => Err(format!(
-            "the document matches more than one format ({}); pass provider= to choose",
-            many.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
+        [] => Err(FieldError::new(
+            "",
+            format!("the document matches no known format (tried {})", providers::ids().join(", ")),
+        )),
+        many => Err(FieldError::new(
+            "",
+            format!(
+                "the document matches more than one format ({}); pass provider= to choose",
+                many.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
+            ),
         )),
     }
 }

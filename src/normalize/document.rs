@@ -7,13 +7,13 @@ use super::*;
 /// broken (its rest is one rejection); empty or invalid UTF-8 text is one rejection.
 pub(super) fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
     if data.iter().all(u8::is_ascii_whitespace) {
-        return Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data);
+        return Chunk::rejected(ctx, None, ErrorKind::MalformedJson, "$".into(), "the document is empty".into(), data);
     }
     let text = match std::str::from_utf8(data) {
         Ok(t) => t,
         Err(e) => {
             let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-            return Chunk::rejected(ctx, None, "$".into(), reason, data);
+            return Chunk::rejected(ctx, None, ErrorKind::MalformedJson, "$".into(), reason, data);
         }
     };
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
@@ -32,14 +32,19 @@ pub(super) fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                         }
                         read_document(ctx, d, value.get(), None, &prefix)
                     }
-                    None => {
-                        Chunk::rejected(ctx, None, prefix, not_object_or_array(value.into()), value.get().as_bytes())
-                    }
+                    None => Chunk::rejected(
+                        ctx,
+                        None,
+                        ErrorKind::WrongType,
+                        prefix,
+                        not_object_or_array(value.into()),
+                        value.get().as_bytes(),
+                    ),
                 });
             }
             Some(Err(e)) => {
                 let reason = format!("malformed JSON: {e}");
-                out.absorb(Chunk::rejected(ctx, None, "$".into(), reason, &data[start..]));
+                out.absorb(Chunk::rejected(ctx, None, ErrorKind::MalformedJson, "$".into(), reason, &data[start..]));
                 break;
             }
         }
@@ -91,7 +96,7 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
         None => match detect(&doc) {
             Ok(Some(p)) => p,
             Ok(None) => return Chunk::default(),
-            Err(reason) => return Chunk::rejected(ctx, line, prefix.to_string(), reason, text.as_bytes()),
+            Err(e) => return Chunk::rejected(ctx, line, e.kind, join_path(prefix, &e.path), e.reason, text.as_bytes()),
         },
     };
     let ctx = Ctx { provider: Some(provider), ..*ctx };
@@ -120,7 +125,7 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
                     Err(e) => {
                         flush(&mut run, run_start, current, &mut out);
                         let path = format!("{prefix}[{i}]");
-                        out.absorb(Chunk::rejected(&ctx, line, path, e.reason, item.get().as_bytes()));
+                        out.absorb(Chunk::rejected(&ctx, line, e.kind, path, e.reason, item.get().as_bytes()));
                         run_start = i + 1;
                         continue;
                     }
@@ -163,7 +168,7 @@ pub(super) fn read_page<'d>(
     let key = provider.records_key();
     let records = match page.array(key) {
         Ok(r) => r.unwrap_or_default(),
-        Err(e) => return Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, raw.as_bytes()),
+        Err(e) => return Chunk::rejected(ctx, line, e.kind, join_path(prefix, &e.path), e.reason, raw.as_bytes()),
     };
     let page = PageRef { obj: page, raw, prefix };
     read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), Some(0))
@@ -224,7 +229,7 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     let page_marked = page.filter(|_| ctx.nonfinite).and_then(|p| {
         p.obj.fields().filter(|(k, _)| *k != provider.records_key()).find_map(|(k, v)| {
             let e = nonfinite_error(v.get())?;
-            Some(FieldError::new(join_path(k, &e.path), e.reason))
+            Some(FieldError::of(e.kind, join_path(k, &e.path), e.reason))
         })
     });
     let result = match page_marked {
@@ -245,10 +250,10 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     let mut out = Chunk::default();
     if records.is_empty() {
         let raw = page.map_or(&b""[..], |p| p.raw.as_bytes());
-        return Chunk::rejected(ctx, line, page_path, reason, raw);
+        return Chunk::rejected(ctx, line, ErrorKind::Page, page_path, reason, raw);
     }
     for r in records {
-        out.absorb(Chunk::rejected(ctx, line, page_path.clone(), reason.clone(), r.raw().as_bytes()));
+        out.absorb(Chunk::rejected(ctx, line, ErrorKind::Page, page_path.clone(), reason.clone(), r.raw().as_bytes()));
     }
     out
 }
@@ -287,10 +292,11 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
                     batch.reserve_for(&CanonicalBatch::default(), batch.len() * (chunk.len() - j - 1));
                 }
             }
-            Err(FieldError { path, reason }) => {
+            Err(FieldError { path, reason, kind }) => {
                 rows.clear();
                 out.rejects.push(Rejection {
                     source: ctx.source,
+                    kind,
                     source_index: index,
                     line,
                     provider: Some(provider),
@@ -318,14 +324,18 @@ pub(super) fn nonfinite_error(text: &str) -> Option<FieldError> {
 /// The rejection of an NDJSON line that holds a marked non-finite float.
 pub(super) fn nonfinite_rejected(ctx: &Ctx, line: Option<u64>, prefix: &str, text: &str) -> Option<Chunk> {
     let e = nonfinite_error(text)?;
-    Some(Chunk::rejected(ctx, line, join_path(prefix, &e.path), e.reason, text.as_bytes()))
+    Some(Chunk::rejected(ctx, line, e.kind, join_path(prefix, &e.path), e.reason, text.as_bytes()))
 }
 
 /// Rejects a record whose rows hold a text value too long for a string column (4 GiB).
 pub(super) fn fits(rows: &[Row]) -> FieldResult<()> {
     match rows.iter().find_map(Row::too_long) {
         None => Ok(()),
-        Some(column) => Err(FieldError::new("", format!("the value for column {column} is longer than 4 GiB"))),
+        Some(column) => Err(FieldError::of(
+            ErrorKind::OutOfRange,
+            "",
+            format!("the value for column {column} is longer than 4 GiB"),
+        )),
     }
 }
 

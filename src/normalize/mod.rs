@@ -18,8 +18,8 @@ use serde_json::value::RawValue;
 
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
-use crate::json::{FieldError, FieldResult, Kind, Large, Raw, RawObject};
-use crate::providers::{self, Provider, ReadOptions, RecordReader, WholeSource, NO_SOURCE, REGISTRY};
+use crate::json::{ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
+use crate::providers::{self, CallTimes, Provider, ReadOptions, RecordReader, WholeSource, NO_SOURCE, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 
 mod batch;
@@ -153,6 +153,8 @@ pub struct Rejection {
     /// 1-based line for NDJSON input.
     pub line: Option<u64>,
     pub provider: Option<&'static str>,
+    /// What kind of problem it is.
+    pub kind: ErrorKind,
     /// JSON path of the offending field.
     pub path: String,
     pub reason: String,
@@ -222,8 +224,16 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
         groups.push(start..end);
         start = end;
     }
+    // Every source's record times, read again only if a format asks (`CallTimes`).
+    let load = |scan: fn(&[u8]) -> Vec<i64>| -> Vec<i64> {
+        inputs
+            .par_iter()
+            .flat_map_iter(|input| source_text(input).map(|text| scan(&text)).unwrap_or_default())
+            .collect()
+    };
+    let call = CallTimes::new(&load);
     let groups: Vec<Result<Group>> =
-        groups.into_par_iter().map(|range| read_group(inputs, range, forced, &options.read)).collect();
+        groups.into_par_iter().map(|range| read_group(inputs, range, forced, &options.read, &call)).collect();
     // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
     crate::cancel::check()?;
     for group in groups {
@@ -242,6 +252,7 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
                 index: r.source_index,
                 line: r.line,
                 provider: r.provider,
+                kind: r.kind,
                 path: r.path.clone(),
                 reason: r.reason.clone(),
             });
@@ -284,6 +295,8 @@ struct Ctx<'o> {
     /// The text of the whole source (of the block, for a file read in blocks), for formats that
     /// learn from every record of it (`providers::WholeSource`).
     whole: &'o WholeSource<'o>,
+    /// Every source of the call, for what one source is too short to tell (`CallTimes`).
+    call: Option<&'o CallTimes<'o>>,
     /// Whether the text may hold `json::NONFINITE_MARK` (in-memory text that `dumps` wrote from
     /// a float JSON cannot hold): then each record is searched for it and rejected by name.
     nonfinite: bool,

@@ -59,7 +59,10 @@ pub(super) fn split_lines(data: &[u8], lines_before: u64) -> (Lines<'_>, u64) {
 pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) -> (Chunk, u64) {
     let (lines, breaks) = split_lines(data, lines_before);
     if lines.is_empty() {
-        return (Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), data), breaks);
+        return (
+            Chunk::rejected(ctx, None, ErrorKind::MalformedJson, "$".into(), "the document is empty".into(), data),
+            breaks,
+        );
     }
     if ctx.provider.is_none() {
         // Detect once per file, from the first line that detects.
@@ -84,7 +87,14 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                     Ok(text) => text,
                     Err(e) => {
                         let reason = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                        return out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
+                        return out.absorb(Chunk::rejected(
+                            &ctx,
+                            Some(number),
+                            ErrorKind::MalformedJson,
+                            "$".into(),
+                            reason,
+                            line,
+                        ));
                     }
                 };
                 if ctx.nonfinite {
@@ -110,9 +120,10 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
                         match reader.rows(&obj, &mut rows).and_then(|()| fits(&rows)) {
                             Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
-                            Err(FieldError { path, reason }) => {
+                            Err(FieldError { path, reason, kind }) => {
                                 rows.clear();
-                                let mut c = Chunk::rejected(&ctx, Some(number), join_path("$", &path), reason, line);
+                                let mut c =
+                                    Chunk::rejected(&ctx, Some(number), kind, join_path("$", &path), reason, line);
                                 c.rejects[0].provider = Some(provider.id());
                                 out.absorb(c);
                             }
@@ -120,11 +131,11 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                     }
                     (Some(doc), _, _) => out.absorb(read_document(&ctx, doc, text, Some(number), "$")),
                     (None, _, _) => {
-                        let reason = match serde_json::from_str::<&RawValue>(text) {
-                            Ok(v) => not_object_or_array(v.into()),
-                            Err(e) => format!("malformed JSON: {e}"),
+                        let (kind, reason) = match serde_json::from_str::<&RawValue>(text) {
+                            Ok(v) => (ErrorKind::WrongType, not_object_or_array(v.into())),
+                            Err(e) => (ErrorKind::MalformedJson, format!("malformed JSON: {e}")),
                         };
-                        out.absorb(Chunk::rejected(&ctx, Some(number), "$".into(), reason, line));
+                        out.absorb(Chunk::rejected(&ctx, Some(number), kind, "$".into(), reason, line));
                     }
                 }
             };

@@ -15,9 +15,11 @@ pub(super) fn read_source(
     input: &Input,
     forced: Option<&'static dyn Provider>,
     options: &ReadOptions,
+    call: &CallTimes,
 ) -> Result<(Chunk, Option<&'static str>)> {
     crate::cancel::check()?;
-    let mut ctx = Ctx { source, provider: forced, forced, options, whole: &NO_SOURCE, nonfinite: false };
+    let mut ctx =
+        Ctx { source, provider: forced, forced, options, whole: &NO_SOURCE, call: Some(call), nonfinite: false };
     let chunk = match input {
         Input::Path(p) => {
             let io_error = |e: std::io::Error| Error::Io {
@@ -48,6 +50,30 @@ pub(super) fn read_source(
 
 pub(super) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
+/// The whole text of a source, within its call when there is one.
+fn within<'d>(text: &'d [u8], call: Option<&'d CallTimes<'d>>) -> WholeSource<'d> {
+    match call {
+        Some(call) => WholeSource::within(text, call),
+        None => WholeSource::new(text),
+    }
+}
+
+/// A source's whole text again (gzip inflated as far as it reads), for `CallTimes`; `None`
+/// when it cannot be read.
+pub(super) fn source_text<'a>(input: &'a Input) -> Option<Cow<'a, [u8]>> {
+    let data: Cow<[u8]> = match input {
+        Input::Path(p) => Cow::Owned(std::fs::read(p).ok()?),
+        Input::Bytes { data, .. } => Cow::Borrowed(data),
+    };
+    if !data.starts_with(GZIP_MAGIC) {
+        return Some(data);
+    }
+    let mut text = Vec::new();
+    // A stream that breaks keeps what came before the break, as the reader does.
+    let _ = flate2::read::MultiGzDecoder::new(&data[..]).read_to_end(&mut text);
+    Some(Cow::Owned(text))
+}
+
 /// Reads a source held in memory: plain text as it is, gzip through the same streaming reader
 /// as a large file, so that a stream that breaks keeps what came before the break at any size.
 pub(super) fn read_bytes(ctx: &mut Ctx, name: &str, data: &[u8]) -> std::io::Result<Chunk> {
@@ -63,7 +89,7 @@ pub(super) fn read_bytes(ctx: &mut Ctx, name: &str, data: &[u8]) -> std::io::Res
 /// Reads plain text whole: NDJSON or one or more JSON documents (see `read_undecided`).
 pub(super) fn read_text(ctx: &mut Ctx, name: &str, data: &[u8]) -> Chunk {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let whole = WholeSource::new(data);
+    let whole = within(data, ctx.call);
     let mut local = Ctx { whole: &whole, ..*ctx };
     let out = if ndjson_by_name(name) || looks_like_ndjson(data) {
         read_ndjson(&mut local, data, 0).0
@@ -108,7 +134,7 @@ pub(super) fn has_document_line(data: &[u8]) -> bool {
 }
 
 pub(super) fn gzip_rejected(ctx: &Ctx, e: std::io::Error) -> Chunk {
-    Chunk::rejected(ctx, None, "$".into(), format!("not a readable gzip stream: {e}"), &[])
+    Chunk::rejected(ctx, None, ErrorKind::MalformedJson, "$".into(), format!("not a readable gzip stream: {e}"), &[])
 }
 
 pub(super) fn ndjson_by_name(name: &str) -> bool {
@@ -246,7 +272,7 @@ pub(super) fn read_stream(
             }
         }
         let text = &block[bom..];
-        let whole = WholeSource::new(text);
+        let whole = within(text, ctx.call);
         let mut local = Ctx { whole: &whole, ..*ctx };
         let out = match broken {
             None => read_undecided(&mut local, text),
@@ -289,7 +315,7 @@ pub(super) fn read_stream(
         let mut part_breaks = None;
         if !part.iter().all(u8::is_ascii_whitespace) {
             any_line = true;
-            let whole = WholeSource::new(part);
+            let whole = within(part, ctx.call);
             let mut local = Ctx { whole: &whole, ..*ctx };
             let (chunk, breaks) = read_ndjson(&mut local, part, lines_before);
             ctx.provider = local.provider;
@@ -308,7 +334,14 @@ pub(super) fn read_stream(
         skip = 0;
     }
     if !any_line {
-        out.absorb(Chunk::rejected(ctx, None, "$".into(), "the document is empty".into(), &[]));
+        out.absorb(Chunk::rejected(
+            ctx,
+            None,
+            ErrorKind::MalformedJson,
+            "$".into(),
+            "the document is empty".into(),
+            &[],
+        ));
     }
     Ok(out)
 }

@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 
 use super::{
-    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource,
+    absent, count_warning, duration_to_hours, first_item_is, has_array, FocusNames, Format, FormatInfo, ReadOptions,
+    WholeSource,
 };
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
@@ -19,6 +20,7 @@ static INFO: FormatInfo = FormatInfo {
     id: "consumption_log",
     title: "Consumption log of compute minutes",
     api: "POST /api/consumption/log/list, /log/my-list, /log/{id}",
+    focus: FocusNames { provider: "Consumption Log", service: "Compute Time", category: "Compute" },
     mapping: &[
         ("record_id", "id (single-log responses)"),
         ("account_id", "tenantId"),
@@ -73,14 +75,14 @@ impl Format for ConsumptionLog {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, page: &Option<String>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start = rec.time("validFrom")?.ok_or_else(|| {
-            FieldError::new("validFrom", "required field is missing (a log aggregated over Time has no usage time)")
-        })?;
+        let start = rec
+            .time("validFrom")?
+            .ok_or_else(|| FieldError::missing("validFrom", " (a log aggregated over Time has no usage time)"))?;
         let end = rec.time("validTo")?;
         if end.is_some_and(|e| e < start) {
             return Err(FieldError::new("validTo", "ends before validFrom"));
         }
-        let value = rec.number("value")?.ok_or_else(|| FieldError::new("value", "required field is missing"))?;
+        let value = rec.number("value")?.ok_or_else(|| FieldError::missing("value", ""))?;
         if value < 0.0 {
             return Err(FieldError::new("value", format!("negative quantity {value}")));
         }

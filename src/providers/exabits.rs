@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
-use super::{absent, count_warning, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource};
+use super::{
+    absent, count_warning, first_item_is, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource,
+};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
@@ -16,6 +18,7 @@ static INFO: FormatInfo = FormatInfo {
     id: "exabits",
     title: "Exabits GPU cloud resource usage costs",
     api: "GET billing/resources/usage",
+    focus: FocusNames { provider: "Exabits", service: "Exabits GPU Cloud", category: "Compute" },
     mapping: &[
         ("record_id", "id"),
         ("resource_id", "resource.id"),
@@ -84,8 +87,7 @@ impl Format for Exabits {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, page: &Option<String>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start =
-            rec.time("created_time")?.ok_or_else(|| FieldError::new("created_time", "required field is missing"))?;
+        let start = rec.time("created_time")?.ok_or_else(|| FieldError::missing("created_time", ""))?;
         let status = rec.str("status")?;
         let terminated = rec.time("terminated_time")?.filter(|t| *t != 0);
         let end = match status.as_deref() {
@@ -93,13 +95,16 @@ impl Format for Exabits {
             _ => terminated,
         };
         if status.as_deref() == Some("terminated") && end.is_none() {
-            return Err(FieldError::new("terminated_time", "a terminated resource needs its terminated_time"));
+            return Err(FieldError::of(
+                crate::json::ErrorKind::Missing,
+                "terminated_time",
+                "a terminated resource needs its terminated_time",
+            ));
         }
         if end.is_some_and(|e| e < start) {
             return Err(FieldError::new("terminated_time", "ends before created_time"));
         }
-        let minutes =
-            rec.number("total_uptime")?.ok_or_else(|| FieldError::new("total_uptime", "required field is missing"))?;
+        let minutes = rec.number("total_uptime")?.ok_or_else(|| FieldError::missing("total_uptime", ""))?;
         if minutes < 0.0 {
             return Err(FieldError::new("total_uptime", format!("negative uptime {minutes}")));
         }

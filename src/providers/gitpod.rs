@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
+use super::{absent, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
@@ -19,6 +19,7 @@ static INFO: FormatInfo = FormatInfo {
     id: "gitpod",
     title: "Gitpod environment runtime records",
     api: "POST gitpod.v1.UsageService/ListEnvironmentUsageRecords",
+    focus: FocusNames { provider: "Gitpod", service: "Gitpod Environments", category: "Developer Tools" },
     mapping: &[
         ("record_id", "id"),
         ("project_id", "projectId (the all-zero UUID means none: null)"),
@@ -66,7 +67,7 @@ impl Format for Gitpod {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, _: &(), out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start = rec.time("createdAt")?.ok_or_else(|| FieldError::new("createdAt", "required field is missing"))?;
+        let start = rec.time("createdAt")?.ok_or_else(|| FieldError::missing("createdAt", ""))?;
         let end = rec.time("stoppedAt")?;
         let mut row = Row::new("environment_runtime", start);
         if let Some(end) = end {

@@ -75,23 +75,56 @@ impl Period {
 pub struct WholeSource<'d> {
     text: &'d [u8],
     times: std::sync::OnceLock<std::sync::Arc<[i64]>>,
+    /// Every source of the call, for a source too short to learn from on its own.
+    call: Option<&'d CallTimes<'d>>,
+}
+
+/// A scan of a source's text for record times.
+pub type ScanTimes = fn(&[u8]) -> Vec<i64>;
+/// Runs a scan over the text of every source of a call.
+pub type LoadTimes<'a> = dyn Fn(ScanTimes) -> Vec<i64> + Sync + 'a;
+
+/// The record times of every source of one `normalize` call, for a source too short to infer
+/// a period from alone: a DAILY export whose last page was saved as a file of one item. The
+/// sources are read again for it, lazily, only when a format asks.
+pub struct CallTimes<'d> {
+    load: &'d LoadTimes<'d>,
+    times: std::sync::OnceLock<std::sync::Arc<[i64]>>,
+}
+
+impl<'d> CallTimes<'d> {
+    /// `load(scan)` runs `scan` over the text of every source of the call.
+    pub fn new(load: &'d LoadTimes<'d>) -> CallTimes<'d> {
+        CallTimes { load, times: std::sync::OnceLock::new() }
+    }
+}
+
+fn sorted_distinct(mut t: Vec<i64>) -> std::sync::Arc<[i64]> {
+    t.sort_unstable();
+    t.dedup();
+    t.into()
 }
 
 impl<'d> WholeSource<'d> {
     pub const fn new(text: &'d [u8]) -> WholeSource<'d> {
-        WholeSource { text, times: std::sync::OnceLock::new() }
+        WholeSource { text, times: std::sync::OnceLock::new(), call: None }
+    }
+
+    /// The text of one source of a call.
+    pub fn within(text: &'d [u8], call: &'d CallTimes<'d>) -> WholeSource<'d> {
+        WholeSource { text, times: std::sync::OnceLock::new(), call: Some(call) }
+    }
+
+    /// The sorted distinct record times `scan` finds in every source of the call (computed
+    /// once per call), `None` outside a call.
+    pub fn call_times(&self, scan: fn(&[u8]) -> Vec<i64>) -> Option<std::sync::Arc<[i64]>> {
+        let call = self.call?;
+        Some(call.times.get_or_init(|| sorted_distinct((call.load)(scan))).clone())
     }
 
     /// The sorted distinct record times `scan` finds in the text (computed once).
     pub fn times(&self, scan: fn(&[u8]) -> Vec<i64>) -> std::sync::Arc<[i64]> {
-        self.times
-            .get_or_init(|| {
-                let mut t = scan(self.text);
-                t.sort_unstable();
-                t.dedup();
-                t.into()
-            })
-            .clone()
+        self.times.get_or_init(|| sorted_distinct(scan(self.text))).clone()
     }
 }
 
@@ -106,6 +139,16 @@ pub struct FormatInfo {
     pub api: &'static str,
     /// `(canonical column, where its value comes from)`.
     pub mapping: &'static [(&'static str, &'static str)],
+    /// How FOCUS output names the provider and its service.
+    pub focus: FocusNames,
+}
+
+/// The FOCUS display names of a format's rows: ProviderName (and PublisherName), ServiceName,
+/// ServiceCategory (one of FOCUS's allowed values).
+pub struct FocusNames {
+    pub provider: &'static str,
+    pub service: &'static str,
+    pub category: &'static str,
 }
 
 /// One provider format. `Page` is what the format reads once per page (the envelope's

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
+use super::{absent, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Row;
 use crate::schema::Tags;
@@ -15,6 +15,7 @@ static INFO: FormatInfo = FormatInfo {
     id: "suger",
     title: "Suger marketplace usage record groups",
     api: "GET /org/:orgId/usageRecordGroup",
+    focus: FocusNames { provider: "Suger", service: "Suger Marketplace Usage", category: "Business Applications" },
     mapping: &[
         ("record_id", "id (one row per dimension, all sharing the group's id)"),
         ("account_id", "organizationID"),
@@ -67,9 +68,9 @@ impl Format for Suger {
         let meta = rec.object("metaInfo")?.unwrap_or_default();
         let start = match meta.time("timestamp").map_err(|e| e.within("metaInfo"))? {
             Some(t) => t,
-            None => rec.time("creationTime")?.ok_or_else(|| {
-                FieldError::new("metaInfo.timestamp", "required field is missing (and so is creationTime)")
-            })?,
+            None => rec
+                .time("creationTime")?
+                .ok_or_else(|| FieldError::missing("metaInfo.timestamp", " (and so is creationTime)"))?,
         };
         let status = rec.str("status")?;
         let billable = !matches!(status.as_deref(), Some("DELETED") | Some("INVALID"));
@@ -113,9 +114,7 @@ impl Format for Suger {
                 let at = format!("metaInfo.billableRecords[{i}]");
                 let item = RawObject::parse(*item, "").map_err(|e| e.within(&at))?;
                 let key = item.str("key").map_err(|e| e.within(&at))?;
-                let key = key
-                    .filter(|k| !k.is_empty())
-                    .ok_or_else(|| FieldError::new("key", "required field is missing").within(&at))?;
+                let key = key.filter(|k| !k.is_empty()).ok_or_else(|| FieldError::missing("key", "").within(&at))?;
                 let quantity = non_negative(item.number("quantity"), "quantity").map_err(|e| e.within(&at))?;
                 let mut row = base.clone();
                 row.metric = key;
@@ -141,7 +140,7 @@ impl Format for Suger {
 /// A quantity that must be present and not negative.
 fn non_negative(q: FieldResult<Option<f64>>, key: &str) -> FieldResult<f64> {
     match q? {
-        None => Err(FieldError::new(key, "quantity is missing")),
+        None => Err(FieldError::of(crate::json::ErrorKind::Missing, key, "quantity is missing")),
         Some(v) if v < 0.0 => Err(FieldError::new(key, format!("negative quantity {v}"))),
         Some(v) => Ok(v),
     }

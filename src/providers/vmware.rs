@@ -1,8 +1,9 @@
 //! VMware (Broadcom) Cloud Services `Get Historical Usage Records` (`HistoricalUsageResponse`).
 //! The page does not say its aggregation period: it is taken from `period=`, else inferred
 //! from the spacing of every `usage_datetime` in the whole source (1 h; a day of 23 to 25 h,
-//! as local midnights across a DST change are; a month of 28 to 31 days), else the API's
-//! default, HOURLY. A period ends where the next one in the source starts when that is one
+//! as local midnights across a DST change are; a month of 28 to 31 days), else from every
+//! source of the call when this one has too few times (a last page saved as its own file),
+//! else the API's default, HOURLY. A period ends where the next one in the source starts when that is one
 //! period later (a DST day of 23 or 25 h), else one period after its start.
 //!
 //! With DAILY or MONTHLY aggregation `usage` is the period's average of the hourly values, not
@@ -16,8 +17,8 @@
 use std::borrow::Cow;
 
 use super::{
-    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions,
-    WholeSource,
+    absent, count_warning, duration_to_hours, first_item_is, has_array, FocusNames, Format, FormatInfo, Period,
+    ReadOptions, WholeSource,
 };
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
@@ -31,6 +32,7 @@ static INFO: FormatInfo = FormatInfo {
     id: "vmware",
     title: "VMware Cloud Services historical usage",
     api: "Get Historical Usage Records (HistoricalUsageResponse)",
+    focus: FocusNames { provider: "VMware", service: "VMware Cloud Services", category: "Compute" },
     mapping: &[
         ("metric", "metadata.metric_id, else metadata.display_name, else \"usage\""),
         ("charge_type", "committed (usage − overage) and overage rows; usage without commitment"),
@@ -121,7 +123,12 @@ impl Format for Vmware {
             Some(p) => (p, "given"),
             None => match infer_period(&times)? {
                 Some(p) => (p, "inferred"),
-                None => (Period::Hourly, "default"),
+                // Too few times in this source: every source of the call (a last page saved as
+                // a file of its own), else the API's default.
+                None => match whole.call_times(times_in).map(|t| infer_period(&t)) {
+                    Some(Ok(Some(p))) => (p, "inferred_across_sources"),
+                    _ => (Period::Hourly, "default"),
+                },
             },
         };
         let mut tags = Tags::new();
@@ -145,10 +152,8 @@ impl Format for Vmware {
     }
 
     fn rows<'a>(&self, rec: &RawObject<'a>, page: &Page, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
-        let start = rec
-            .time("usage_datetime")?
-            .ok_or_else(|| FieldError::new("usage_datetime", "required field is missing"))?;
-        let usage = rec.number("usage")?.ok_or_else(|| FieldError::new("usage", "required field is missing"))?;
+        let start = rec.time("usage_datetime")?.ok_or_else(|| FieldError::missing("usage_datetime", ""))?;
+        let usage = rec.number("usage")?.ok_or_else(|| FieldError::missing("usage", ""))?;
         let overage = rec.number("overage")?.unwrap_or(0.0);
         let commitment = rec.number("commitment")?;
         if usage < 0.0 {

@@ -28,7 +28,7 @@ impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
         let message = err.to_string();
         Python::attach(|py| match err {
-            Error::Record { source_name, index, line, provider, path, reason } => raise(
+            Error::Record { source_name, index, line, provider, kind, path, reason } => raise(
                 py,
                 "NormalizeError",
                 message,
@@ -37,6 +37,7 @@ impl From<Error> for PyErr {
                     ("index", any(py, index)),
                     ("line", any(py, line)),
                     ("provider", any(py, provider)),
+                    ("kind", any(py, kind.name())),
                     ("path", any(py, path)),
                     ("reason", any(py, reason)),
                 ],

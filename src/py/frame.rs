@@ -217,6 +217,7 @@ pub fn rejected(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
         UInt64Chunked::from_iter_values("source_index".into(), r.iter().map(|x| x.source_index)).into_column(),
         UInt64Chunked::from_iter_options("line".into(), r.iter().map(|x| x.line)).into_column(),
         strings("provider", r.iter().map(|x| x.provider)),
+        strings("kind", r.iter().map(|x| Some(x.kind.name()))),
         strings("path", r.iter().map(|x| Some(x.path.as_str()))),
         strings("reason", r.iter().map(|x| Some(x.reason.as_str()))),
         strings("raw", r.iter().map(|x| Some(x.raw.as_str()))),

@@ -180,5 +180,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MATCH_COLUMNS", crate::pricing::MATCH_COLUMNS.to_vec())?;
+    let focus: std::collections::HashMap<&str, (&str, &str, &str)> = crate::providers::REGISTRY
+        .iter()
+        .map(|p| {
+            let f = &p.info().focus;
+            (p.id(), (f.provider, f.service, f.category))
+        })
+        .collect();
+    m.add("FOCUS_NAMES", focus)?;
     Ok(())
 }

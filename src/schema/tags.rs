@@ -1,6 +1,6 @@
 //! The `tags` column: a compact JSON object of every provider field that has no column of its own.
 
-use crate::json::{FieldError, FieldResult, Raw, RawObject};
+use crate::json::{ErrorKind, FieldError, FieldResult, Raw, RawObject};
 
 /// Builds the `tags` column: a compact JSON object of every provider field without a column.
 #[derive(Clone)]
@@ -54,7 +54,11 @@ impl Tags {
     fn prefixed_raw(&mut self, prefix: &str, key: &str, raw: Raw) -> FieldResult<()> {
         let text = raw.get();
         if text.starts_with(['{', '[']) && nesting_depth(text) > MAX_DEPTH {
-            return Err(FieldError::new(format!("{prefix}{key}"), format!("nested deeper than {MAX_DEPTH} levels")));
+            return Err(FieldError::of(
+                ErrorKind::OutOfRange,
+                format!("{prefix}{key}"),
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         self.prefixed_key(prefix, key);
         push_compact(&mut self.buf, text);
