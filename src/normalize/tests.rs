@@ -31,19 +31,16 @@ fn ndjson() -> Vec<u8> {
     text.into_bytes()
 }
 
+/// A source's context as `read_source` makes it, outside a call.
+fn test_ctx(options: &ReadOptions) -> Ctx<'_> {
+    Ctx { source: 0, provider: None, forced: None, options, whole: &NO_SOURCE, call: None, nonfinite: false }
+}
+
 fn read_in_blocks(data: &[u8], name: &str, block: usize) -> Chunk {
     let path = std::env::temp_dir().join(format!("usagenorm-{}-{block}-{name}", std::process::id()));
     std::fs::File::create(&path).and_then(|mut f| f.write_all(data)).expect("write temp file");
     let options = ReadOptions::default();
-    let mut ctx = Ctx {
-        source: 0,
-        provider: None,
-        forced: None,
-        options: &options,
-        whole: &NO_SOURCE,
-        call: None,
-        nonfinite: false,
-    };
+    let mut ctx = test_ctx(&options);
     let file = std::fs::File::open(&path).expect("open temp file");
     let out = read_large_file(&mut ctx, name, file, data.len(), block).expect("read");
     let _ = std::fs::remove_file(&path);
@@ -120,15 +117,7 @@ fn small_batches_are_merged_into_chunks_and_big_ones_kept_as_they_are() {
 fn ndjson_read_in_blocks_equals_reading_it_whole() {
     let data = ndjson();
     let options = ReadOptions::default();
-    let mut ctx = Ctx {
-        source: 0,
-        provider: None,
-        forced: None,
-        options: &options,
-        whole: &NO_SOURCE,
-        call: None,
-        nonfinite: false,
-    };
+    let mut ctx = test_ctx(&options);
     let whole = summary(&read_ndjson(&mut ctx, &data[3..], 0).0);
     assert_eq!(whole.0, 293, "300 lines + the last, minus the blank ones");
     assert!(whole.2.iter().any(|r| r.line == Some(18) && r.reason.starts_with("malformed JSON")));
@@ -145,15 +134,7 @@ fn ndjson_read_in_blocks_equals_reading_it_whole() {
 fn a_large_json_document_is_read_whole() {
     let data = std::fs::read("examples/exports/gitpod.json").expect("sample");
     let options = ReadOptions::default();
-    let mut ctx = Ctx {
-        source: 0,
-        provider: None,
-        forced: None,
-        options: &options,
-        whole: &NO_SOURCE,
-        call: None,
-        nonfinite: false,
-    };
+    let mut ctx = test_ctx(&options);
     let whole = summary(&read_undecided(&mut ctx, &data));
     assert!(!whole.1.is_empty());
     assert_eq!(summary(&read_in_blocks(&data, "x.json", 16)), whole);
