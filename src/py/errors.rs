@@ -3,14 +3,41 @@
 
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
 use crate::error::Error;
 
-fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
+/// The exception classes of `usagenorm._errors`, looked up once per process.
+#[derive(Clone, Copy)]
+enum Class {
+    Normalize,
+    Column,
+    RateCard,
+}
+
+static CLASSES: [PyOnceLock<Py<PyAny>>; 3] = [PyOnceLock::new(), PyOnceLock::new(), PyOnceLock::new()];
+
+impl Class {
+    fn get(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        let cell = &CLASSES[self as usize];
+        if let Some(cls) = cell.get(py) {
+            return Ok(cls.bind(py).clone());
+        }
+        let name = match self {
+            Class::Normalize => "NormalizeError",
+            Class::Column => "ColumnError",
+            Class::RateCard => "RateCardError",
+        };
+        let cls = py.import("usagenorm._errors")?.getattr(name)?.unbind();
+        Ok(cell.get_or_init(py, || cls).bind(py).clone())
+    }
+}
+
+fn raise(py: Python<'_>, class: Class, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
     let build = || -> PyResult<PyErr> {
-        let cls = py.import("usagenorm._errors")?.getattr(class)?;
+        let cls = class.get(py)?;
         let kwargs = PyDict::new(py);
         for (k, v) in attrs {
             kwargs.set_item(k, v)?;
@@ -30,7 +57,7 @@ impl From<Error> for PyErr {
         Python::attach(|py| match err {
             Error::Record { source_name, index, line, provider, kind, path, reason } => raise(
                 py,
-                "NormalizeError",
+                Class::Normalize,
                 message,
                 &[
                     ("source", any(py, source_name)),
@@ -46,8 +73,8 @@ impl From<Error> for PyErr {
             Error::Io { .. } => PyOSError::new_err(message),
             Error::InvalidArgument(_) => PyValueError::new_err(message),
             Error::Cancelled => PyKeyboardInterrupt::new_err(message),
-            Error::Column(_) => raise(py, "ColumnError", message, &[]),
-            Error::RateCard { row, .. } => raise(py, "RateCardError", message, &[("row", any(py, row))]),
+            Error::Column(_) => raise(py, Class::Column, message, &[]),
+            Error::RateCard { row, .. } => raise(py, Class::RateCard, message, &[("row", any(py, row))]),
         })
     }
 }
