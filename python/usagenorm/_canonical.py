@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -107,7 +108,7 @@ def split(sources: list) -> tuple[list, list[Path]]:
     str or os.PathLike that name a canonical file)."""
     exports, tables = [], []
     for s in sources:
-        if isinstance(s, str | Path) or hasattr(s, "__fspath__"):
+        if isinstance(s, str | os.PathLike):
             p = Path(s)
             if is_canonical(p):
                 tables.append(p)

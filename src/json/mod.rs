@@ -89,14 +89,19 @@ impl FieldError {
 
     /// Puts `parent.` in front of the path (used when reading a nested object).
     pub fn within(mut self, parent: &str) -> Self {
-        self.path = if self.path.is_empty() {
-            parent.to_string()
-        } else if self.path.starts_with('[') {
-            format!("{parent}{}", self.path)
-        } else {
-            format!("{parent}.{}", self.path)
-        };
+        self.path = join_path(parent, &self.path);
         self
+    }
+}
+
+/// A JSON path `field` (a key, `[i]`, or empty for the value itself) under `prefix`.
+pub fn join_path(prefix: &str, field: &str) -> String {
+    if field.is_empty() {
+        prefix.to_string()
+    } else if field.starts_with('[') {
+        format!("{prefix}{field}")
+    } else {
+        format!("{prefix}.{field}")
     }
 }
 
@@ -441,28 +446,16 @@ pub fn nonfinite_field(raw: Raw) -> Option<(String, String)> {
         }
         Kind::Object => {
             let obj = RawObject::parse(raw, "").ok()?;
-            let found = obj.fields().find_map(|(k, v)| nonfinite_field(v).map(|(p, w)| (join_key(k, &p), w)));
+            let found = obj.fields().find_map(|(k, v)| nonfinite_field(v).map(|(p, w)| (join_path(k, &p), w)));
             found
         }
         Kind::Array => parse_array(raw)
             .ok()?
             .into_iter()
             .enumerate()
-            .find_map(|(i, v)| nonfinite_field(v).map(|(p, w)| (format!("[{i}]{}", dotted(&p)), w))),
+            .find_map(|(i, v)| nonfinite_field(v).map(|(p, w)| (join_path(&format!("[{i}]"), &p), w))),
         _ => None,
     }
-}
-
-fn dotted(path: &str) -> String {
-    if path.is_empty() || path.starts_with('[') {
-        path.to_string()
-    } else {
-        format!(".{path}")
-    }
-}
-
-fn join_key(key: &str, rest: &str) -> String {
-    format!("{key}{}", dotted(rest))
 }
 
 /// Whether a key occurs twice among `fields`. A 256-bit filter of each key's length and last

@@ -229,7 +229,7 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     let page_marked = page.filter(|_| ctx.nonfinite).and_then(|p| {
         p.obj.fields().filter(|(k, _)| *k != provider.records_key()).find_map(|(k, v)| {
             let e = nonfinite_error(v.get())?;
-            Some(FieldError::of(e.kind, join_path(k, &e.path), e.reason))
+            Some(e.within(k))
         })
     });
     let result = match page_marked {
@@ -336,15 +336,5 @@ pub(super) fn fits(rows: &[Row]) -> FieldResult<()> {
             "",
             format!("the value for column {column} is longer than 4 GiB"),
         )),
-    }
-}
-
-pub(super) fn join_path(prefix: &str, field: &str) -> String {
-    if field.is_empty() {
-        prefix.to_string()
-    } else if field.starts_with('[') {
-        format!("{prefix}{field}")
-    } else {
-        format!("{prefix}.{field}")
     }
 }

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
-use crate::json::{ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
+use crate::json::{join_path, ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
 use crate::providers::{self, CallTimes, Provider, ReadOptions, RecordReader, WholeSource, NO_SOURCE, REGISTRY};
 use crate::schema::{CanonicalBatch, Row};
 

@@ -50,14 +50,6 @@ pub(super) fn read_source(
 
 pub(super) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
-/// The whole text of a source, within its call when there is one.
-fn within<'d>(text: &'d [u8], call: Option<&'d CallTimes<'d>>) -> WholeSource<'d> {
-    match call {
-        Some(call) => WholeSource::within(text, call),
-        None => WholeSource::new(text),
-    }
-}
-
 /// A source's whole text again (gzip inflated as far as it reads), for `CallTimes`; `None`
 /// when it cannot be read.
 pub(super) fn source_text<'a>(input: &'a Input) -> Option<Cow<'a, [u8]>> {
@@ -89,7 +81,7 @@ pub(super) fn read_bytes(ctx: &mut Ctx, name: &str, data: &[u8]) -> std::io::Res
 /// Reads plain text whole: NDJSON or one or more JSON documents (see `read_undecided`).
 pub(super) fn read_text(ctx: &mut Ctx, name: &str, data: &[u8]) -> Chunk {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let whole = within(data, ctx.call);
+    let whole = WholeSource::within(data, ctx.call);
     let mut local = Ctx { whole: &whole, ..*ctx };
     let out = if ndjson_by_name(name) || looks_like_ndjson(data) {
         read_ndjson(&mut local, data, 0).0
@@ -272,7 +264,7 @@ pub(super) fn read_stream(
             }
         }
         let text = &block[bom..];
-        let whole = within(text, ctx.call);
+        let whole = WholeSource::within(text, ctx.call);
         let mut local = Ctx { whole: &whole, ..*ctx };
         let out = match broken {
             None => read_undecided(&mut local, text),
@@ -315,7 +307,7 @@ pub(super) fn read_stream(
         let mut part_breaks = None;
         if !part.iter().all(u8::is_ascii_whitespace) {
             any_line = true;
-            let whole = within(part, ctx.call);
+            let whole = WholeSource::within(part, ctx.call);
             let mut local = Ctx { whole: &whole, ..*ctx };
             let (chunk, breaks) = read_ndjson(&mut local, part, lines_before);
             ctx.provider = local.provider;

@@ -99,7 +99,7 @@ impl<'d> CallTimes<'d> {
     }
 }
 
-fn sorted_distinct(mut t: Vec<i64>) -> std::sync::Arc<[i64]> {
+pub(crate) fn sorted_distinct(mut t: Vec<i64>) -> std::sync::Arc<[i64]> {
     t.sort_unstable();
     t.dedup();
     t.into()
@@ -110,9 +110,9 @@ impl<'d> WholeSource<'d> {
         WholeSource { text, times: std::sync::OnceLock::new(), call: None }
     }
 
-    /// The text of one source of a call.
-    pub fn within(text: &'d [u8], call: &'d CallTimes<'d>) -> WholeSource<'d> {
-        WholeSource { text, times: std::sync::OnceLock::new(), call: Some(call) }
+    /// The text of one source of a call (`None`: read on its own).
+    pub fn within(text: &'d [u8], call: Option<&'d CallTimes<'d>>) -> WholeSource<'d> {
+        WholeSource { text, times: std::sync::OnceLock::new(), call }
     }
 
     /// The sorted distinct record times `scan` finds in every source of the call (computed

@@ -228,11 +228,9 @@ fn period_end(start: i64, period: Period, times: &[i64]) -> Option<i64> {
 
 /// The sorted distinct `usage_datetime`s of some records.
 fn whole_times(records: &[&str]) -> std::sync::Arc<[i64]> {
-    let mut times: Vec<i64> =
-        records.iter().filter_map(|r| RawObject::from_validated(r)?.time("usage_datetime").ok()?).collect();
-    times.sort_unstable();
-    times.dedup();
-    times.into()
+    super::sorted_distinct(
+        records.iter().filter_map(|r| RawObject::from_validated(r)?.time("usage_datetime").ok()?).collect(),
+    )
 }
 
 /// Every `"usage_datetime": "…"` (or an epoch number) in a source's text, found by its key
