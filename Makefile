@@ -84,7 +84,7 @@ FUZZ_SECONDS ?= 120
 fuzz: ## run every cargo-fuzz target for FUZZ_SECONDS each (stable toolchain, no sanitizer)
 	cargo install cargo-fuzz --locked --quiet
 	cd fuzz && for t in $$(cargo fuzz list); do \
-		cargo fuzz run -s none $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 || exit 1; \
+		mkdir -p corpus/$$t && cargo fuzz run -s none $$t corpus/$$t $$(test $$t = format && ls -d corpus/*/ | grep -v -e corpus/format/ -e corpus/detect/) -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 || exit 1; \
 	done
 
 lint: setup ## clippy, rustfmt, ruff, and actionlint on the release workflow

@@ -1,6 +1,7 @@
-//! Every input in the fuzz corpus (`fuzz/corpus/<target>/`), and every crash ever found
-//! (`fuzz/regressions/`), replayed through the fuzz targets' own check on each `cargo test`:
-//! no panic, and every record accounted for.
+//! Every input in the fuzz corpus (`fuzz/corpus/<target>/`, and the seeds kept per format in
+//! `fuzz/corpus/<format id>/`), every crash ever found (`fuzz/regressions/`), and every format's
+//! sample export (`examples/exports/<id>.json`), replayed through the fuzz targets' own check on
+//! each `cargo test`: no panic, and every record accounted for.
 
 use std::path::Path;
 
@@ -18,6 +19,11 @@ fn replay(dir: &Path, provider: Option<&str>) -> usize {
     n
 }
 
+fn replay_picked(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|e| common::check_picked(&std::fs::read(e.path()).expect("readable corpus file"))).count()
+}
+
 #[test]
 fn fuzz_corpus_replays_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -30,13 +36,21 @@ fn fuzz_corpus_replays_cleanly() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     targets.sort();
-    for id in usagenorm::providers::ids() {
-        assert!(targets.iter().any(|t| t == id), "format {id} has no fuzz target corpus (fuzz/corpus/{id})");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exports");
+    for id in usagenorm::providers::Registry::builtin().ids() {
+        let sample = examples.join(format!("{id}.json"));
+        let data = std::fs::read(&sample).unwrap_or_else(|e| panic!("format {id} has no sample {sample:?}: {e}"));
+        common::check(&data, Some(id));
+        common::check(&data, None);
+        total += 1;
     }
     for target in targets.iter().map(String::as_str) {
-        let provider = (target != "detect").then_some(target);
-        total += replay(&root.join("corpus").join(target), provider);
-        total += replay(&root.join("regressions").join(target), provider);
+        let (corpus, regressions) = (root.join("corpus").join(target), root.join("regressions").join(target));
+        total += match target {
+            "detect" => replay(&corpus, None) + replay(&regressions, None),
+            "format" => replay_picked(&corpus) + replay_picked(&regressions),
+            id => replay(&corpus, Some(id)) + replay(&regressions, Some(id)),
+        };
     }
     assert!(total >= 10, "the corpus should hold the seed exports at least, found {total}");
 }

@@ -24,3 +24,10 @@ pub fn check(data: &[u8], provider: Option<&str>) {
         assert_eq!(out.rows() as u64, out.stats.iter().map(|s| s.rows).sum::<u64>());
     }
 }
+
+/// `data` after its first byte, forced to the registry's format that the first byte picks.
+pub fn check_picked(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let ids = usagenorm::providers::Registry::builtin().ids();
+    check(rest, ids.get(pick as usize % ids.len().max(1)).copied());
+}

@@ -12,16 +12,10 @@ pub(super) struct Group {
 }
 
 /// Reads the sources `range` one after another, merging their rows as they arrive.
-pub(super) fn read_group(
-    inputs: &[Input],
-    range: std::ops::Range<usize>,
-    forced: Option<&'static dyn Provider>,
-    options: &ReadOptions,
-    call: &CallTimes,
-) -> Result<Group> {
+pub(super) fn read_group(inputs: &[Input], range: std::ops::Range<usize>, base: &Ctx) -> Result<Group> {
     let mut group = Group { batches: Vec::new(), rejects: Vec::new(), read: Vec::with_capacity(range.len()) };
     for (k, input) in range.clone().zip(&inputs[range]) {
-        let (chunk, provider) = read_source(k as u32, input, forced, options, call)?;
+        let (chunk, provider) = read_source(k as u32, input, base)?;
         group.read.push((provider, chunk.records, chunk.rejects.len() as u64));
         chunk.batches.into_iter().for_each(|b| push_batch(&mut group.batches, b, 0));
         group.rejects.extend(chunk.rejects);

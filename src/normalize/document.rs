@@ -28,7 +28,7 @@ pub(super) fn read_json(ctx: &mut Ctx, data: &[u8]) -> Chunk {
                 out.absorb(match Doc::parse(value.get()) {
                     Some(d) => {
                         if ctx.provider.is_none() {
-                            ctx.provider = detect(&d).ok().flatten();
+                            ctx.provider = detect(ctx.formats, &d).ok().flatten();
                         }
                         read_document(ctx, d, value.get(), None, &prefix)
                     }
@@ -93,7 +93,7 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
     }
     let provider = match ctx.provider {
         Some(p) => p,
-        None => match detect(&doc) {
+        None => match detect(ctx.formats, &doc) {
             Ok(Some(p)) => p,
             Ok(None) => return Chunk::default(),
             Err(e) => return Chunk::rejected(ctx, line, e.kind, join_path(prefix, &e.path), e.reason, text.as_bytes()),
@@ -103,7 +103,7 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
     match doc {
         Doc::Object(obj) if provider.is_page(&obj) => read_page(&ctx, provider, &obj, text, line, prefix),
         // A lone record: it is already parsed.
-        Doc::Object(obj) => read_records(&ctx, provider, None, &[(obj, text)], line, prefix, None),
+        Doc::Object(obj) => read_records(&ctx, provider, None, &[(obj, text)], line, prefix, At::Lone),
         Doc::Array(items) => {
             // Each element is parsed once and read with its own format (a list of pages of
             // several providers): pages one by one; runs of bare records of one format
@@ -115,7 +115,7 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
             let flush = |run: &mut Vec<(RawObject<'d>, &'d str)>, run_start: usize, p, out: &mut Chunk| {
                 if !run.is_empty() {
                     let ctx = Ctx { provider: Some(p), ..ctx };
-                    out.absorb(read_records(&ctx, p, None, run, line, prefix, Some(run_start)));
+                    out.absorb(read_records(&ctx, p, None, run, line, prefix, At::From(run_start)));
                     run.clear();
                 }
             };
@@ -159,19 +159,27 @@ pub(super) fn read_document<'d>(ctx: &Ctx, doc: Doc<'d>, text: &'d str, line: Op
 
 pub(super) fn read_page<'d>(
     ctx: &Ctx,
-    provider: &'static dyn Provider,
+    provider: &dyn FormatReader,
     page: &RawObject<'d>,
     raw: &'d str,
     line: Option<u64>,
     prefix: &str,
 ) -> Chunk {
-    let key = provider.records_key();
-    let records = match page.array(key) {
-        Ok(r) => r.unwrap_or_default(),
+    let records = match provider.page_records(page) {
+        Ok(r) => r,
         Err(e) => return Chunk::rejected(ctx, line, e.kind, join_path(prefix, &e.path), e.reason, raw.as_bytes()),
     };
     let page = PageRef { obj: page, raw, prefix };
-    read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), Some(0))
+    match records {
+        PageRecords::Array(records) => {
+            let key = provider.records_key();
+            read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), At::From(0))
+        }
+        PageRecords::Nested(nested) => {
+            let (records, paths): (Vec<Raw<'d>>, Vec<String>) = nested.into_iter().unzip();
+            read_records(ctx, provider, Some(page), &records, line, prefix, At::Listed(&paths))
+        }
+    }
 }
 
 /// A page envelope with its raw text and JSON path.
@@ -207,20 +215,31 @@ impl<'d> RecordSource<'d> for (RawObject<'d>, &'d str) {
     }
 }
 
-/// Reads records that share one page. `first` is the index of `records[0]` in the array the
-/// path prefix names, or `None` for a lone top-level record.
+/// Where the records of one `read_records` call sit, for their paths.
+#[derive(Clone, Copy)]
+pub(super) enum At<'p> {
+    /// A lone top-level record: its path is the prefix.
+    Lone,
+    /// `records[0]` is at this index of the array the prefix names.
+    From(usize),
+    /// Each record's own path under the prefix (a format's nested records).
+    Listed(&'p [String]),
+}
+
+/// Reads records that share one page; `at` says where they sit.
 pub(super) fn read_records<'d, R: RecordSource<'d>>(
     ctx: &Ctx,
-    provider: &'static dyn Provider,
+    provider: &dyn FormatReader,
     page: Option<PageRef<'_, 'd>>,
     records: &[R],
     line: Option<u64>,
     prefix: &str,
-    first: Option<usize>,
+    at: At,
 ) -> Chunk {
-    let path_of = |j: usize| match first {
-        Some(f) => format!("{prefix}[{}]", f + j),
-        None => prefix.to_string(),
+    let path_of = |j: usize| match at {
+        At::From(f) => format!("{prefix}[{}]", f + j),
+        At::Lone => prefix.to_string(),
+        At::Listed(paths) => paths.get(j).map_or_else(|| prefix.to_string(), |p| join_path(prefix, p)),
     };
     let mut out = Chunk::default();
     let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
@@ -234,11 +253,13 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     });
     let result = match page_marked {
         Some(e) => Err(e),
-        None => provider.with_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole, &mut |reader| {
+        None => provider.open_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole).map(|reader| {
             let parts: Vec<Chunk> = records
                 .par_chunks(per_task)
                 .enumerate()
-                .map(|(c, chunk)| read_chunk(ctx, provider.id(), reader, chunk, line, &|j| path_of(c * per_task + j)))
+                .map(|(c, chunk)| {
+                    read_chunk(ctx, provider.id(), &*reader, chunk, c * per_task, line, &|j| path_of(c * per_task + j))
+                })
                 .collect();
             parts.into_iter().for_each(|p| out.absorb(p));
         }),
@@ -263,6 +284,7 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
     provider: &'static str,
     reader: &dyn RecordReader,
     chunk: &[R],
+    first: usize,
     line: Option<u64>,
     path_of: &dyn Fn(usize) -> String,
 ) -> Chunk {
@@ -278,7 +300,7 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
         let marked = if ctx.nonfinite { nonfinite_error(raw) } else { None };
         let result = match marked {
             Some(e) => Err(e),
-            None => record.object().and_then(|rec| reader.rows(&rec, &mut rows)).and_then(|()| fits(&rows)),
+            None => record.object().and_then(|rec| reader.rows(&rec, first + j, &mut rows)).and_then(|()| fits(&rows)),
         };
         match result {
             Ok(()) => {

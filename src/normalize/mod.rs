@@ -19,7 +19,9 @@ use serde_json::value::RawValue;
 use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
 use crate::json::{join_path, ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
-use crate::providers::{self, CallTimes, Provider, ReadOptions, RecordReader, WholeSource, NO_SOURCE, REGISTRY};
+use crate::providers::{
+    CallTimes, FormatReader, PageRecords, ReadOptions, RecordReader, Registry, WholeSource, NO_SOURCE,
+};
 use crate::schema::{CanonicalBatch, Row};
 
 mod batch;
@@ -136,11 +138,19 @@ pub struct NormalizeOptions {
     pub read: ReadOptions,
     /// Drop duplicate records and resolve conflicts (see `crate::dedupe`).
     pub dedupe: bool,
+    /// The formats to detect and read: the built-in ones and any format files added.
+    pub formats: Registry,
 }
 
 impl Default for NormalizeOptions {
     fn default() -> Self {
-        NormalizeOptions { provider: None, errors: ErrorMode::Raise, read: ReadOptions::default(), dedupe: true }
+        NormalizeOptions {
+            provider: None,
+            errors: ErrorMode::Raise,
+            read: ReadOptions::default(),
+            dedupe: true,
+            formats: Registry::builtin(),
+        }
     }
 }
 
@@ -201,8 +211,8 @@ impl NormalizeOutput {
 pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<NormalizeOutput> {
     let forced = match options.provider.as_deref() {
         None => None,
-        Some(id) => Some(providers::by_id(id).ok_or_else(|| {
-            Error::InvalidArgument(format!("unknown provider {id:?}; known: {}", providers::ids().join(", ")))
+        Some(id) => Some(options.formats.get(id).ok_or_else(|| {
+            Error::InvalidArgument(format!("unknown provider {id:?}; known: {}", options.formats.ids().join(", ")))
         })?),
     };
     let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
@@ -232,8 +242,17 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
             .collect()
     };
     let call = CallTimes::new(&load);
-    let groups: Vec<Result<Group>> =
-        groups.into_par_iter().map(|range| read_group(inputs, range, forced, &options.read, &call)).collect();
+    let base = Ctx {
+        source: 0,
+        provider: forced,
+        forced,
+        formats: &options.formats,
+        options: &options.read,
+        whole: &NO_SOURCE,
+        call: Some(&call),
+        nonfinite: false,
+    };
+    let groups: Vec<Result<Group>> = groups.into_par_iter().map(|range| read_group(inputs, range, &base)).collect();
     // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
     crate::cancel::check()?;
     for group in groups {
@@ -285,12 +304,14 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
 
 /// What every part of one source shares.
 #[derive(Clone, Copy)]
-struct Ctx<'o> {
+struct Ctx<'o, 'r> {
     source: u32,
     /// The source's format: forced, or detected from its first document that detects.
-    provider: Option<&'static dyn Provider>,
+    provider: Option<&'r dyn FormatReader>,
     /// The format `provider=` forced, if any: then no element is detected on its own.
-    forced: Option<&'static dyn Provider>,
+    forced: Option<&'r dyn FormatReader>,
+    /// The formats to detect among.
+    formats: &'r Registry,
     options: &'o ReadOptions,
     /// The text of the whole source (of the block, for a file read in blocks), for formats that
     /// learn from every record of it (`providers::WholeSource`).

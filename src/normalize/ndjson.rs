@@ -68,7 +68,7 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
         // Detect once per file, from the first line that detects.
         ctx.provider = lines.iter().find_map(|(_, l)| {
             let doc = Doc::parse(std::str::from_utf8(l).ok()?)?;
-            detect(&doc).ok().flatten()
+            detect(ctx.formats, &doc).ok().flatten()
         });
     }
     let ctx = *ctx;
@@ -118,7 +118,7 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                         out.absorb(read_document(&Ctx { provider: own, ..ctx }, doc, text, Some(number), "$"))
                     }
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
-                        match reader.rows(&obj, &mut rows).and_then(|()| fits(&rows)) {
+                        match reader.rows(&obj, 0, &mut rows).and_then(|()| fits(&rows)) {
                             Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
                             Err(FieldError { path, reason, kind }) => {
                                 rows.clear();
@@ -140,9 +140,9 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                 }
             };
             let lone = match ctx.provider {
-                Some(provider) => provider.with_page(None, &[], ctx.options, ctx.whole, &mut |reader| {
+                Some(provider) => provider.open_page(None, &[], ctx.options, ctx.whole).map(|reader| {
                     for (number, line) in chunk {
-                        read_line(Some(reader), &mut out, *number, line);
+                        read_line(Some(&*reader), &mut out, *number, line);
                     }
                 }),
                 None => Err(FieldError::new("", "no format detected")),

@@ -10,16 +10,9 @@ pub(super) const STREAM_MIN: u64 = 64 << 20;
 /// The size of one NDJSON block (it is extended to the end of its last line).
 pub(super) const BLOCK: usize = 128 << 20;
 
-pub(super) fn read_source(
-    source: u32,
-    input: &Input,
-    forced: Option<&'static dyn Provider>,
-    options: &ReadOptions,
-    call: &CallTimes,
-) -> Result<(Chunk, Option<&'static str>)> {
+pub(super) fn read_source(source: u32, input: &Input, base: &Ctx) -> Result<(Chunk, Option<&'static str>)> {
     crate::cancel::check()?;
-    let mut ctx =
-        Ctx { source, provider: forced, forced, options, whole: &NO_SOURCE, call: Some(call), nonfinite: false };
+    let mut ctx = Ctx { source, ..*base };
     let chunk = match input {
         Input::Path(p) => {
             let io_error = |e: std::io::Error| Error::Io {
@@ -102,7 +95,7 @@ pub(super) fn read_undecided(ctx: &mut Ctx, data: &[u8]) -> Chunk {
         if let Some(doc) = Doc::parse(text) {
             if ctx.provider.is_none() {
                 // Detected here so the source's stats name its format.
-                ctx.provider = detect(&doc).ok().flatten();
+                ctx.provider = detect(ctx.formats, &doc).ok().flatten();
             }
             return read_document(ctx, doc, text, None, "$");
         }

@@ -32,8 +32,19 @@ fn ndjson() -> Vec<u8> {
 }
 
 /// A source's context as `read_source` makes it, outside a call.
-fn test_ctx(options: &ReadOptions) -> Ctx<'_> {
-    Ctx { source: 0, provider: None, forced: None, options, whole: &NO_SOURCE, call: None, nonfinite: false }
+static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::builtin);
+
+fn test_ctx(options: &ReadOptions) -> Ctx<'_, 'static> {
+    Ctx {
+        source: 0,
+        provider: None,
+        forced: None,
+        formats: &BUILTIN,
+        options,
+        whole: &NO_SOURCE,
+        call: None,
+        nonfinite: false,
+    }
 }
 
 fn read_in_blocks(data: &[u8], name: &str, block: usize) -> Chunk {

@@ -7,8 +7,7 @@
 use std::borrow::Cow;
 
 use super::{
-    absent, count_warning, duration_to_hours, first_item_is, has_array, FocusNames, Format, FormatInfo, ReadOptions,
-    WholeSource,
+    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource,
 };
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
@@ -16,24 +15,26 @@ use crate::schema::{Row, HOURS};
 
 pub struct ConsumptionLog;
 
-static INFO: FormatInfo = FormatInfo {
-    id: "consumption_log",
-    title: "Consumption log of compute minutes",
-    api: "POST /api/consumption/log/list, /log/my-list, /log/{id}",
-    focus: FocusNames { provider: "Consumption Log", service: "Compute Time", category: "Compute" },
-    mapping: &[
-        ("record_id", "id (single-log responses)"),
-        ("account_id", "tenantId"),
-        ("project_id", "projectId"),
-        ("resource_id", "resourceId"),
-        ("metric", "metricType (\"all\" when the query aggregated it away)"),
-        ("usage_start", "validFrom"),
-        ("usage_end", "validTo (null when missing: an open entry)"),
-        ("quantity", "value (durations converted to Hours)"),
-        ("unit", "unit, any case (durations as \"Hours\")"),
-        ("tags", "operationId, billingInformation, client*, createdAt, tags{}, original unit"),
-    ],
-};
+static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
+    FormatInfo::builtin(
+        "consumption_log",
+        "Consumption log of compute minutes",
+        "POST /api/consumption/log/list, /log/my-list, /log/{id}",
+        ["Consumption Log", "Compute Time", "Compute"],
+        &[
+            ("record_id", "id (single-log responses)"),
+            ("account_id", "tenantId"),
+            ("project_id", "projectId"),
+            ("resource_id", "resourceId"),
+            ("metric", "metricType (\"all\" when the query aggregated it away)"),
+            ("usage_start", "validFrom"),
+            ("usage_end", "validTo (null when missing: an open entry)"),
+            ("quantity", "value (durations converted to Hours)"),
+            ("unit", "unit, any case (durations as \"Hours\")"),
+            ("tags", "operationId, billingInformation, client*, createdAt, tags{}, original unit"),
+        ],
+    )
+});
 
 const MAPPED: &[&str] =
     &["id", "tenantId", "projectId", "resourceId", "metricType", "validFrom", "validTo", "value", "unit"];
@@ -42,11 +43,11 @@ impl Format for ConsumptionLog {
     /// A warning when the page holds more records than its `limit`.
     type Page = Option<String>;
 
-    fn info(&self) -> &'static FormatInfo {
+    fn info(&self) -> &FormatInfo {
         &INFO
     }
 
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         "data"
     }
 

@@ -5,37 +5,37 @@
 
 use std::borrow::Cow;
 
-use super::{
-    absent, count_warning, first_item_is, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource,
-};
+use super::{absent, count_warning, first_item_is, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
 
 pub struct Exabits;
 
-static INFO: FormatInfo = FormatInfo {
-    id: "exabits",
-    title: "Exabits GPU cloud resource usage costs",
-    api: "GET billing/resources/usage",
-    focus: FocusNames { provider: "Exabits", service: "Exabits GPU Cloud", category: "Compute" },
-    mapping: &[
-        ("record_id", "id"),
-        ("resource_id", "resource.id"),
-        ("resource_name", "resource.display_name, else resource.name"),
-        ("resource_type", "resource.type (vm, volume)"),
-        ("metric", "\"uptime\""),
-        ("usage_start", "created_time (unix seconds)"),
-        ("usage_end", "terminated_time (null while active: 0 or missing)"),
-        ("quantity", "total_uptime minutes / 60"),
-        ("unit", "\"Hours\""),
-        ("cost", "total_fee (exact decimal)"),
-        ("unit_price", "per_minute_fee × 60 (per hour, exact decimal)"),
-        ("currency", "\"USD\""),
-        ("status", "status (active, terminated)"),
-        ("tags", "resource.name, any other field"),
-    ],
-};
+static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
+    FormatInfo::builtin(
+        "exabits",
+        "Exabits GPU cloud resource usage costs",
+        "GET billing/resources/usage",
+        ["Exabits", "Exabits GPU Cloud", "Compute"],
+        &[
+            ("record_id", "id"),
+            ("resource_id", "resource.id"),
+            ("resource_name", "resource.display_name, else resource.name"),
+            ("resource_type", "resource.type (vm, volume)"),
+            ("metric", "\"uptime\""),
+            ("usage_start", "created_time (unix seconds)"),
+            ("usage_end", "terminated_time (null while active: 0 or missing)"),
+            ("quantity", "total_uptime minutes / 60"),
+            ("unit", "\"Hours\""),
+            ("cost", "total_fee (exact decimal)"),
+            ("unit_price", "per_minute_fee × 60 (per hour, exact decimal)"),
+            ("currency", "\"USD\""),
+            ("status", "status (active, terminated)"),
+            ("tags", "resource.name, any other field"),
+        ],
+    )
+});
 
 const MAPPED: &[&str] =
     &["id", "resource", "created_time", "terminated_time", "status", "total_uptime", "total_fee", "per_minute_fee"];
@@ -45,11 +45,11 @@ impl Format for Exabits {
     /// A warning when the page's `total` is below the records it holds.
     type Page = Option<String>;
 
-    fn info(&self) -> &'static FormatInfo {
+    fn info(&self) -> &FormatInfo {
         &INFO
     }
 
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         "data"
     }
 

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{absent, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource};
+use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
 use crate::schema::{Row, HOURS};
@@ -15,38 +15,40 @@ pub struct Gitpod;
 /// proto3's "no project": the all-zero UUID.
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
-static INFO: FormatInfo = FormatInfo {
-    id: "gitpod",
-    title: "Gitpod environment runtime records",
-    api: "POST gitpod.v1.UsageService/ListEnvironmentUsageRecords",
-    focus: FocusNames { provider: "Gitpod", service: "Gitpod Environments", category: "Developer Tools" },
-    mapping: &[
-        ("record_id", "id"),
-        ("project_id", "projectId (the all-zero UUID means none: null)"),
-        ("user_id", "userId"),
-        ("resource_id", "environmentId"),
-        ("resource_type", "\"environment\""),
-        ("metric", "\"environment_runtime\""),
-        ("sku", "environmentClassId"),
-        ("usage_start", "createdAt"),
-        ("usage_end", "stoppedAt (null while running)"),
-        ("quantity", "stoppedAt − createdAt in hours (null while running)"),
-        ("unit", "\"Hours\""),
-        ("status", "\"stopped\", or \"running\" without stoppedAt"),
-        ("tags", "runnerId and any other field"),
-    ],
-};
+static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
+    FormatInfo::builtin(
+        "gitpod",
+        "Gitpod environment runtime records",
+        "POST gitpod.v1.UsageService/ListEnvironmentUsageRecords",
+        ["Gitpod", "Gitpod Environments", "Developer Tools"],
+        &[
+            ("record_id", "id"),
+            ("project_id", "projectId (the all-zero UUID means none: null)"),
+            ("user_id", "userId"),
+            ("resource_id", "environmentId"),
+            ("resource_type", "\"environment\""),
+            ("metric", "\"environment_runtime\""),
+            ("sku", "environmentClassId"),
+            ("usage_start", "createdAt"),
+            ("usage_end", "stoppedAt (null while running)"),
+            ("quantity", "stoppedAt − createdAt in hours (null while running)"),
+            ("unit", "\"Hours\""),
+            ("status", "\"stopped\", or \"running\" without stoppedAt"),
+            ("tags", "runnerId and any other field"),
+        ],
+    )
+});
 
 const MAPPED: &[&str] = &["id", "createdAt", "stoppedAt", "environmentClassId", "environmentId", "projectId", "userId"];
 
 impl Format for Gitpod {
     type Page = ();
 
-    fn info(&self) -> &'static FormatInfo {
+    fn info(&self) -> &FormatInfo {
         &INFO
     }
 
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         "records"
     }
 

@@ -132,34 +132,72 @@ impl<'d> WholeSource<'d> {
 pub static NO_SOURCE: WholeSource<'static> = WholeSource::new(b"");
 
 /// How a format maps onto the canonical schema, for `usagenorm.formats()` and the README.
+#[derive(Debug, Clone)]
 pub struct FormatInfo {
+    /// The format's id: the `provider` column's value (interned, so rows can share it).
     pub id: &'static str,
-    pub title: &'static str,
+    pub title: String,
     /// The API call whose responses this format reads.
-    pub api: &'static str,
+    pub api: String,
     /// `(canonical column, where its value comes from)`.
-    pub mapping: &'static [(&'static str, &'static str)],
+    pub mapping: Vec<(String, String)>,
     /// How FOCUS output names the provider and its service.
     pub focus: FocusNames,
+    /// Where the format is defined: `built-in` (Rust), or the file or package of a format file.
+    pub origin: String,
+}
+
+impl FormatInfo {
+    /// A built-in format's description.
+    pub fn builtin(id: &str, title: &str, api: &str, focus: [&str; 3], mapping: &[(&str, &str)]) -> FormatInfo {
+        FormatInfo {
+            id: intern(id),
+            title: title.to_string(),
+            api: api.to_string(),
+            mapping: mapping.iter().map(|(c, f)| (c.to_string(), f.to_string())).collect(),
+            focus: FocusNames {
+                provider: focus[0].to_string(),
+                service: focus[1].to_string(),
+                category: focus[2].to_string(),
+            },
+            origin: "built-in".to_string(),
+        }
+    }
 }
 
 /// The FOCUS display names of a format's rows: ProviderName (and PublisherName), ServiceName,
 /// ServiceCategory (one of FOCUS's allowed values).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FocusNames {
-    pub provider: &'static str,
-    pub service: &'static str,
-    pub category: &'static str,
+    pub provider: String,
+    pub service: String,
+    pub category: String,
 }
 
-/// One provider format. `Page` is what the format reads once per page (the envelope's
-/// metadata, an inferred period) and then shares with every record of that page.
-pub trait Format: Sync {
+/// The one `&'static str` of each distinct format id, so that rows, rejections and statistics
+/// can name their format without a copy per row. Ids are few (one per format ever compiled in
+/// the process); each is kept once, for the life of the process.
+pub fn intern(id: &str) -> &'static str {
+    static IDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = ids.iter().find(|k| **k == id) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(id.to_string().into_boxed_str());
+    ids.push(leaked);
+    leaked
+}
+
+/// A format written in Rust: `Page` is what it reads once per page (the envelope's metadata,
+/// an inferred period) and then shares with every record of that page. Every `Format` is a
+/// `FormatReader`, the object-safe face the registry holds.
+pub trait Format: Send + Sync {
     type Page: Sync;
 
-    fn info(&self) -> &'static FormatInfo;
+    fn info(&self) -> &FormatInfo;
 
     /// The envelope key that holds the records array.
-    fn records_key(&self) -> &'static str;
+    fn records_key(&self) -> &str;
 
     /// Whether a top-level object is one of this format's response pages.
     fn is_page(&self, obj: &RawObject) -> bool;
@@ -182,29 +220,46 @@ pub trait Format: Sync {
     fn rows<'a>(&self, record: &RawObject<'a>, page: &Self::Page, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
 }
 
-/// The object-safe face of a `Format`, used by the registry and the driver.
-pub trait Provider: Sync {
-    fn info(&self) -> &'static FormatInfo;
+/// A format as the registry and the driver see it: detection, where the records are, and a
+/// reader of one page's records. Rust formats get it from `Format`; format files
+/// (`crate::spec`) implement it directly.
+pub trait FormatReader: Send + Sync {
+    fn info(&self) -> &FormatInfo;
     fn id(&self) -> &'static str {
         self.info().id
     }
-    fn records_key(&self) -> &'static str;
+    /// The envelope key that holds the records array.
+    fn records_key(&self) -> &str;
     fn is_page(&self, obj: &RawObject) -> bool;
     fn is_record(&self, obj: &RawObject) -> bool;
-    /// Reads a page's shared part and hands a record reader to `f`.
-    fn with_page<'d>(
-        &self,
-        envelope: Option<&RawObject<'d>>,
-        records: &[&'d str],
+    /// The records of a page: the array at `records_key` unless the format nests them deeper.
+    fn page_records<'d>(&self, page: &RawObject<'d>) -> FieldResult<PageRecords<'d>> {
+        Ok(PageRecords::Array(page.array(self.records_key())?.unwrap_or_default()))
+    }
+    /// Reads a page's shared part (`envelope` is `None` for bare records) and returns the reader
+    /// of its records. An error rejects the whole page.
+    fn open_page<'s>(
+        &'s self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
         options: &ReadOptions,
         whole: &WholeSource,
-        f: &mut dyn FnMut(&(dyn RecordReader + '_)),
-    ) -> FieldResult<()>;
+    ) -> FieldResult<Box<dyn RecordReader + 's>>;
 }
 
-/// Reads the records of one page (after `Provider::with_page`).
+/// The records of one page.
+pub enum PageRecords<'d> {
+    /// The elements of the array at the format's `records_key`.
+    Array(Vec<Raw<'d>>),
+    /// Records nested deeper (OpenAI's `data[].results[]`), each with its path in the page.
+    Nested(Vec<(Raw<'d>, String)>),
+}
+
+/// Reads the records of one page (from `FormatReader::open_page`).
 pub trait RecordReader: Sync {
-    fn rows<'a>(&self, record: &RawObject<'a>, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
+    /// Turns one record into its canonical rows (none for a record with nothing to report);
+    /// `index` is its position among the page's records (0 for a bare record).
+    fn rows<'a>(&self, record: &RawObject<'a>, index: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()>;
 }
 
 struct PageReader<'p, F: Format> {
@@ -213,16 +268,16 @@ struct PageReader<'p, F: Format> {
 }
 
 impl<F: Format> RecordReader for PageReader<'_, F> {
-    fn rows<'a>(&self, record: &RawObject<'a>, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+    fn rows<'a>(&self, record: &RawObject<'a>, _: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
         self.format.rows(record, &self.page, out)
     }
 }
 
-impl<F: Format> Provider for F {
-    fn info(&self) -> &'static FormatInfo {
+impl<F: Format> FormatReader for F {
+    fn info(&self) -> &FormatInfo {
         Format::info(self)
     }
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         Format::records_key(self)
     }
     fn is_page(&self, obj: &RawObject) -> bool {
@@ -231,30 +286,85 @@ impl<F: Format> Provider for F {
     fn is_record(&self, obj: &RawObject) -> bool {
         Format::is_record(self, obj)
     }
-    fn with_page<'d>(
-        &self,
-        envelope: Option<&RawObject<'d>>,
-        records: &[&'d str],
+    fn open_page<'s>(
+        &'s self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
         options: &ReadOptions,
         whole: &WholeSource,
-        f: &mut dyn FnMut(&(dyn RecordReader + '_)),
-    ) -> FieldResult<()> {
+    ) -> FieldResult<Box<dyn RecordReader + 's>> {
         let page = self.page(envelope, records, options, whole)?;
-        f(&PageReader { format: self, page });
-        Ok(())
+        Ok(Box::new(PageReader { format: self, page }))
     }
 }
 
-/// Every format usagenorm reads. A new format is a new module plus one line here.
-pub static REGISTRY: &[&dyn Provider] =
-    &[&gitpod::Gitpod, &suger::Suger, &exabits::Exabits, &vmware::Vmware, &consumption_log::ConsumptionLog];
-
-pub fn by_id(id: &str) -> Option<&'static dyn Provider> {
-    REGISTRY.iter().copied().find(|p| p.id() == id)
+/// The formats one call reads: the built-in ones, then any added at run time (format files).
+/// Cheap to clone; carried in `NormalizeOptions`.
+#[derive(Clone)]
+pub struct Registry {
+    formats: Vec<std::sync::Arc<dyn FormatReader>>,
 }
 
-pub fn ids() -> Vec<&'static str> {
-    REGISTRY.iter().map(|p| p.id()).collect()
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.ids()).finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+impl Registry {
+    /// The formats compiled into usagenorm. A new Rust format is a new module plus one line here.
+    pub fn builtin() -> Registry {
+        static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| Registry {
+            formats: vec![
+                std::sync::Arc::new(gitpod::Gitpod),
+                std::sync::Arc::new(suger::Suger),
+                std::sync::Arc::new(exabits::Exabits),
+                std::sync::Arc::new(vmware::Vmware),
+                std::sync::Arc::new(consumption_log::ConsumptionLog),
+            ],
+        });
+        BUILTIN.clone()
+    }
+
+    /// This registry and `format` after it. An id already taken is refused.
+    pub fn with(&self, format: std::sync::Arc<dyn FormatReader>) -> crate::Result<Registry> {
+        if let Some(taken) = self.get(format.id()) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "a format with id {:?} is already registered ({})",
+                format.id(),
+                taken.info().origin
+            )));
+        }
+        let mut formats = self.formats.clone();
+        formats.push(format);
+        Ok(Registry { formats })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &dyn FormatReader> + '_ {
+        self.formats.iter().map(|f| &**f)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&dyn FormatReader> {
+        self.iter().find(|f| f.id() == id)
+    }
+
+    pub fn ids(&self) -> Vec<&'static str> {
+        self.iter().map(|f| f.id()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.formats.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.formats.is_empty()
+    }
 }
 
 /// The first element of a raw JSON array, read without reading the rest.
@@ -307,10 +417,20 @@ mod tests {
 
     #[test]
     fn registry_ids_are_unique() {
-        let mut ids = ids();
+        let registry = Registry::builtin();
+        let mut ids = registry.ids();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), REGISTRY.len());
+        assert_eq!(ids.len(), registry.len());
+        let again = registry.with(std::sync::Arc::new(gitpod::Gitpod)).unwrap_err().to_string();
+        assert!(again.contains("\"gitpod\" is already registered (built-in)"), "{again}");
+    }
+
+    #[test]
+    fn ids_are_interned_once() {
+        let a = intern(&String::from("acme"));
+        let b = intern(&String::from("acme"));
+        assert!(std::ptr::eq(a, b));
     }
 
     #[test]

@@ -4,19 +4,20 @@
 
 use std::borrow::Cow;
 
-use super::{absent, has_array, FocusNames, Format, FormatInfo, ReadOptions, WholeSource};
+use super::{absent, has_array, Format, FormatInfo, ReadOptions, WholeSource};
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Row;
 use crate::schema::Tags;
 
 pub struct Suger;
 
-static INFO: FormatInfo = FormatInfo {
-    id: "suger",
-    title: "Suger marketplace usage record groups",
-    api: "GET /org/:orgId/usageRecordGroup",
-    focus: FocusNames { provider: "Suger", service: "Suger Marketplace Usage", category: "Business Applications" },
-    mapping: &[
+static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
+    FormatInfo::builtin(
+        "suger",
+        "Suger marketplace usage record groups",
+        "GET /org/:orgId/usageRecordGroup",
+        ["Suger", "Suger Marketplace Usage", "Business Applications"],
+        &[
         ("record_id", "id (one row per dimension, all sharing the group's id)"),
         ("account_id", "organizationID"),
         ("customer_id", "buyerID"),
@@ -29,8 +30,9 @@ static INFO: FormatInfo = FormatInfo {
         ("status", "status"),
         ("billable", "false for DELETED and INVALID groups"),
         ("tags", "partner, source, lastUpdateTime, metaInfo.* (metronome amounts, originRecords), billable record properties, ..."),
-    ],
-};
+        ],
+    )
+});
 
 const MAPPED: &[&str] = &["id", "organizationID", "buyerID", "entitlementID", "records", "status", "metaInfo"];
 const META_MAPPED: &[&str] = &["timestamp", "billableRecords"];
@@ -39,11 +41,11 @@ const STATUSES: &[&str] = &["CREATED", "DELETED", "INVALID", "REPORTED", "REPORT
 impl Format for Suger {
     type Page = ();
 
-    fn info(&self) -> &'static FormatInfo {
+    fn info(&self) -> &FormatInfo {
         &INFO
     }
 
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         "usageRecordGroups"
     }
 

@@ -17,8 +17,8 @@
 use std::borrow::Cow;
 
 use super::{
-    absent, count_warning, duration_to_hours, first_item_is, has_array, FocusNames, Format, FormatInfo, Period,
-    ReadOptions, WholeSource,
+    absent, count_warning, duration_to_hours, first_item_is, has_array, Format, FormatInfo, Period, ReadOptions,
+    WholeSource,
 };
 use crate::json::{FieldError, FieldResult, RawObject};
 use crate::schema::Tags;
@@ -28,25 +28,27 @@ use chrono::{DateTime, Months};
 
 pub struct Vmware;
 
-static INFO: FormatInfo = FormatInfo {
-    id: "vmware",
-    title: "VMware Cloud Services historical usage",
-    api: "Get Historical Usage Records (HistoricalUsageResponse)",
-    focus: FocusNames { provider: "VMware", service: "VMware Cloud Services", category: "Compute" },
-    mapping: &[
-        ("metric", "metadata.metric_id, else metadata.display_name, else \"usage\""),
-        ("charge_type", "committed (usage − overage) and overage rows; usage without commitment"),
-        ("resource_id", "resources[0].resource_id when the item has exactly one resource"),
-        ("usage_start", "content[].usage_datetime"),
-        ("usage_end", "the next period's start (given, inferred from the source's spacing, or HOURLY)"),
-        ("quantity", "(usage − overage), overage, each × the period's hours (usage is the period's average)"),
-        ("unit", "metadata.unit_of_measure_display_name + \"-Hours\" (durations as \"Hours\")"),
-        (
-            "tags",
-            "commitment, usage, resources, period, metadata display_name, service_definition_id, charge_attributes",
-        ),
-    ],
-};
+static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
+    FormatInfo::builtin(
+        "vmware",
+        "VMware Cloud Services historical usage",
+        "Get Historical Usage Records (HistoricalUsageResponse)",
+        ["VMware", "VMware Cloud Services", "Compute"],
+        &[
+            ("metric", "metadata.metric_id, else metadata.display_name, else \"usage\""),
+            ("charge_type", "committed (usage − overage) and overage rows; usage without commitment"),
+            ("resource_id", "resources[0].resource_id when the item has exactly one resource"),
+            ("usage_start", "content[].usage_datetime"),
+            ("usage_end", "the next period's start (given, inferred from the source's spacing, or HOURLY)"),
+            ("quantity", "(usage − overage), overage, each × the period's hours (usage is the period's average)"),
+            ("unit", "metadata.unit_of_measure_display_name + \"-Hours\" (durations as \"Hours\")"),
+            (
+                "tags",
+                "commitment, usage, resources, period, metadata display_name, service_definition_id, charge_attributes",
+            ),
+        ],
+    )
+});
 
 /// Item fields with a column; everything else (usage, commitment, overage, resources) is tagged.
 const MAPPED: &[&str] = &["usage_datetime"];
@@ -68,11 +70,11 @@ pub struct Page {
 impl Format for Vmware {
     type Page = Page;
 
-    fn info(&self) -> &'static FormatInfo {
+    fn info(&self) -> &FormatInfo {
         &INFO
     }
 
-    fn records_key(&self) -> &'static str {
+    fn records_key(&self) -> &str {
         "content"
     }
 

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS, OUTCOMES};
-use crate::providers::REGISTRY;
+use crate::providers::Registry;
 use crate::schema::{CanonicalBatch, OptColumn, StrColumn, StrParts};
 
 fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
@@ -256,13 +256,15 @@ pub fn conflicts(out: &NormalizeOutput) -> PolarsResult<DataFrame> {
 }
 
 /// One row per (format, canonical column) with where the value comes from.
-pub fn formats() -> PolarsResult<DataFrame> {
-    let rows: Vec<_> =
-        REGISTRY.iter().flat_map(|p| p.info().mapping.iter().map(move |(col, from)| (p.info(), *col, *from))).collect();
+pub fn formats(registry: &Registry) -> PolarsResult<DataFrame> {
+    let rows: Vec<_> = registry
+        .iter()
+        .flat_map(|p| p.info().mapping.iter().map(move |(col, from)| (p.info(), col.as_str(), from.as_str())))
+        .collect();
     DataFrame::new_infer_height(vec![
         strings("provider", rows.iter().map(|r| Some(r.0.id))),
-        strings("title", rows.iter().map(|r| Some(r.0.title))),
-        strings("api", rows.iter().map(|r| Some(r.0.api))),
+        strings("title", rows.iter().map(|r| Some(r.0.title.as_str()))),
+        strings("api", rows.iter().map(|r| Some(r.0.api.as_str()))),
         strings("column", rows.iter().map(|r| Some(r.1))),
         strings("source_field", rows.iter().map(|r| Some(r.2))),
     ])

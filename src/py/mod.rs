@@ -16,7 +16,7 @@ use pyo3_polars::PyDataFrame;
 use crate::aggregate::AggregateSpec;
 use crate::normalize::{Input, NormalizeOptions};
 use crate::pricing::{PricingOptions, RateCard};
-use crate::providers::ReadOptions;
+use crate::providers::{ReadOptions, Registry};
 use crate::time::Every;
 
 /// Allocate with Polars' own allocator (jemalloc/mimalloc in the `polars` wheel): the frames we
@@ -81,8 +81,13 @@ fn normalize(
     period: Option<&str>,
     dedupe: bool,
 ) -> PyResult<Frames> {
-    let options =
-        NormalizeOptions { provider, errors: errors.parse()?, read: ReadOptions::with_period(period)?, dedupe };
+    let options = NormalizeOptions {
+        provider,
+        errors: errors.parse()?,
+        read: ReadOptions::with_period(period)?,
+        dedupe,
+        formats: Registry::builtin(),
+    };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
     let frames = interruptible(py, || {
         let mut out = crate::normalize(&inputs, &options)?;
@@ -165,7 +170,7 @@ fn progress() -> (u64, u64) {
 /// The formats usagenorm reads and how each maps onto the canonical columns.
 #[pyfunction]
 fn formats() -> PyResult<PyDataFrame> {
-    frame::formats().map(PyDataFrame).map_err(|e| PyPolarsErr::from(e).into())
+    frame::formats(&Registry::builtin()).map(PyDataFrame).map_err(|e| PyPolarsErr::from(e).into())
 }
 
 #[pymodule]
@@ -180,11 +185,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MATCH_COLUMNS", crate::pricing::MATCH_COLUMNS.to_vec())?;
-    let focus: std::collections::HashMap<&str, (&str, &str, &str)> = crate::providers::REGISTRY
+    let builtin = Registry::builtin();
+    let focus: std::collections::HashMap<&str, (&str, &str, &str)> = builtin
         .iter()
         .map(|p| {
             let f = &p.info().focus;
-            (p.id(), (f.provider, f.service, f.category))
+            (p.id(), (f.provider.as_str(), f.service.as_str(), f.category.as_str()))
         })
         .collect();
     m.add("FOCUS_NAMES", focus)?;

@@ -1,9 +1,0 @@
-#![no_main]
-//! Fuzz target: arbitrary bytes through normalize, forced to the suger format.
-
-use libfuzzer_sys::fuzz_target;
-
-#[path = "common.rs"]
-mod common;
-
-fuzz_target!(|data: &[u8]| common::check(data, Some("suger")));
