@@ -31,6 +31,9 @@ pub enum Error {
     /// The call was interrupted (Ctrl-C).
     #[error("interrupted")]
     Cancelled,
+    /// A format file (or dict) that cannot be compiled: which file, which key, what is allowed.
+    #[error("{origin}: {}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Format { origin: String, key: String, message: String },
     /// A rate card row is unusable, or two rows match one usage row equally well.
     #[error("rate card row {row}: {message}")]
     RateCard { row: usize, message: String },

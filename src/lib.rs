@@ -13,6 +13,7 @@ pub mod normalize;
 pub mod pricing;
 pub mod providers;
 pub mod schema;
+pub mod spec;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -326,85 +326,33 @@ impl<'a> RawObject<'a> {
 
     /// A string field; absent or null is `None`.
     pub fn str(&self, key: &str) -> FieldResult<Option<Cow<'a, str>>> {
-        match self.present(key) {
-            None => Ok(None),
-            Some(raw) => decode_string(raw).map(Some).ok_or_else(|| wrong_kind(key, "a string", raw)),
-        }
+        value::str(key, self.get(key))
     }
 
     /// An identifier: a string, or an integer written as a number (kept as its text).
     pub fn id(&self, key: &str) -> FieldResult<Option<Cow<'a, str>>> {
-        match self.present(key) {
-            None => Ok(None),
-            Some(raw) if Kind::of(raw) == Kind::Number => Ok(Some(Cow::Borrowed(raw.get()))),
-            Some(raw) => decode_string(raw).map(Some).ok_or_else(|| wrong_kind(key, "a string or number id", raw)),
-        }
+        value::id(key, self.get(key))
     }
 
     /// A number: a JSON number, or a string holding one (proto3 JSON writes 64-bit integers as
     /// strings). Non-finite values are errors.
     pub fn number(&self, key: &str) -> FieldResult<Option<f64>> {
-        let Some(raw) = self.present(key) else { return Ok(None) };
-        let text: Cow<str> = match Kind::of(raw) {
-            Kind::Number => Cow::Borrowed(raw.get()),
-            Kind::String => decode_string(raw).unwrap_or_default(),
-            _ => return Err(wrong_kind(key, "a number", raw)),
-        };
-        match text.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && !text.trim().is_empty() && !text.contains(['i', 'I', 'n', 'N']) => Ok(Some(v)),
-            Ok(_) => {
-                Err(FieldError::of(ErrorKind::OutOfRange, key, format!("number {} is out of range", snippet(raw))))
-            }
-            Err(_) => Err(FieldError::new(key, format!("expected a number, got {}", snippet(raw)))),
-        }
+        value::number(key, self.get(key))
     }
 
     /// An exact decimal from the number's text (or a string holding one).
     pub fn decimal(&self, key: &str) -> FieldResult<Option<Decimal>> {
-        let Some(raw) = self.present(key) else { return Ok(None) };
-        let text: Cow<str> = match Kind::of(raw) {
-            Kind::Number => Cow::Borrowed(raw.get()),
-            Kind::String => decode_string(raw).unwrap_or_default(),
-            _ => return Err(wrong_kind(key, "a decimal number", raw)),
-        };
-        Decimal::parse(text.trim()).map(Some).map_err(|e| {
-            let kind = match e {
-                crate::money::DecimalError::OutOfRange => ErrorKind::OutOfRange,
-                crate::money::DecimalError::NotANumber => ErrorKind::Invalid,
-            };
-            FieldError::of(kind, key, format!("{}: {e}", snippet(raw)))
-        })
+        value::decimal_shifted(key, self.get(key), 0)
     }
 
     /// A timestamp: RFC 3339 text, or an epoch number (see `time::from_epoch`).
     pub fn time(&self, key: &str) -> FieldResult<Option<i64>> {
-        let Some(raw) = self.present(key) else { return Ok(None) };
-        let parsed = match Kind::of(raw) {
-            Kind::String => {
-                let s = decode_string(raw).unwrap_or_default();
-                let t = s.trim();
-                if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-                    t.parse::<f64>().map_err(|_| "not a number").and_then(time::from_epoch)
-                } else {
-                    time::parse_rfc3339(t)
-                }
-            }
-            Kind::Number => raw.get().parse::<f64>().map_err(|_| "not a number").and_then(time::from_epoch),
-            _ => return Err(wrong_kind(key, "a timestamp", raw)),
-        };
-        parsed.map(Some).map_err(|why| FieldError::new(key, format!("{why}: {}", snippet(raw))))
+        value::time(key, self.get(key))
     }
 
     /// A boolean.
     pub fn bool(&self, key: &str) -> FieldResult<Option<bool>> {
-        match self.present(key) {
-            None => Ok(None),
-            Some(raw) => match raw.get() {
-                "true" => Ok(Some(true)),
-                "false" => Ok(Some(false)),
-                _ => Err(wrong_kind(key, "a boolean", raw)),
-            },
-        }
+        value::bool(key, self.get(key))
     }
 
     /// A nested object.
@@ -490,4 +438,98 @@ pub fn parse_array(raw: Raw<'_>) -> FieldResult<Vec<Raw<'_>>> {
     serde_json::from_str::<Vec<&RawValue>>(raw.get())
         .map(|items| items.into_iter().map(Raw::from).collect())
         .map_err(|e| FieldError::of(ErrorKind::MalformedJson, "", format!("malformed array: {e}")))
+}
+
+/// Typed reads of one value (`None`: absent), named `key` in errors: what `RawObject`'s typed
+/// getters do with a field, for values found some other way (a format file's paths).
+pub mod value {
+    use super::*;
+
+    /// Absent or null is `None`.
+    pub fn present(value: Option<Raw>) -> Option<Raw> {
+        value.filter(|v| Kind::of(*v) != Kind::Null)
+    }
+
+    /// A string field; absent or null is `None`.
+    pub fn str<'a>(key: &str, value: Option<Raw<'a>>) -> FieldResult<Option<Cow<'a, str>>> {
+        match present(value) {
+            None => Ok(None),
+            Some(raw) => decode_string(raw).map(Some).ok_or_else(|| wrong_kind(key, "a string", raw)),
+        }
+    }
+
+    /// An identifier: a string, or an integer written as a number (kept as its text).
+    pub fn id<'a>(key: &str, value: Option<Raw<'a>>) -> FieldResult<Option<Cow<'a, str>>> {
+        match present(value) {
+            None => Ok(None),
+            Some(raw) if Kind::of(raw) == Kind::Number => Ok(Some(Cow::Borrowed(raw.get()))),
+            Some(raw) => decode_string(raw).map(Some).ok_or_else(|| wrong_kind(key, "a string or number id", raw)),
+        }
+    }
+
+    /// A number: a JSON number, or a string holding one (proto3 JSON writes 64-bit integers as
+    /// strings). Non-finite values are errors.
+    pub fn number(key: &str, value: Option<Raw>) -> FieldResult<Option<f64>> {
+        let Some(raw) = present(value) else { return Ok(None) };
+        let text: Cow<str> = match Kind::of(raw) {
+            Kind::Number => Cow::Borrowed(raw.get()),
+            Kind::String => decode_string(raw).unwrap_or_default(),
+            _ => return Err(wrong_kind(key, "a number", raw)),
+        };
+        match text.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && !text.trim().is_empty() && !text.contains(['i', 'I', 'n', 'N']) => Ok(Some(v)),
+            Ok(_) => {
+                Err(FieldError::of(ErrorKind::OutOfRange, key, format!("number {} is out of range", snippet(raw))))
+            }
+            Err(_) => Err(FieldError::new(key, format!("expected a number, got {}", snippet(raw)))),
+        }
+    }
+
+    /// An exact decimal from the number's text (or a string holding one), times 10^`shift`.
+    pub fn decimal_shifted(key: &str, value: Option<Raw>, shift: i32) -> FieldResult<Option<Decimal>> {
+        let Some(raw) = present(value) else { return Ok(None) };
+        let text: Cow<str> = match Kind::of(raw) {
+            Kind::Number => Cow::Borrowed(raw.get()),
+            Kind::String => decode_string(raw).unwrap_or_default(),
+            _ => return Err(wrong_kind(key, "a decimal number", raw)),
+        };
+        Decimal::parse_shifted(text.trim(), shift).map(Some).map_err(|e| {
+            let kind = match e {
+                crate::money::DecimalError::OutOfRange => ErrorKind::OutOfRange,
+                crate::money::DecimalError::NotANumber => ErrorKind::Invalid,
+            };
+            FieldError::of(kind, key, format!("{}: {e}", snippet(raw)))
+        })
+    }
+
+    /// A timestamp: RFC 3339 text, or an epoch number (see `time::from_epoch`).
+    pub fn time(key: &str, value: Option<Raw>) -> FieldResult<Option<i64>> {
+        let Some(raw) = present(value) else { return Ok(None) };
+        let parsed = match Kind::of(raw) {
+            Kind::String => {
+                let s = decode_string(raw).unwrap_or_default();
+                let t = s.trim();
+                if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+                    t.parse::<f64>().map_err(|_| "not a number").and_then(time::from_epoch)
+                } else {
+                    time::parse_rfc3339(t)
+                }
+            }
+            Kind::Number => raw.get().parse::<f64>().map_err(|_| "not a number").and_then(time::from_epoch),
+            _ => return Err(wrong_kind(key, "a timestamp", raw)),
+        };
+        parsed.map(Some).map_err(|why| FieldError::new(key, format!("{why}: {}", snippet(raw))))
+    }
+
+    /// A boolean.
+    pub fn bool(key: &str, value: Option<Raw>) -> FieldResult<Option<bool>> {
+        match present(value) {
+            None => Ok(None),
+            Some(raw) => match raw.get() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(wrong_kind(key, "a boolean", raw)),
+            },
+        }
+    }
 }

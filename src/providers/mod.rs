@@ -318,18 +318,37 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// The formats compiled into usagenorm. A new Rust format is a new module plus one line here.
+    /// The formats built into usagenorm: the Rust ones (a new one is a module plus one line
+    /// here), then the format files shipped with it (`crate::spec::SHIPPED`).
     pub fn builtin() -> Registry {
         static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| Registry {
-            formats: vec![
-                std::sync::Arc::new(gitpod::Gitpod),
+            formats: [
+                std::sync::Arc::new(gitpod::Gitpod) as std::sync::Arc<dyn FormatReader>,
                 std::sync::Arc::new(suger::Suger),
                 std::sync::Arc::new(exabits::Exabits),
                 std::sync::Arc::new(vmware::Vmware),
                 std::sync::Arc::new(consumption_log::ConsumptionLog),
-            ],
+            ]
+            .into_iter()
+            .chain(crate::spec::SHIPPED.iter().map(|(name, text)| -> std::sync::Arc<dyn FormatReader> {
+                // The shipped files are part of the build; `spec::tests` compiles every one.
+                std::sync::Arc::new(crate::spec::shipped(name, text).expect("a shipped format file compiles"))
+            }))
+            .collect(),
         });
         BUILTIN.clone()
+    }
+
+    /// This registry with the format of the same id replaced by `format` (in its place).
+    pub fn replaced(&self, format: std::sync::Arc<dyn FormatReader>) -> crate::Result<Registry> {
+        let at = self
+            .formats
+            .iter()
+            .position(|f| f.id() == format.id())
+            .ok_or_else(|| crate::Error::InvalidArgument(format!("no format {:?} to replace", format.id())))?;
+        let mut formats = self.formats.clone();
+        formats[at] = format;
+        Ok(Registry { formats })
     }
 
     /// This registry and `format` after it. An id already taken is refused.

@@ -594,6 +594,27 @@ macro_rules! opt_columns {
 }
 
 impl CanonicalBatch {
+    /// Row `i` as `column=value` text, every column (tests compare readers with it).
+    pub fn row_text(&self, i: usize) -> String {
+        let mut s = String::new();
+        macro_rules! text {
+            ($f:ident) => {
+                s.push_str(&format!("{}={:?} ", stringify!($f), self.$f.get(i)));
+            };
+        }
+        str_columns!(text);
+        vec_columns!(text);
+        text!(provider);
+        text!(charge_type);
+        text!(usage_end);
+        text!(quantity);
+        text!(revision);
+        for (name, col) in [("cost", &self.cost), ("unit_price", &self.unit_price)] {
+            s.push_str(&format!("{name}={:?} ", col.get(i).map(|d| d.to_string())));
+        }
+        s
+    }
+
     pub fn len(&self) -> usize {
         self.usage_start.len()
     }

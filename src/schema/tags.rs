@@ -65,6 +65,11 @@ impl Tags {
         Ok(())
     }
 
+    /// Adds a field with its raw JSON value under `prefix` + `key`.
+    pub fn raw_under(&mut self, prefix: &str, key: &str, raw: Raw) -> FieldResult<()> {
+        self.prefixed_raw(prefix, key, raw)
+    }
+
     pub fn str(&mut self, key: &str, value: &str) {
         self.key(key);
         push_json_string(&mut self.buf, value);

@@ -1,0 +1,590 @@
+//! A compiled format file at work: the same `FormatReader` face, the same typed readers
+//! (`json::value`) and the same row and tags builders as the formats written in Rust.
+
+use std::borrow::Cow;
+
+use super::compile::{Col, Compiled, CondRule, Const, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
+use super::path::{Path, Scope};
+use crate::json::{join_path, value, ErrorKind, FieldError, FieldResult, Kind as JsonKind, Raw, RawObject};
+use crate::money::Decimal;
+use crate::providers::{
+    count_warning, first_item_is, FormatInfo, FormatReader, PageRecords, ReadOptions, RecordReader, WholeSource,
+};
+use crate::schema::{charge_type, Row, Tags, HOURS};
+use crate::time::MICROS_PER_HOUR;
+
+impl FormatReader for Compiled {
+    fn info(&self) -> &FormatInfo {
+        &self.info
+    }
+
+    fn records_key(&self) -> &str {
+        match &self.records {
+            RecordsAt::Key(k) => k,
+            RecordsAt::Nested { outer, .. } => outer.record_field().unwrap_or(""),
+        }
+    }
+
+    fn is_page(&self, obj: &RawObject) -> bool {
+        self.page.as_ref().is_some_and(|c| self.holds(c, obj))
+    }
+
+    fn is_record(&self, obj: &RawObject) -> bool {
+        self.holds(&self.record, obj)
+    }
+
+    fn page_records<'d>(&self, page: &RawObject<'d>) -> FieldResult<PageRecords<'d>> {
+        match &self.records {
+            RecordsAt::Key(k) => Ok(PageRecords::Array(page.array(k)?.unwrap_or_default())),
+            RecordsAt::Nested { outer, inner } => {
+                let mut out = Vec::new();
+                for (i, parent) in elements(outer, page)?.into_iter().enumerate() {
+                    let at = format!("{}[{i}]", outer.text);
+                    for (j, record) in elements(inner, &RawObject::parse(parent, &at)?)
+                        .map_err(|e| e.within(&at))?
+                        .into_iter()
+                        .enumerate()
+                    {
+                        out.push((record, format!("{at}.{}[{j}]", inner.text)));
+                    }
+                }
+                Ok(PageRecords::Nested(out))
+            }
+        }
+    }
+
+    fn open_page<'s>(
+        &'s self,
+        envelope: Option<&RawObject>,
+        records: &[&str],
+        _: &ReadOptions,
+        _: &WholeSource,
+    ) -> FieldResult<Box<dyn RecordReader + 's>> {
+        let owned = |paths: &[Path], root: Option<&RawObject>| -> FieldResult<Vec<Option<String>>> {
+            paths
+                .iter()
+                .map(|p| match root {
+                    None => Ok(None),
+                    Some(r) => p.locate_in(r).map(|v| v.map(|v| v.get().to_string())).map_err(|e| scoped(e, p)),
+                })
+                .collect()
+        };
+        let mut page = SpecPage {
+            spec: self,
+            page: owned(&self.page_paths, envelope)?,
+            parents: Vec::new(),
+            parent_of: Vec::new(),
+            warning: None,
+        };
+        if let (RecordsAt::Nested { outer, inner }, Some(env)) = (&self.records, envelope) {
+            for parent in elements(outer, env)? {
+                let parent = RawObject::parse(parent, &outer.text)?;
+                let n = elements(inner, &parent)?.len();
+                page.parent_of.extend(std::iter::repeat_n(page.parents.len() as u32, n));
+                page.parents.push(owned(&self.parent_paths, Some(&parent))?);
+            }
+        }
+        if let (Some(c), Some(env)) = (&self.count, envelope) {
+            let stated = env.number(&c.field).ok().flatten();
+            if !(c.zero_means_none && stated.is_none_or(|n| n <= 0.0)) {
+                page.warning = count_warning(envelope, &c.field, records.len(), c.at_least);
+            }
+        }
+        Ok(Box::new(page))
+    }
+}
+
+/// The elements of the array at `path` in `obj` (none when absent or null).
+fn elements<'d>(path: &Path, obj: &RawObject<'d>) -> FieldResult<Vec<Raw<'d>>> {
+    match path.locate_in(obj)? {
+        None => Ok(Vec::new()),
+        Some(raw) => crate::json::parse_array(raw).map_err(|e| e.within(&path.text)),
+    }
+}
+
+/// An error from a `$page` or `$parent` value, named with its scope.
+fn scoped(mut e: FieldError, p: &Path) -> FieldError {
+    if !e.path.starts_with('$') {
+        let scope = p.written.strip_suffix(p.text.as_str()).unwrap_or("").trim_end_matches('.');
+        e.path = join_path(scope, &e.path);
+    }
+    e
+}
+
+impl Compiled {
+    fn holds(&self, c: &CondRule, obj: &RawObject) -> bool {
+        match c {
+            CondRule::Has(keys) => keys.iter().all(|k| obj.has(k)),
+            CondRule::HasAny(keys) => keys.iter().any(|k| obj.has(k)),
+            CondRule::Lacks(keys) => !keys.iter().any(|k| obj.has(k)),
+            CondRule::Array(k) => obj.get(k).is_some_and(|v| v.get().starts_with('[')),
+            CondRule::Object(k) => obj.get(k).is_some_and(|v| v.get().starts_with('{')),
+            CondRule::Absent(k) => obj.get(k).is_none_or(|v| v.get() == "null"),
+            CondRule::Equals(pairs) => pairs.iter().all(|(k, want)| {
+                obj.get(k).is_some_and(|v| match want {
+                    serde_json::Value::String(s) => value::str(k, Some(v)).ok().flatten().is_some_and(|t| t == *s),
+                    other => *other == serde_json::from_str::<serde_json::Value>(v.get()).unwrap_or_default(),
+                })
+            }),
+            CondRule::Any(cs) => cs.iter().any(|c| self.holds(c, obj)),
+            CondRule::All(cs) => cs.iter().all(|c| self.holds(c, obj)),
+            CondRule::Not(c) => !self.holds(c, obj),
+            CondRule::Record(want) => self.is_record(obj) == *want,
+            CondRule::FirstRecord(k) => first_item_is(obj, k, |r| self.is_record(r)),
+        }
+    }
+}
+
+/// What one page shares with its records: `$page` values, each parent's `$parent` values.
+struct SpecPage<'s> {
+    spec: &'s Compiled,
+    page: Vec<Option<String>>,
+    parents: Vec<Vec<Option<String>>>,
+    /// Per record of the page, the index of its parent.
+    parent_of: Vec<u32>,
+    warning: Option<String>,
+}
+
+/// A value as it is read, before it goes into its column.
+#[derive(Debug, Clone)]
+enum V<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Num(f64),
+    Dec(Decimal),
+    Time(i64),
+    Bool(bool),
+}
+
+impl<'a> V<'a> {
+    fn of(c: &Const) -> V<'a> {
+        match c {
+            Const::Null => V::Null,
+            Const::Str(s) => V::Str(Cow::Owned(s.clone())),
+            Const::Num(n) => V::Num(*n),
+            Const::Dec(d) => V::Dec(*d),
+            Const::Time(t) => V::Time(*t),
+            Const::Bool(b) => V::Bool(*b),
+        }
+    }
+
+    fn owned<'b>(self) -> V<'b> {
+        match self {
+            V::Str(s) => V::Str(Cow::Owned(s.into_owned())),
+            V::Null => V::Null,
+            V::Num(n) => V::Num(n),
+            V::Dec(d) => V::Dec(d),
+            V::Time(t) => V::Time(t),
+            V::Bool(b) => V::Bool(b),
+        }
+    }
+}
+
+/// Where paths of one row are read.
+struct Scope2<'r, 'a> {
+    record: &'r RawObject<'a>,
+    parent: &'r [Option<String>],
+    /// The element or entry value of a rule's `each`, with its path in the record.
+    item: Option<(Raw<'a>, String)>,
+    key: Option<Cow<'a, str>>,
+}
+
+/// A value found at a path: in the record, or in what the page shares (owned by the reader).
+enum Found<'a, 's> {
+    Record(Raw<'a>, String),
+    Shared(Raw<'s>, String),
+    Key(Cow<'a, str>),
+}
+
+impl SpecPage<'_> {
+    fn find<'a, 's>(&'s self, sc: &Scope2<'s, 'a>, p: &Path) -> FieldResult<Option<Found<'a, 's>>> {
+        let shared = |slots: &'s [Option<String>], paths: &[Path]| {
+            paths
+                .iter()
+                .position(|q| q == p)
+                .and_then(|i| slots.get(i)?.as_deref())
+                .map(|t| Found::Shared(Raw::of_valid(t), p.written.clone()))
+        };
+        Ok(match p.scope {
+            Scope::Record => p.locate_in(sc.record)?.map(|v| Found::Record(v, p.text.clone())),
+            Scope::Page => shared(&self.page, &self.spec.page_paths),
+            Scope::Parent => shared(sc.parent, &self.spec.parent_paths),
+            Scope::Item => match &sc.item {
+                None => None,
+                Some((raw, at)) => {
+                    p.locate(*raw).map_err(|e| e.within(at))?.map(|v| Found::Record(v, join_path(at, &p.text)))
+                }
+            },
+            Scope::Key => sc.key.clone().map(Found::Key),
+        })
+    }
+
+    /// A column's value for one row.
+    fn eval<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>) -> FieldResult<V<'a>> {
+        let found = match &rule.source {
+            Source::Const(c) => return finish(rule, V::of(c), rule.name()),
+            Source::Paths(paths) => {
+                let mut found = None;
+                for p in paths {
+                    if let Some(f) = self.find(sc, p)? {
+                        found = Some(f);
+                        break;
+                    }
+                }
+                found
+            }
+            Source::Join(paths) => {
+                let mut parts = Vec::with_capacity(paths.len());
+                for p in paths {
+                    parts.push(match self.find(sc, p)? {
+                        None => String::new(),
+                        Some(Found::Key(k)) => k.into_owned(),
+                        Some(Found::Record(raw, _)) => text_of(raw),
+                        Some(Found::Shared(raw, _)) => text_of(raw),
+                    });
+                }
+                return finish(rule, V::Str(Cow::Owned(parts.join("|"))), rule.name());
+            }
+            Source::HoursBetween(a, b) => {
+                let time = |p: &Path| -> FieldResult<Option<i64>> {
+                    Ok(match self.find(sc, p)? {
+                        None => None,
+                        Some(Found::Record(raw, name)) => value::time(&name, Some(raw))?,
+                        Some(Found::Shared(raw, name)) => value::time(&name, Some(raw))?,
+                        Some(Found::Key(k)) => crate::time::parse_rfc3339(&k).ok(),
+                    })
+                };
+                let v = match (time(a)?, time(b)?) {
+                    (Some(s), Some(e)) => V::Num((e - s) as f64 / MICROS_PER_HOUR as f64),
+                    _ => V::Null,
+                };
+                return finish(rule, v, rule.name());
+            }
+            Source::Sum(paths) => return finish(rule, self.sum(rule, sc, paths)?, rule.name()),
+        };
+        match found {
+            None => finish(rule, V::Null, rule.name()),
+            Some(Found::Key(k)) => finish(rule, V::Str(k), rule.name()),
+            Some(Found::Record(raw, name)) => {
+                let v = typed(rule, raw, &name)?;
+                finish(rule, v, &name)
+            }
+            Some(Found::Shared(raw, name)) => {
+                let v = typed(rule, raw, &name)?.owned();
+                finish(rule, v, &name)
+            }
+        }
+    }
+
+    fn sum<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>, paths: &[Path]) -> FieldResult<V<'a>> {
+        let (mut num, mut dec, mut any) = (0.0f64, Decimal(0), false);
+        for p in paths {
+            let mut values = Vec::new();
+            match p.scope {
+                Scope::Record => {
+                    let Some(crate::spec::path::Step::Key(first)) = p.steps.first() else { continue };
+                    let Some(root) = value::present(sc.record.get(first)) else { continue };
+                    let rest = Path { steps: p.steps[1..].to_vec(), ..p.clone() };
+                    rest.locate_all(root, &mut values).map_err(|e| e.within(first))?;
+                    values.iter_mut().for_each(|(at, _)| *at = join_path(first, at));
+                }
+                Scope::Item => {
+                    if let Some((raw, at)) = &sc.item {
+                        p.locate_all(*raw, &mut values).map_err(|e| e.within(at))?;
+                        values.iter_mut().for_each(|(path, _)| *path = join_path(at, path));
+                    }
+                }
+                _ => {
+                    if let Some(Found::Shared(raw, name)) = self.find(sc, p)? {
+                        match typed(rule, raw, &name)? {
+                            V::Num(n) => num += n,
+                            V::Dec(d) => dec = add(dec, d, &name)?,
+                            _ => {}
+                        }
+                        any = true;
+                    }
+                    continue;
+                }
+            }
+            for (at, raw) in values {
+                any = true;
+                match typed(rule, raw, &at)? {
+                    V::Num(n) => num += n,
+                    V::Dec(d) => dec = add(dec, d, &at)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(match (any, rule.kind) {
+            (false, _) => V::Null,
+            (true, Kind::Decimal) => V::Dec(dec),
+            (true, _) => V::Num(num),
+        })
+    }
+
+    /// One row of a record under one rule (at one `each` element, if the rule has `each`).
+    fn row<'a>(&self, rule: &RowRule, sc: &Scope2<'_, 'a>) -> FieldResult<Option<Row<'a>>> {
+        if let Some(p) = &rule.if_present {
+            if self.find(sc, p)?.is_none() {
+                return Ok(None);
+            }
+        }
+        let mut row = Row::new("", 0);
+        let (mut start, mut start_name) = (None, "");
+        let mut converted = None;
+        for col in &rule.columns {
+            let v = self.eval(col, sc)?;
+            let name = col.name();
+            let s = |v: V<'a>| match v {
+                V::Str(s) => Some(s),
+                _ => None,
+            };
+            match col.col {
+                Col::UsageStart => {
+                    let V::Time(t) = v else { return Err(FieldError::missing(name, &col.hint)) };
+                    (start, start_name) = (Some(t), name);
+                    row.usage_start = t;
+                }
+                Col::UsageEnd => {
+                    let end = if let V::Time(t) = v { Some(t) } else { None };
+                    if let (Some(e), Some(s)) = (end, start) {
+                        if e < s {
+                            return Err(FieldError::new(name, format!("ends before {start_name}")));
+                        }
+                    }
+                    row.usage_end = end;
+                }
+                Col::Revision => row.revision = if let V::Time(t) = v { Some(t) } else { None },
+                Col::Quantity => row.quantity = if let V::Num(n) = v { Some(n) } else { None },
+                Col::Unit => {
+                    let unit = s(v);
+                    let hours = match (&unit, row.quantity, col.to_hours) {
+                        (Some(u), Some(q), true) => crate::providers::duration_to_hours(q, u),
+                        _ => None,
+                    };
+                    match hours {
+                        Some(h) => {
+                            row.quantity = Some(h);
+                            row.unit = Some(Cow::Borrowed(HOURS));
+                            converted = Some(col);
+                        }
+                        None => row.unit = unit,
+                    }
+                }
+                Col::Cost => row.cost = if let V::Dec(d) = v { Some(d) } else { None },
+                Col::UnitPrice => row.unit_price = if let V::Dec(d) = v { Some(d) } else { None },
+                Col::Billable => row.billable = !matches!(v, V::Bool(false)),
+                Col::Metric => row.metric = s(v).ok_or_else(|| FieldError::missing(name, &col.hint))?,
+                Col::ChargeType => {
+                    row.charge_type = match s(v).as_deref() {
+                        None | Some("usage") => charge_type::USAGE,
+                        Some("committed") => charge_type::COMMITTED,
+                        Some("overage") => charge_type::OVERAGE,
+                        Some(other) => {
+                            return Err(FieldError::new(
+                                name,
+                                format!("charge_type must be usage, committed or overage, not {other:?}"),
+                            ))
+                        }
+                    }
+                }
+                Col::RecordId => row.record_id = s(v),
+                Col::AccountId => row.account_id = s(v),
+                Col::CustomerId => row.customer_id = s(v),
+                Col::ProjectId => row.project_id = s(v),
+                Col::UserId => row.user_id = s(v),
+                Col::ResourceId => row.resource_id = s(v),
+                Col::ResourceName => row.resource_name = s(v),
+                Col::ResourceType => row.resource_type = s(v),
+                Col::Sku => row.sku = s(v),
+                Col::Currency => row.currency = s(v),
+                Col::Status => row.status = s(v),
+            }
+        }
+        let mut tags = Tags::new();
+        if let Some(unit) = converted {
+            if let Source::Paths(paths) = &unit.source {
+                for p in paths {
+                    if let Some(Found::Record(raw, name)) = self.find(sc, p)? {
+                        tags.raw_under("", &name, raw)?;
+                        break;
+                    }
+                }
+            }
+        }
+        rest(&mut tags, sc.record, &self.spec.mapped, "")?;
+        if let Some(w) = &self.warning {
+            tags.str("_page_warning", w);
+        }
+        row.tags = tags.finish();
+        Ok(Some(row))
+    }
+}
+
+fn add(a: Decimal, b: Decimal, at: &str) -> FieldResult<Decimal> {
+    a.0.checked_add(b.0)
+        .map(Decimal)
+        .filter(|d| Decimal::parse(&d.to_string()).is_ok())
+        .ok_or_else(|| FieldError::of(ErrorKind::OutOfRange, at, "the sum is outside the range of decimal(38, 9)"))
+}
+
+/// A value's text for joins, maps and null markers: a string's content, else its JSON.
+fn text_of(raw: Raw) -> String {
+    match value::str("", Some(raw)) {
+        Ok(Some(s)) => s.into_owned(),
+        _ => raw.get().to_string(),
+    }
+}
+
+/// The value read at `raw` with the rule's type, after its null markers and map.
+fn typed<'x>(rule: &ValueRule, raw: Raw<'x>, name: &str) -> FieldResult<V<'x>> {
+    if JsonKind::of(raw) == JsonKind::Null {
+        return Ok(V::Null);
+    }
+    if !rule.null_if.is_empty() || !rule.map.is_empty() || rule.otherwise.is_some() {
+        let text = text_of(raw);
+        if rule.null_if.contains(&text) {
+            return Ok(V::Null);
+        }
+        if let Some((_, c)) = rule.map.iter().find(|(k, _)| *k == text) {
+            return Ok(V::of(c));
+        }
+        if let Some(c) = &rule.otherwise {
+            return Ok(V::of(c));
+        }
+    }
+    let some = Some(raw);
+    let epoch = |factor: f64| -> FieldResult<V<'x>> {
+        let Some(n) = value::number(name, some)? else { return Ok(V::Null) };
+        let micros = n * factor;
+        if micros.abs() >= 9.2e18 {
+            return Err(FieldError::of(ErrorKind::OutOfRange, name, format!("epoch time {n} is out of range")));
+        }
+        Ok(V::Time(micros.round() as i64))
+    };
+    Ok(match rule.kind {
+        Kind::String => value::str(name, some)?.map_or(V::Null, V::Str),
+        Kind::Id => value::id(name, some)?.map_or(V::Null, V::Str),
+        Kind::Time => value::time(name, some)?.map_or(V::Null, V::Time),
+        Kind::EpochS => epoch(1e6)?,
+        Kind::EpochMs => epoch(1e3)?,
+        Kind::EpochUs => epoch(1.0)?,
+        Kind::Date => match value::str(name, some)? {
+            None => V::Null,
+            Some(d) => {
+                let d = d.trim();
+                let parsed = if d.len() == 10 {
+                    crate::time::parse_rfc3339(&format!("{d}T00:00:00Z"))
+                } else {
+                    crate::time::parse_rfc3339(d)
+                };
+                V::Time(parsed.map_err(|_| {
+                    FieldError::new(name, format!("expected a date (YYYY-MM-DD) or an RFC 3339 time, got {d:?}"))
+                })?)
+            }
+        },
+        Kind::Number | Kind::Duration => value::number(name, some)?.map_or(V::Null, V::Num),
+        Kind::Decimal => value::decimal_shifted(name, some, rule.scale)?.map_or(V::Null, V::Dec),
+        Kind::Bool => value::bool(name, some)?.map_or(V::Null, V::Bool),
+    })
+}
+
+/// A value's default, `required`, and its arithmetic and checks.
+fn finish<'a>(rule: &ValueRule, v: V<'a>, name: &str) -> FieldResult<V<'a>> {
+    let v = match (v, &rule.default) {
+        (V::Null, Some(d)) => V::of(d),
+        (v, _) => v,
+    };
+    Ok(match v {
+        V::Null if rule.required => return Err(FieldError::missing(name, &rule.hint)),
+        V::Num(n) => {
+            if rule.non_negative && n < 0.0 {
+                return Err(FieldError::new(name, format!("negative quantity {n}")));
+            }
+            let n = rule.divide.map_or(n, |d| n / d);
+            V::Num(rule.hours_per.map_or(n, |(h, per)| n * (h as f64 / per as f64)))
+        }
+        V::Dec(d) if rule.non_negative && d.is_negative() => {
+            return Err(FieldError::new(name, format!("negative {} {d}", rule.col.name())))
+        }
+        V::Str(s) => match rule.upper {
+            Some(true) if s.bytes().any(|c| c.is_ascii_lowercase()) => V::Str(Cow::Owned(s.to_ascii_uppercase())),
+            Some(false) if s.bytes().any(|c| c.is_ascii_uppercase()) => V::Str(Cow::Owned(s.to_ascii_lowercase())),
+            _ => V::Str(s),
+        },
+        v => v,
+    })
+}
+
+/// Every field of `obj` no rule reads, into the tags (a nested read keeps the rest of its
+/// object, under `key.`).
+fn rest(tags: &mut Tags, obj: &RawObject, tree: &Tree, prefix: &str) -> FieldResult<()> {
+    for (k, v) in obj.fields() {
+        match tree.0.get(k) {
+            None => tags.raw_under(prefix, k, v)?,
+            Some(None) => {}
+            Some(Some(sub)) => {
+                if JsonKind::of(v) == JsonKind::Object {
+                    let inner = RawObject::parse(v, k)?;
+                    rest(tags, &inner, sub, &format!("{prefix}{k}."))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RecordReader for SpecPage<'_> {
+    fn rows<'a>(&self, record: &RawObject<'a>, index: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+        let spec = self.spec;
+        let parent = self.parent_of.get(index).and_then(|p| self.parents.get(*p as usize));
+        let base = Scope2 { record, parent: parent.map_or(&[], Vec::as_slice), item: None, key: None };
+        let first = out.len();
+        let mut applied = false;
+        for rule in &spec.rows {
+            if rule.when.as_ref().is_some_and(|c| !spec.holds(c, record)) {
+                continue;
+            }
+            applied = true;
+            let Some(each) = &rule.each else {
+                if let Some(row) = self.row(rule, &base)? {
+                    out.push(row);
+                }
+                continue;
+            };
+            let items: Vec<(Raw<'a>, String, Option<Cow<'a, str>>)> = match self.find(&base, each)? {
+                None => Vec::new(),
+                Some(Found::Record(raw, at)) => match JsonKind::of(raw) {
+                    JsonKind::Array => crate::json::parse_array(raw)
+                        .map_err(|e| e.within(&at))?
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (v, format!("{at}[{i}]"), None))
+                        .collect(),
+                    JsonKind::Object => {
+                        RawObject::parse(raw, &at)?.entries().map(|(k, v)| (v, join_path(&at, &k), Some(k))).collect()
+                    }
+                    _ => return Err(FieldError::new(at, "each needs an array or an object")),
+                },
+                Some(_) => {
+                    return Err(FieldError::new(&each.written, "each reads the record's own arrays and objects"))
+                }
+            };
+            for (raw, at, key) in items {
+                let sc = Scope2 { item: Some((raw, at)), key, ..base_clone(&base) };
+                if let Some(row) = self.row(rule, &sc)? {
+                    out.push(row);
+                }
+            }
+        }
+        if spec.explicit_rows && !applied {
+            out.truncate(first);
+            return Err(FieldError::new("", "no [[rows]] rule of the format applies to this record"));
+        }
+        Ok(())
+    }
+}
+
+fn base_clone<'r, 'a>(s: &Scope2<'r, 'a>) -> Scope2<'r, 'a> {
+    Scope2 { record: s.record, parent: s.parent, item: s.item.clone(), key: s.key.clone() }
+}
