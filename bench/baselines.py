@@ -183,6 +183,99 @@ def polars_consumption_log(files: list[Path]) -> pl.DataFrame:
     )
 
 
+def _results(files: list[Path]) -> pl.DataFrame:
+    """The results of every bucket of every page, with the bucket's fields beside them."""
+    frames = []
+    for f in files:
+        buckets = pl.read_json(f).select(pl.col("data").explode()).unnest("data")
+        keep = [c for c in buckets.columns if c not in ("object", "results")]
+        frames.append(buckets.select(*keep, pl.col("results")).explode("results").unnest("results"))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def polars_openai(files: list[Path]) -> pl.DataFrame:
+    df = _results(files)
+    counters = ["input_tokens", "output_tokens", "num_model_requests"]
+    dims = ["object", "project_id", "user_id", "model", "start_time", "end_time"]
+    mapped = {*counters, "project_id", "user_id", "model", "start_time", "end_time"}
+    df = df.with_columns(_tags(df, mapped))
+    long = df.unpivot(index=[*dims, "tags"], on=counters, variable_name="metric", value_name="quantity")
+    return long.select(
+        pl.lit("openai").alias("provider"),
+        pl.col("project_id"),
+        pl.col("user_id"),
+        pl.col("metric"),
+        pl.col("model").alias("sku"),
+        pl.from_epoch("start_time", time_unit="s").dt.replace_time_zone("UTC").alias("usage_start"),
+        pl.from_epoch("end_time", time_unit="s").dt.replace_time_zone("UTC").alias("usage_end"),
+        pl.col("quantity").cast(pl.Float64),
+        pl.when(pl.col("metric") == "num_model_requests").then(pl.lit("requests")).otherwise(pl.lit("tokens")).alias("unit"),
+        pl.col("tags"),
+    )
+
+
+def polars_anthropic(files: list[Path]) -> pl.DataFrame:
+    df = _results(files)
+    df = df.with_columns(
+        pl.col("cache_creation").struct.field("ephemeral_5m_input_tokens").alias("cache_creation.ephemeral_5m_input_tokens"),
+        pl.col("cache_creation").struct.field("ephemeral_1h_input_tokens").alias("cache_creation.ephemeral_1h_input_tokens"),
+        pl.col("server_tool_use").struct.field("web_search_requests").alias("server_tool_use.web_search_requests"),
+    ).drop("cache_creation", "server_tool_use")
+    counters = [
+        "uncached_input_tokens",
+        "cache_creation.ephemeral_5m_input_tokens",
+        "cache_creation.ephemeral_1h_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "server_tool_use.web_search_requests",
+    ]
+    mapped = {*counters, "workspace_id", "account_id", "model", "starting_at", "ending_at"}
+    df = df.with_columns(_tags(df, mapped))
+    long = df.unpivot(
+        index=["workspace_id", "account_id", "model", "starting_at", "ending_at", "tags"],
+        on=counters,
+        variable_name="metric",
+        value_name="quantity",
+    )
+    return long.select(
+        pl.lit("anthropic").alias("provider"),
+        pl.col("workspace_id").alias("project_id"),
+        pl.col("account_id").alias("user_id"),
+        pl.col("metric"),
+        pl.col("model").alias("sku"),
+        _ts("starting_at").alias("usage_start"),
+        _ts("ending_at").alias("usage_end"),
+        pl.col("quantity").cast(pl.Float64),
+        pl.when(pl.col("metric").str.starts_with("server_tool_use"))
+        .then(pl.lit("requests"))
+        .otherwise(pl.lit("tokens"))
+        .alias("unit"),
+        pl.col("tags"),
+    )
+
+
+def polars_github(files: list[Path]) -> pl.DataFrame:
+    df = _pages(files, "usageItems")
+    mapped = {"date", "product", "sku", "quantity", "unitType", "netAmount", "organizationName", "repositoryName"}
+    minutes = pl.col("unitType").str.to_lowercase() == "minutes"
+    day = _ts("date")
+    return df.select(
+        pl.lit("github").alias("provider"),
+        pl.col("organizationName").alias("account_id"),
+        pl.col("repositoryName").alias("project_id"),
+        pl.col("product").alias("resource_type"),
+        pl.col("sku").alias("metric"),
+        pl.col("sku"),
+        day.alias("usage_start"),
+        day.alias("usage_end"),
+        pl.when(minutes).then(pl.col("quantity") / 60).otherwise(pl.col("quantity")).alias("quantity"),
+        pl.when(minutes).then(pl.lit("Hours")).otherwise(pl.col("unitType")).alias("unit"),
+        pl.col("netAmount").cast(pl.Decimal(38, 9)).alias("cost"),
+        pl.lit("USD").alias("currency"),
+        _tags(df, mapped),
+    )
+
+
 # ---- pandas ---------------------------------------------------------------------------------
 
 
@@ -285,12 +378,77 @@ def pandas_consumption_log(files: list[Path]):
     return df
 
 
+def _pandas_results(files: list[Path]):
+    import pandas as pd
+
+    frames = []
+    for f in files:
+        with open(f) as fh:
+            doc = json.load(fh)
+        frames.append(pd.json_normalize(doc["data"], record_path="results"))
+        times = [(b.get("start_time", b.get("starting_at")), b.get("end_time", b.get("ending_at"))) for b in doc["data"]
+                 for _ in b["results"]]  # fmt: skip
+        frames[-1]["_start"] = [t[0] for t in times]
+        frames[-1]["_end"] = [t[1] for t in times]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pandas_counters(df, counters: list[str], provider: str, unit):
+    import pandas as pd
+
+    rest = [c for c in df.columns if c not in {*counters, "_start", "_end"}]
+    df["tags"] = df[rest].to_json(orient="records", lines=True).splitlines()
+    long = df.melt(id_vars=["_start", "_end", "tags"], value_vars=counters, var_name="metric", value_name="quantity")
+    long["provider"] = provider
+    long["unit"] = long["metric"].map(unit)
+    for col in ("_start", "_end"):
+        v = long[col]
+        long[col] = pd.to_datetime(v, unit="s", utc=True) if v.dtype.kind in "iu" else pd.to_datetime(v, utc=True)
+    return long
+
+
+def pandas_openai(files: list[Path]):
+    counters = ["input_tokens", "output_tokens", "num_model_requests"]
+    return _pandas_counters(
+        _pandas_results(files), counters, "openai", lambda m: "requests" if m == "num_model_requests" else "tokens"
+    )
+
+
+def pandas_anthropic(files: list[Path]):
+    counters = [
+        "uncached_input_tokens",
+        "cache_creation.ephemeral_5m_input_tokens",
+        "cache_creation.ephemeral_1h_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "server_tool_use.web_search_requests",
+    ]
+    return _pandas_counters(
+        _pandas_results(files), counters, "anthropic", lambda m: "requests" if m.startswith("server") else "tokens"
+    )
+
+
+def pandas_github(files: list[Path]):
+    import pandas as pd
+
+    df = _pandas_pages(files, "usageItems")
+    minutes = df["unitType"].str.lower() == "minutes"
+    df["quantity"] = df["quantity"].where(~minutes, df["quantity"] / 60)
+    df["unit"] = df["unitType"].where(~minutes, "Hours")
+    df["usage_start"] = pd.to_datetime(df["date"], utc=True)
+    df["provider"] = "github"
+    return df
+
+
 POLARS = {
     "gitpod": polars_gitpod,
     "suger": polars_suger,
     "exabits": polars_exabits,
     "vmware": polars_vmware,
     "consumption_log": polars_consumption_log,
+    "openai": polars_openai,
+    "anthropic": polars_anthropic,
+    "github": polars_github,
 }
 PANDAS = {
     "gitpod": pandas_gitpod,
@@ -298,4 +456,7 @@ PANDAS = {
     "exabits": pandas_exabits,
     "vmware": pandas_vmware,
     "consumption_log": pandas_consumption_log,
+    "openai": pandas_openai,
+    "anthropic": pandas_anthropic,
+    "github": pandas_github,
 }

@@ -173,13 +173,69 @@ def consumption_log(i: int, ids: Ids, rnd: random.Random) -> str:
     return "{" + ",".join(fields) + "}"
 
 
+MODELS = ["gpt-5-mini-2025-08-07", "gpt-5-2025-08-07", "gpt-4.1-nano", "o4-mini"]
+
+
+def openai(i: int, ids: Ids, rnd: random.Random) -> str:
+    """A completions usage result: one row per counter (input, output, requests)."""
+    cached = rnd.randrange(0, 50_000)
+    uncached = rnd.randrange(1, 400_000)
+    return (
+        f'{{"object":"organization.usage.completions.result","input_tokens":{cached + uncached},'
+        f'"input_cached_tokens":{cached},"input_uncached_tokens":{uncached},"output_tokens":{rnd.randrange(1, 90_000)},'
+        f'"input_audio_tokens":0,"output_audio_tokens":0,"num_model_requests":{rnd.randrange(1, 900)},'
+        f'"project_id":"proj_{rnd.choice(ids.projects)[:12]}","user_id":"user-{rnd.randrange(500)}",'
+        f'"api_key_id":null,"model":"{rnd.choice(MODELS)}","batch":{rnd.choice(["true", "false", "null"])},'
+        f'"service_tier":null}}'
+    )
+
+
+def anthropic(i: int, ids: Ids, rnd: random.Random) -> str:
+    """A messages usage result: one row per disjoint token kind and one for web searches."""
+    workspace = f'"wrkspc_{rnd.choice(ids.projects)[:16]}"' if rnd.random() < 0.8 else "null"
+    return (
+        f'{{"account_id":null,"api_key_id":"apikey_{rnd.randrange(40)}","cache_creation":'
+        f'{{"ephemeral_1h_input_tokens":{rnd.randrange(0, 5000)},"ephemeral_5m_input_tokens":{rnd.randrange(0, 90_000)}}},'
+        f'"cache_read_input_tokens":{rnd.randrange(0, 900_000)},"context_window":null,"inference_geo":null,'
+        f'"model":"claude-{rnd.choice(["sonnet-4-5-20250929", "haiku-4-5-20251001", "opus-4-1"])}",'
+        f'"output_tokens":{rnd.randrange(1, 90_000)},"server_tool_use":{{"web_search_requests":{rnd.randrange(0, 30)}}},'
+        f'"service_account_id":null,"service_tier":"{rnd.choice(["standard", "batch"])}",'
+        f'"uncached_input_tokens":{rnd.randrange(1, 2_000_000)},"workspace_id":{workspace}}}'
+    )
+
+
+SKUS = [("actions", "Actions Linux", "Minutes", 0.006), ("actions", "Actions macOS 3-core", "Minutes", 0.062),
+        ("actions", "Actions storage", "GigabyteHours", 0.000336), ("copilot", "Copilot Premium Request", "requests", 0.04),
+        ("packages", "Packages data transfer", "gigabytes", 0.5)]  # fmt: skip
+
+
+def github(i: int, ids: Ids, rnd: random.Random) -> str:
+    product, sku, unit, price = rnd.choice(SKUS)
+    quantity = rnd.randrange(1, 5000) + (rnd.randrange(0, 100) / 100 if unit == "GigabyteHours" else 0)
+    gross = round(quantity * price, 3)
+    discount = gross if rnd.random() < 0.3 else 0.0
+    day = (BASE + timedelta(days=i % 365)).strftime("%Y-%m-%dT00:00:00Z")
+    repo = f',"repositoryName":"repo-{rnd.randrange(300)}"' if rnd.random() < 0.9 else ""
+    return (
+        f'{{"date":"{day}","product":"{product}","sku":"{sku}","quantity":{float(quantity)},"unitType":"{unit}",'
+        f'"pricePerUnit":{price},"grossAmount":{gross},"discountAmount":{discount},'
+        f'"netAmount":{round(gross - discount, 3)},"organizationName":"{rnd.choice(ids.orgs)}"{repo}}}'
+    )
+
+
 RECORD = {
     "gitpod": gitpod,
     "suger": suger,
     "exabits": exabits,
     "vmware": vmware_item,
     "consumption_log": consumption_log,
+    "openai": openai,
+    "anthropic": anthropic,
+    "github": github,
 }
+
+# Results per time bucket in the formats whose records are nested in buckets.
+BUCKET = 50
 
 
 def page(fmt: str, records: list[str], number: int, total: int) -> str:
@@ -202,6 +258,22 @@ def page(fmt: str, records: list[str], number: int, total: int) -> str:
             f'"number":{number - 1},"number_of_elements":{len(records)},"size":{PAGE},"total_elements":{total},'
             f'"total_pages":{(total + PAGE - 1) // PAGE}}}'
         )
+    if fmt in ("openai", "anthropic"):
+        buckets = []
+        for b in range(0, len(records), BUCKET):
+            start = BASE + timedelta(days=(number - 1) * PAGE // BUCKET + b // BUCKET)
+            results = ",".join(records[b : b + BUCKET])
+            if fmt == "openai":
+                t = int(start.timestamp())
+                buckets.append(f'{{"object":"bucket","start_time":{t},"end_time":{t + 86400},"results":[{results}]}}')
+            else:
+                s, e = start.strftime("%Y-%m-%dT%H:%M:%SZ"), (start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                buckets.append(f'{{"starting_at":"{s}","ending_at":"{e}","results":[{results}]}}')
+        more = str(number * PAGE < total).lower()
+        head = '"object":"page",' if fmt == "openai" else ""
+        return f'{{{head}"data":[{",".join(buckets)}],"has_more":{more},"next_page":null}}'
+    if fmt == "github":
+        return f'{{"usageItems":[{body}]}}'
     return f'{{"offset":{(number - 1) * PAGE},"limit":{PAGE},"data":[{body}]}}'
 
 
@@ -231,14 +303,14 @@ def generate(fmt: str, n: int, out: Path, layout: str, seed: int) -> list[Path]:
     return [f]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=10_000, help="records per format")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--layout", choices=("pages", "ndjson", "bigpage"), default="pages")
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("--seed", type=int, default=42)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     for fmt in args.formats.split(","):
         files = generate(fmt, args.records, args.out, args.layout, args.seed)
         size = sum(f.stat().st_size for f in files)

@@ -83,6 +83,20 @@ def child(kind: str, arg: str, extra: str) -> dict:
             t = time.perf_counter()
             rows = len(fn(files))
         return {"seconds": time.perf_counter() - t, "rows": rows}
+    if kind == "twin":
+        # The same files read by the built-in Rust format, or by its twin format file.
+        from usagenorm import _formats
+
+        fmt, files = arg.split(":")[0], files_of(Path(extra))
+        use_file = arg.endswith(":file")
+        twin = un.Format.from_file(Path(un.__file__).parent / "formats" / "twins" / f"{fmt}.toml")
+        t = time.perf_counter()
+        if use_file:
+            with _formats.replacing(twin):
+                rows = un.normalize(files).height
+        else:
+            rows = un.normalize(files).height
+        return {"seconds": time.perf_counter() - t, "rows": rows}
     if kind == "dicts":
         docs = [json.loads(p.read_text()) for p in files_of(Path(extra))]
         records = [r for d in docs for r in d["records"]]
@@ -347,6 +361,39 @@ def run_normalize(args, scale, target, report) -> None:
     )
 
 
+def run_twins(args, scale, report) -> None:
+    """Format files against their hand-written Rust twins on the same generated pages, in
+    alternating runs (median and spread of RUNS each)."""
+    runs = 7
+    data = args.data / "pages"
+    twins = ["gitpod", "consumption_log"]
+    generate(data, scale["records"], "pages", ",".join(twins))
+    rows = []
+    for fmt in twins:
+        path = data / fmt
+        warm(files_of(path))
+        rust, file = [], []
+        for _ in range(runs):
+            rust.append(measure("twin", f"{fmt}:rust", str(path)))
+            file.append(measure("twin", f"{fmt}:file", str(path)))
+        assert {r["rows"] for r in rust} == {f["rows"] for f in file}, fmt
+        r = sorted(x["seconds"] for x in rust)
+        f = sorted(x["seconds"] for x in file)
+        med_r, med_f = r[runs // 2], f[runs // 2]
+        rows.append(
+            [
+                fmt,
+                rust[0]["rows"],
+                f"{med_r:.3f} ({r[0]:.3f}–{r[-1]:.3f})",
+                f"{med_f:.3f} ({f[0]:.3f}–{f[-1]:.3f})",
+                f"{(med_f / med_r - 1) * 100:+.0f}%",
+            ]
+        )
+        report.setdefault("twins", {})[fmt] = {"rust": r, "file": f}
+    print(f"\n## format files against their Rust twins: {scale['records']:,} records, median of {runs} alternating runs\n")
+    print(table(["format", "rows", "Rust s (min–max)", "format file s (min–max)", "file vs Rust"], rows))
+
+
 def run_workloads(args, scale, report) -> None:
     n = scale["rows"]
     for name, ours, theirs, what in (
@@ -385,7 +432,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, help="records per format (overrides the scale)")
     ap.add_argument("--rows", type=int, help="rows for aggregate and price (overrides the scale)")
     ap.add_argument("--data", type=Path, default=HERE / "data")
-    ap.add_argument("--only", default="normalize,workloads")
+    ap.add_argument("--only", default="normalize,twins,workloads")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -394,6 +441,13 @@ def main() -> None:
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
+    sys.path.insert(0, str(HERE))
+    import baselines
+    import generate as gen
+
+    missing = [f for f in FORMATS if f not in gen.RECORD or f not in baselines.POLARS or f not in baselines.PANDAS]
+    if missing:
+        raise SystemExit(f"no generator or baseline for {', '.join(missing)}: add them to bench/generate.py and bench/baselines.py")
     scale = dict(SCALES[args.scale])
     if args.records:
         scale["records"] = args.records
@@ -413,6 +467,8 @@ def main() -> None:
     only = args.only.split(",")
     if "normalize" in only:
         run_normalize(args, scale, build_floor(), report)
+    if "twins" in only:
+        run_twins(args, scale, report)
     if "workloads" in only:
         run_workloads(args, scale, report)
     if args.json:

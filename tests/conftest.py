@@ -21,6 +21,11 @@ UTC = timezone.utc
 # Every format the library reads, from its registry (a new format needs a sample in EXAMPLES).
 PROVIDERS: list[str] = un.formats()["provider"].unique(maintain_order=True).to_list()
 
+# The samples of the first five formats, which the pricing and CLI examples were written for
+# (the folder holds the newer formats' samples too).
+FIRST_WAVE = ["consumption_log", "exabits", "gitpod", "suger", "vmware"]
+FIRST_WAVE_FILES = [EXAMPLES / f"{p}.json" for p in FIRST_WAVE]
+
 SCHEMA = {
     "provider": pl.String,
     "record_id": pl.String,

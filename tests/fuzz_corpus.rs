@@ -20,8 +20,12 @@ fn replay(dir: &Path, provider: Option<&str>) -> usize {
 }
 
 fn replay_picked(dir: &Path) -> usize {
+    replay_with(dir, common::check_picked)
+}
+
+fn replay_with(dir: &Path, check: fn(&[u8])) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.flatten().map(|e| common::check_picked(&std::fs::read(e.path()).expect("readable corpus file"))).count()
+    entries.flatten().map(|e| check(&std::fs::read(e.path()).expect("readable corpus file"))).count()
 }
 
 #[test]
@@ -49,6 +53,18 @@ fn fuzz_corpus_replays_cleanly() {
         total += match target {
             "detect" => replay(&corpus, None) + replay(&regressions, None),
             "format" => replay_picked(&corpus) + replay_picked(&regressions),
+            "format_file" => {
+                // The seeds (the shipped files and the twins, each with its sample) read rows.
+                let read = |dir: &Path| -> (usize, u64) {
+                    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
+                    entries.flatten().fold((0, 0), |(n, rows), e| {
+                        (n + 1, rows + common::check_format_file(&std::fs::read(e.path()).expect("readable")))
+                    })
+                };
+                let ((n, rows), (m, _)) = (read(&corpus), read(&regressions));
+                assert!(rows > 0, "the format-file seeds read no rows");
+                n + m
+            }
             id => replay(&corpus, Some(id)) + replay(&regressions, Some(id)),
         };
     }

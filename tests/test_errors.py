@@ -18,6 +18,7 @@ KEYS = {
     "exabits": "data",
     "vmware": "content",
     "consumption_log": "data",
+    "github": "usageItems",
 }
 
 
@@ -113,6 +114,11 @@ MATRIX = [
         "validTo",
         "ends before validFrom",
     ),
+    ("github", "missing", _del("date"), "date", "required field is missing"),
+    ("github", "wrong type", _set("quantity", [1]), "quantity", "expected a number, got an array"),
+    ("github", "bad timestamp", _set("date", "March 2nd"), "date", "expected a date (YYYY-MM-DD)"),
+    ("github", "negative quantity", _set("quantity", -5), "quantity", "negative quantity -5"),
+    ("github", "bad decimal", _set("netAmount", "1,5"), "netAmount", "not a decimal number"),
 ]
 
 

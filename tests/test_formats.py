@@ -297,17 +297,32 @@ def test_schema_is_canonical_even_when_empty():
 
 
 def test_whole_sample_folder_in_sorted_order():
+    from test_format_files import CASES as FILE_CASES
+
     df = un.normalize(EXAMPLES)
     # Files are read in sorted path order, rows within a file by source_index.
-    order = sorted(CASES)
-    want = pl.concat([expected(CASES[p], str(EXAMPLES / f"{p}.json")) for p in order])
+    every = CASES | FILE_CASES
+    order = sorted(every)
+    want = pl.concat([expected(every[p], str(EXAMPLES / f"{p}.json")) for p in order])
     assert_frame_equal(df, want)
 
 
 def test_formats_lists_every_provider_mapping():
+    from test_format_files import CASES as FILE_CASES
+
     f = un.formats()
-    assert set(f["provider"]) == set(CASES)
-    assert f.columns == ["provider", "title", "api", "column", "source_field"]
+    assert set(f["provider"]) == set(CASES) | set(FILE_CASES)
+    assert f.columns == [
+        "provider",
+        "title",
+        "api",
+        "column",
+        "source_field",
+        "origin",
+        "focus_provider",
+        "focus_service",
+        "focus_category",
+    ]
     # Every mapped column is a canonical column.
     assert set(f["column"]) <= set(SCHEMA)
     assert (

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import usagenorm as un
-from conftest import EXAMPLES, expected, ts
+from conftest import EXAMPLES, FIRST_WAVE_FILES, expected, ts
 
 D = Decimal
 
@@ -156,7 +156,7 @@ def test_provider_cost_kept_unless_overwrite_and_billable_rule():
 
 def test_unmatched_rows_stay_null_warn_and_are_counted():
     rates = un.RateCard.from_records([{"provider": "gitpod", "unit_price": "1"}])
-    df = un.normalize(EXAMPLES)
+    df = un.normalize(FIRST_WAVE_FILES)
     with pytest.warns(un.UnpricedRowsWarning, match="matched no rate"):
         out, summary = un.price(df, rates, summary=True)
     assert out.filter(pl.col("provider") == "vmware")["cost"].null_count() == 5
@@ -231,7 +231,7 @@ def test_csv_frame_and_records_give_the_same_card(tmp_path):
             {"provider": "exabits", "metric": "uptime", "unit_price": 0.005112, "unit": "minute"},
         ]
     )
-    df = un.normalize(EXAMPLES)
+    df = un.normalize(FIRST_WAVE_FILES)
     results = [un.price(df, card, overwrite=True)["cost"].to_list() for card in (from_csv, from_frame, from_records)]
     with pytest.warns(un.UnpricedRowsWarning):
         un.price(df, from_csv)

@@ -10,10 +10,11 @@ from typing import Any, Literal, NamedTuple, overload
 
 import polars as pl
 
-from . import _canonical, _core, _sources
+from . import _canonical, _core, _formats, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
-from ._errors import ColumnError, NormalizeError, RateCardError
+from ._errors import ColumnError, FormatError, NormalizeError, RateCardError
 from ._focus import check_focus, to_focus
+from ._formats import Format, register_format
 from ._pricing import RateCard, UnpricedRowsWarning, price, reconcile
 
 __version__: str = _core.__version__
@@ -21,6 +22,8 @@ __version__: str = _core.__version__
 __all__ = [
     "Collected",
     "ColumnError",
+    "Format",
+    "FormatError",
     "NormalizeError",
     "RateCard",
     "RateCardError",
@@ -33,6 +36,7 @@ __all__ = [
     "normalize",
     "price",
     "reconcile",
+    "register_format",
     "to_focus",
 ]
 
@@ -69,6 +73,7 @@ def normalize(
     errors: Literal["raise"] = ...,
     period: str | None = ...,
     dedupe: bool = ...,
+    formats: list[Format] | None = ...,
 ) -> pl.DataFrame: ...
 @overload
 def normalize(
@@ -79,6 +84,7 @@ def normalize(
     errors: Literal["collect"],
     period: str | None = ...,
     dedupe: bool = ...,
+    formats: list[Format] | None = ...,
 ) -> Collected: ...
 def normalize(
     sources: Any,
@@ -88,6 +94,7 @@ def normalize(
     errors: Literal["raise", "collect"] = "raise",
     period: str | None = None,
     dedupe: bool = True,
+    formats: list[Format] | None = None,
 ) -> pl.DataFrame | Collected:
     """Read usage exports into the canonical table.
 
@@ -105,6 +112,8 @@ def normalize(
             spacing of a page's records should not decide it.
         dedupe: drop identical copies of a record and resolve conflicting versions (see the
             README's "Duplicates"); ``False`` keeps every record read.
+        formats: format files (``Format``) to detect and read beside the built-in formats,
+            the registered ones (``register_format``) and those installed packages provide.
 
     Returns:
         The canonical ``polars.DataFrame``, or a ``Collected`` with ``errors="collect"``.
@@ -122,7 +131,13 @@ def normalize(
     given = list(sources) if isinstance(sources, list | tuple) else [sources]
     exports, tables = _canonical.split(given)
     records, rejected, stats, conflicts = _core.normalize(
-        _sources.collect(exports if tables else sources), provider=provider, errors=errors, period=period, dedupe=dedupe
+        _sources.collect(exports if tables else sources),
+        provider=provider,
+        errors=errors,
+        period=period,
+        dedupe=dedupe,
+        formats=_formats.active(formats),
+        replace=_formats.replacements(),
     )
     if tables:
         # Canonical tables written earlier, read by the command line's rules (see _canonical).
@@ -148,6 +163,8 @@ def normalize(
     return records
 
 
-def formats() -> pl.DataFrame:
-    """The formats usagenorm reads, one row per (provider, canonical column) mapping."""
-    return _core.formats()
+def formats(formats: list[Format] | None = None) -> pl.DataFrame:
+    """The formats usagenorm reads, one row per (provider, canonical column) mapping: the
+    built-in ones, those installed packages provide, the registered ones, then ``formats``.
+    ``origin`` says where each is defined (``built-in``, a shipped or a user's format file)."""
+    return _core.formats(_formats.active(formats), _formats.replacements())

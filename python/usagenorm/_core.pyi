@@ -7,8 +7,6 @@ import polars as pl
 
 __version__: str
 MATCH_COLUMNS: list[str]
-FOCUS_NAMES: dict[str, tuple[str, str, str]]
-"""Per format id: the FOCUS ProviderName, ServiceName and ServiceCategory of its rows."""
 """The usage columns a rate card can match on, in rate-card order (the core's own list)."""
 
 def normalize(
@@ -19,6 +17,8 @@ def normalize(
     errors: str = "raise",
     period: str | None = None,
     dedupe: bool = True,
+    formats: list[CompiledFormat] = ...,
+    replace: list[CompiledFormat] = ...,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Normalize sources into the canonical table, in parallel, with the GIL released.
 
@@ -27,11 +27,13 @@ def normalize(
             bytes; ``.ndjson`` / ``.jsonl`` names are NDJSON, others are told by their shape);
             ``(name, data)`` reads ``data``, JSON or NDJSON text, and reports it as ``name``.
             Rows come out in this order, then by ``source_index``.
-        provider: one of ``gitpod``, ``suger``, ``exabits``, ``vmware``, ``consumption_log``
-            to skip detection.
+        provider: a format id (see ``formats()``) to skip detection.
         errors: ``"raise"`` or ``"collect"``.
         period: VMware's aggregation period, ``HOURLY``, ``DAILY`` or ``MONTHLY``.
         dedupe: drop duplicate records and resolve conflicting versions.
+        formats: compiled format files to read beside the built-in formats (checked: unique
+            ids, no overlapping detection).
+        replace: compiled format files read in place of the built-in format of their id.
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected
@@ -49,9 +51,33 @@ def normalize(
         >>> records, rejected, stats, conflicts = normalize([("<memory>", b'{"records": []}')])
     """
 
-def formats() -> pl.DataFrame:
-    """The formats the core reads: one row per (provider, canonical column) with the provider
-    field or rule it comes from. Columns: provider, title, api, column, source_field.
+class CompiledFormat:
+    """A format file compiled by the core (``usagenorm.Format`` wraps it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+
+def compile_format(text: str, origin: str, syntax: str) -> CompiledFormat:
+    """Compile a format file's text: ``syntax`` is ``"toml"``, or ``"json"`` for a dict dumped.
+
+    Raises:
+        usagenorm.FormatError: an unknown key, a wrong type or a bad path, naming ``origin``
+            and the key.
+
+    Example:
+        >>> compile_format('id = "x"', "x.toml", "toml")
+        Traceback (most recent call last):
+        usagenorm._errors.FormatError: x.toml: missing field `title`
+    """
+
+def formats(formats: list[CompiledFormat] = ..., replace: list[CompiledFormat] = ...) -> pl.DataFrame:
+    """The formats the core reads (built in, then ``formats``): one row per (provider,
+    canonical column) with the provider field or rule it comes from. Columns: provider,
+    title, api, column, source_field, origin, focus_provider, focus_service, focus_category.
 
     Example:
         >>> gitpod = formats().filter(pl.col("provider") == "gitpod")

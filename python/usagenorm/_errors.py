@@ -51,3 +51,18 @@ class RateCardError(ValueError):
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+
+
+class FormatError(ValueError):
+    """A format file (or dict) that cannot be compiled.
+
+    Attributes:
+        origin: the file (or ``<dict>``) it came from.
+        key: the key that is wrong (with its line, for a file), or empty when the text itself
+            is not valid TOML.
+    """
+
+    def __init__(self, message: str, *, origin: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.origin = origin
+        self.key = key

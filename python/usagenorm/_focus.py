@@ -24,8 +24,14 @@ import polars as pl
 from . import _core
 from ._frames import MONEY, micros
 
-# (ProviderName, ServiceName, ServiceCategory) per format, from each format's own FormatInfo.
-PROVIDER_NAMES: dict[str, tuple[str, str, str]] = {k: tuple(v) for k, v in _core.FOCUS_NAMES.items()}
+
+def provider_names() -> dict[str, tuple[str, str, str]]:
+    """(ProviderName, ServiceName, ServiceCategory) per format, from each format's own
+    description: built in, installed, or registered (``usagenorm.formats()``)."""
+    from . import _formats
+
+    f = _core.formats(_formats.active(), _formats.replacements()).unique("provider", keep="first", maintain_order=True)
+    return {p: (a, b, c) for p, a, b, c in f.select("provider", "focus_provider", "focus_service", "focus_category").rows()}
 
 CHARGE_CATEGORIES = ["Usage", "Purchase", "Tax", "Credit", "Adjustment"]
 CHARGE_FREQUENCIES = ["One-Time", "Recurring", "Usage-Based"]
@@ -96,7 +102,7 @@ FOCUS_COLUMNS: list[tuple[str, pl.DataType, bool]] = [
 
 
 def _lookup(col: str, index: int, default: str) -> pl.Expr:
-    mapping = {k: v[index] for k, v in PROVIDER_NAMES.items()}
+    mapping = {k: v[index] for k, v in provider_names().items()}
     return pl.col(col).replace_strict(mapping, default=pl.col(col).fill_null(default), return_dtype=pl.String)
 
 

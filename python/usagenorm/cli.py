@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from . import _core
-from ._errors import ColumnError, NormalizeError, RateCardError
+from ._errors import ColumnError, FormatError, NormalizeError, RateCardError
 
 EXAMPLES = {
     "normalize": "usagenorm normalize exports/ -o usage.parquet --errors collect --rejects rejects.parquet",
@@ -111,6 +111,7 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
                 errors="collect",
                 period=getattr(args, "period", None),
                 dedupe=not args.no_dedupe,
+                formats=_format_files(args),
             )
         st = out.stats
         summary.update(
@@ -245,18 +246,28 @@ def cmd_focus(args: argparse.Namespace) -> None:
         print(violations.head(10), file=sys.stderr)
 
 
+def _format_files(args: argparse.Namespace) -> list:
+    """The formats of ``--format-file``, compiled (a ``FormatError`` names the file and key)."""
+    from . import Format
+
+    return [Format.from_file(p) for p in getattr(args, "format_file", None) or []]
+
+
 def cmd_formats(args: argparse.Namespace) -> None:
-    f = _core.formats()
+    from . import formats
+
+    f = formats(_format_files(args))
     if args.markdown:
         for p in f["provider"].unique(maintain_order=True):
             sub = f.filter(pl.col("provider") == p)
             print(f"#### `{p}` — {sub['title'][0]}\n\nReads: {sub['api'][0]}\n\n| column | from |\n|---|---|")
             for col, src in sub.select("column", "source_field").rows():
-                print(f"| {col} | {src} |")
+                print(f"| {col} | {src.replace('|', chr(92) + '|')} |")
             print()
         return
     with pl.Config(tbl_rows=200, fmt_str_lengths=80, tbl_width_chars=160):
         print(f.select("provider", "column", "source_field"))
+        print(f.unique("provider", keep="first", maintain_order=True).select("provider", "title", "origin"))
 
 
 def cmd_detect(args: argparse.Namespace) -> None:
@@ -295,6 +306,14 @@ def parser() -> argparse.ArgumentParser:
         )
         return p
 
+    def format_file(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--format-file",
+            action="append",
+            metavar="TOML",
+            help="a format file to read beside the built-in formats (repeatable; see docs/formats.md)",
+        )
+
     def sources(p: argparse.ArgumentParser, output: bool = True) -> None:
         p.add_argument(
             "sources",
@@ -311,6 +330,7 @@ def parser() -> argparse.ArgumentParser:
             help="raise: exit 1 on the first bad record (default); collect: keep going",
         )
         p.add_argument("--no-dedupe", action="store_true", help="keep duplicate records")
+        format_file(p)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
         if output:
             p.add_argument(
@@ -352,6 +372,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("formats", "List the formats usagenorm reads and how each maps.")
     p.add_argument("--markdown", action="store_true", help="as Markdown tables")
+    format_file(p)
     p.set_defaults(run=cmd_formats)
 
     p = command("detect", "Say which format each file is.")
@@ -373,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     except NormalizeError as e:
         print(f"usagenorm: {e}", file=sys.stderr)
         return 1
-    except (UsageError, FileNotFoundError, IsADirectoryError, ColumnError, RateCardError, ValueError, TypeError) as e:
+    except (UsageError, FileNotFoundError, IsADirectoryError, ColumnError, RateCardError, FormatError, ValueError, TypeError) as e:
         print(f"usagenorm: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

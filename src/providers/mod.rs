@@ -236,6 +236,11 @@ pub trait FormatReader: Send + Sync {
     fn page_records<'d>(&self, page: &RawObject<'d>) -> FieldResult<PageRecords<'d>> {
         Ok(PageRecords::Array(page.array(self.records_key())?.unwrap_or_default()))
     }
+    /// Small documents this format detects, `(is a page, JSON text)`, to find formats whose
+    /// detection overlaps when one is registered. Rust formats give none.
+    fn probes(&self) -> Vec<(bool, String)> {
+        Vec::new()
+    }
     /// Reads a page's shared part (`envelope` is `None` for bare records) and returns the reader
     /// of its records. An error rejects the whole page.
     fn open_page<'s>(
@@ -321,20 +326,22 @@ impl Registry {
     /// The formats built into usagenorm: the Rust ones (a new one is a module plus one line
     /// here), then the format files shipped with it (`crate::spec::SHIPPED`).
     pub fn builtin() -> Registry {
-        static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| Registry {
-            formats: [
-                std::sync::Arc::new(gitpod::Gitpod) as std::sync::Arc<dyn FormatReader>,
+        static BUILTIN: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| {
+            let rust: Vec<std::sync::Arc<dyn FormatReader>> = vec![
+                std::sync::Arc::new(gitpod::Gitpod),
                 std::sync::Arc::new(suger::Suger),
                 std::sync::Arc::new(exabits::Exabits),
                 std::sync::Arc::new(vmware::Vmware),
                 std::sync::Arc::new(consumption_log::ConsumptionLog),
-            ]
-            .into_iter()
-            .chain(crate::spec::SHIPPED.iter().map(|(name, text)| -> std::sync::Arc<dyn FormatReader> {
-                // The shipped files are part of the build; `spec::tests` compiles every one.
-                std::sync::Arc::new(crate::spec::shipped(name, text).expect("a shipped format file compiles"))
-            }))
-            .collect(),
+            ];
+            let mut registry = Registry { formats: rust };
+            for (name, text) in crate::spec::SHIPPED {
+                // The shipped files are part of the build: `spec::tests` compiles and registers
+                // every one, so neither step can fail at run time.
+                let format = crate::spec::shipped(name, text).expect("a shipped format file compiles");
+                registry = registry.with(std::sync::Arc::new(format)).expect("shipped formats do not overlap");
+            }
+            registry
         });
         BUILTIN.clone()
     }
@@ -351,7 +358,8 @@ impl Registry {
         Ok(Registry { formats })
     }
 
-    /// This registry and `format` after it. An id already taken is refused.
+    /// This registry and `format` after it. An id already taken is refused, and so is a format
+    /// whose detection overlaps another's: a page or record of one that the other also takes.
     pub fn with(&self, format: std::sync::Arc<dyn FormatReader>) -> crate::Result<Registry> {
         if let Some(taken) = self.get(format.id()) {
             return Err(crate::Error::InvalidArgument(format!(
@@ -359,6 +367,9 @@ impl Registry {
                 format.id(),
                 taken.info().origin
             )));
+        }
+        for other in self.iter() {
+            overlap(&*format, other).or_else(|| overlap(other, &*format)).map_or(Ok(()), Err)?;
         }
         let mut formats = self.formats.clone();
         formats.push(format);
@@ -384,6 +395,25 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.formats.is_empty()
     }
+}
+
+/// An error when a probe of `a` (a page or a record it detects) is also taken by `b`.
+fn overlap(a: &dyn FormatReader, b: &dyn FormatReader) -> Option<crate::Error> {
+    a.probes().into_iter().find_map(|(page, text)| {
+        let obj = RawObject::from_validated(&text)?;
+        let taken = if page { b.is_page(&obj) } else { b.is_record(&obj) && !b.is_page(&obj) };
+        taken.then(|| {
+            crate::Error::InvalidArgument(format!(
+                "format {:?} ({}) overlaps format {:?} ({}): {} {text} of the first is also detected as the second's; \
+                 make its detection stricter",
+                a.id(),
+                a.info().origin,
+                b.id(),
+                b.info().origin,
+                if page { "the page" } else { "the record" },
+            ))
+        })
+    })
 }
 
 /// The first element of a raw JSON array, read without reading the rest.

@@ -15,9 +15,11 @@ enum Class {
     Normalize,
     Column,
     RateCard,
+    Format,
 }
 
-static CLASSES: [PyOnceLock<Py<PyAny>>; 3] = [PyOnceLock::new(), PyOnceLock::new(), PyOnceLock::new()];
+static CLASSES: [PyOnceLock<Py<PyAny>>; 4] =
+    [PyOnceLock::new(), PyOnceLock::new(), PyOnceLock::new(), PyOnceLock::new()];
 
 impl Class {
     fn get(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -29,6 +31,7 @@ impl Class {
             Class::Normalize => "NormalizeError",
             Class::Column => "ColumnError",
             Class::RateCard => "RateCardError",
+            Class::Format => "FormatError",
         };
         let cls = py.import("usagenorm._errors")?.getattr(name)?.unbind();
         Ok(cell.get_or_init(py, || cls).bind(py).clone())
@@ -75,6 +78,9 @@ impl From<Error> for PyErr {
             Error::Cancelled => PyKeyboardInterrupt::new_err(message),
             Error::Column(_) => raise(py, Class::Column, message, &[]),
             Error::RateCard { row, .. } => raise(py, Class::RateCard, message, &[("row", any(py, row))]),
+            Error::Format { origin, key, .. } => {
+                raise(py, Class::Format, message, &[("origin", any(py, origin)), ("key", any(py, key))])
+            }
         })
     }
 }

@@ -267,6 +267,10 @@ pub fn formats(registry: &Registry) -> PolarsResult<DataFrame> {
         strings("api", rows.iter().map(|r| Some(r.0.api.as_str()))),
         strings("column", rows.iter().map(|r| Some(r.1))),
         strings("source_field", rows.iter().map(|r| Some(r.2))),
+        strings("origin", rows.iter().map(|r| Some(r.0.origin.as_str()))),
+        strings("focus_provider", rows.iter().map(|r| Some(r.0.focus.provider.as_str()))),
+        strings("focus_service", rows.iter().map(|r| Some(r.0.focus.service.as_str()))),
+        strings("focus_category", rows.iter().map(|r| Some(r.0.focus.category.as_str()))),
     ])
 }
 

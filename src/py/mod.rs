@@ -69,10 +69,58 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
     })
 }
 
+/// A compiled format file (`usagenorm.Format` wraps it).
+#[pyclass(frozen, name = "CompiledFormat", module = "usagenorm._core")]
+struct CompiledFormat(std::sync::Arc<crate::spec::Compiled>);
+
+#[pymethods]
+impl CompiledFormat {
+    #[getter]
+    fn id(&self) -> &'static str {
+        crate::providers::FormatReader::id(&*self.0)
+    }
+    #[getter]
+    fn title(&self) -> &str {
+        &self.0.info.title
+    }
+    #[getter]
+    fn origin(&self) -> &str {
+        &self.0.info.origin
+    }
+}
+
+/// Compiles a format file's text (`syntax` "toml", or "json" for a dict); raises `FormatError`.
+#[pyfunction]
+fn compile_format(text: &str, origin: &str, syntax: &str) -> PyResult<CompiledFormat> {
+    let compiled = match syntax {
+        "toml" => crate::spec::from_toml(text, origin)?,
+        "json" => crate::spec::from_json(text, origin)?,
+        other => {
+            return Err(crate::Error::InvalidArgument(format!("syntax must be toml or json, not {other:?}")).into())
+        }
+    };
+    Ok(CompiledFormat(std::sync::Arc::new(compiled)))
+}
+
+/// The built-in formats, with `replace` in place of the built-in formats of their ids (the
+/// test of format files that re-express a built-in one), and `formats` after them (checked:
+/// unique ids, no overlaps).
+fn registry(formats: &[Bound<'_, CompiledFormat>], replace: &[Bound<'_, CompiledFormat>]) -> PyResult<Registry> {
+    let mut registry = Registry::builtin();
+    for f in replace {
+        registry = registry.replaced(f.get().0.clone())?;
+    }
+    for f in formats {
+        registry = registry.with(f.get().0.clone())?;
+    }
+    Ok(registry)
+}
+
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true))]
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
 fn normalize(
     py: Python<'_>,
     sources: Vec<(String, Option<PyBackedBytes>)>,
@@ -80,13 +128,15 @@ fn normalize(
     errors: &str,
     period: Option<&str>,
     dedupe: bool,
+    formats: Vec<Bound<'_, CompiledFormat>>,
+    replace: Vec<Bound<'_, CompiledFormat>>,
 ) -> PyResult<Frames> {
     let options = NormalizeOptions {
         provider,
         errors: errors.parse()?,
         read: ReadOptions::with_period(period)?,
         dedupe,
-        formats: Registry::builtin(),
+        formats: registry(&formats, &replace)?,
     };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
     let frames = interruptible(py, || {
@@ -167,16 +217,20 @@ fn progress() -> (u64, u64) {
     crate::normalize::progress()
 }
 
-/// The formats usagenorm reads and how each maps onto the canonical columns.
+/// The formats usagenorm reads (built in, then `formats`) and how each maps onto the
+/// canonical columns, with where each is defined and its FOCUS names.
 #[pyfunction]
-fn formats() -> PyResult<PyDataFrame> {
-    frame::formats(&Registry::builtin()).map(PyDataFrame).map_err(|e| PyPolarsErr::from(e).into())
+#[pyo3(signature = (formats=Vec::new(), replace=Vec::new()))]
+fn formats(formats: Vec<Bound<'_, CompiledFormat>>, replace: Vec<Bound<'_, CompiledFormat>>) -> PyResult<PyDataFrame> {
+    frame::formats(&registry(&formats, &replace)?).map(PyDataFrame).map_err(|e| PyPolarsErr::from(e).into())
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(formats, m)?)?;
+    m.add_function(wrap_pyfunction!(compile_format, m)?)?;
+    m.add_class::<CompiledFormat>()?;
     m.add_function(wrap_pyfunction!(progress, m)?)?;
     m.add_function(wrap_pyfunction!(_frame_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(dumps::dumps, m)?)?;
@@ -185,14 +239,5 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MATCH_COLUMNS", crate::pricing::MATCH_COLUMNS.to_vec())?;
-    let builtin = Registry::builtin();
-    let focus: std::collections::HashMap<&str, (&str, &str, &str)> = builtin
-        .iter()
-        .map(|p| {
-            let f = &p.info().focus;
-            (p.id(), (f.provider.as_str(), f.service.as_str(), f.category.as_str()))
-        })
-        .collect();
-    m.add("FOCUS_NAMES", focus)?;
     Ok(())
 }

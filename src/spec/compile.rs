@@ -189,6 +189,7 @@ pub enum CondRule {
     Object(String),
     Absent(String),
     Equals(Vec<(String, Value)>),
+    OneOf(Vec<(String, Vec<Value>)>),
     Any(Vec<CondRule>),
     All(Vec<CondRule>),
     Not(Box<CondRule>),
@@ -343,9 +344,15 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
     };
     let to_hours = compiled.all_rules().any(|r| r.col == Col::Unit && r.to_hours);
     compiled.to_hours = to_hours;
+    // What a `join` reads only identifies the record: it stays in the tags unless a column
+    // reads it too.
     let mut used: Vec<Path> = Vec::new();
-    for rule in compiled.all_rules() {
+    for rule in compiled.all_rules().filter(|r| !matches!(r.source, Source::Join(_))) {
         used.extend(rule_paths(rule).cloned());
+    }
+    for rule in compiled.all_rules().filter(|r| matches!(r.source, Source::Join(_))) {
+        let scoped = rule_paths(rule).filter(|p| p.scope != Scope::Record).cloned().collect::<Vec<_>>();
+        used.extend(scoped);
     }
     for r in &compiled.rows {
         used.extend(r.each.iter().cloned());
@@ -402,7 +409,7 @@ impl Compiled {
         for rule in self.all_rules() {
             let from = describe(rule);
             match out.iter_mut().find(|(c, _)| *c == rule.col) {
-                Some((_, have)) if !have.split(" | ").any(|h| h == from) => *have = format!("{have} | {from}"),
+                Some((_, have)) if !have.split("; ").any(|h| h == from) => *have = format!("{have}; {from}"),
                 Some(_) => {}
                 None => out.push((rule.col, from)),
             }
@@ -426,7 +433,9 @@ fn describe(rule: &ValueRule) -> String {
     let mut s = match &rule.source {
         Source::Paths(p) => p.iter().map(|p| p.written.as_str()).collect::<Vec<_>>().join(", else "),
         Source::Const(c) => konst(c),
-        Source::Join(p) => format!("{} joined", p.iter().map(|p| p.written.as_str()).collect::<Vec<_>>().join(" | ")),
+        Source::Join(p) => {
+            format!("{} joined with |", p.iter().map(|p| p.written.as_str()).collect::<Vec<_>>().join(", "))
+        }
         Source::HoursBetween(a, b) => format!("{} − {} in hours", b.written, a.written),
         Source::Sum(p) => p.iter().map(|p| p.written.as_str()).collect::<Vec<_>>().join(" + "),
     };
@@ -469,6 +478,12 @@ fn cond(c: &Cond, key: &str) -> Checked<CondRule> {
     if let Some(m) = &c.equals {
         all.push(CondRule::Equals(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
     }
+    if let Some(m) = &c.one_of {
+        if m.values().any(Vec::is_empty) {
+            return Err(mistake(&format!("{key}.one_of"), "each key needs at least one value"));
+        }
+        all.push(CondRule::OneOf(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
+    }
     if let Some(v) = &c.any {
         let any = v.iter().enumerate().map(|(i, c)| cond(c, &format!("{key}.any[{i}]"))).collect::<Checked<_>>()?;
         all.push(CondRule::Any(any));
@@ -489,7 +504,8 @@ fn cond(c: &Cond, key: &str) -> Checked<CondRule> {
     match all.len() {
         0 => Err(mistake(
             key,
-            "an empty test; use has, has_any, lacks, array, object, absent, equals, any, all, not, record, first_record",
+            "an empty test; use has, has_any, lacks, array, object, absent, equals, one_of, any, all, not, record, \
+             first_record",
         )),
         1 => Ok(all.remove(0)),
         _ => Ok(CondRule::All(all)),
@@ -699,4 +715,40 @@ fn constant(v: &Value, col: Col, kind: Kind, key: &str) -> Checked<Const> {
         }
         (_, _) => return Err(bad("an RFC 3339 time")),
     })
+}
+
+impl CondRule {
+    /// A small object this test holds for (the first alternative of an `any`), to try other
+    /// formats' detection on; `None` when the test is only negative.
+    pub fn probe(&self, out: &mut serde_json::Map<String, Value>) {
+        match self {
+            CondRule::Has(keys) => keys.iter().for_each(|k| {
+                out.entry(k.clone()).or_insert(Value::Null);
+            }),
+            CondRule::HasAny(keys) => {
+                if let Some(k) = keys.first() {
+                    out.entry(k.clone()).or_insert(Value::Null);
+                }
+            }
+            CondRule::Array(k) => {
+                out.insert(k.clone(), Value::Array(Vec::new()));
+            }
+            CondRule::Object(k) => {
+                out.insert(k.clone(), Value::Object(Default::default()));
+            }
+            CondRule::Equals(pairs) => pairs.iter().for_each(|(k, v)| {
+                out.insert(k.clone(), v.clone());
+            }),
+            CondRule::OneOf(pairs) => pairs.iter().for_each(|(k, v)| {
+                out.insert(k.clone(), v.first().cloned().unwrap_or(Value::Null));
+            }),
+            CondRule::Any(cs) => {
+                if let Some(c) = cs.first() {
+                    c.probe(out);
+                }
+            }
+            CondRule::All(cs) => cs.iter().for_each(|c| c.probe(out)),
+            _ => {}
+        }
+    }
 }

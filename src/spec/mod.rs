@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 pub fn from_toml(text: &str, origin: &str) -> Result<Compiled> {
     let file: model::FormatFile = toml::from_str(text).map_err(|e| Error::Format {
         origin: origin.to_string(),
-        key: e.span().map(|s| key_at(text, s.start)).unwrap_or_default(),
+        // A span from the start is the whole document (a missing top-level key): no key to name.
+        key: e.span().filter(|s| s.start > 0).map(|s| key_at(text, s.start)).unwrap_or_default(),
         message: e.message().to_string(),
     })?;
     checked(file, origin)
@@ -51,17 +52,15 @@ fn key_at(text: &str, offset: usize) -> String {
     }
 }
 
-/// The format files shipped in usagenorm: `(file name, text)`.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("openai.toml", include_str!("../../formats/openai.toml")),
-    ("anthropic.toml", include_str!("../../formats/anthropic.toml")),
-    ("github.toml", include_str!("../../formats/github.toml")),
-];
+/// The format files shipped in usagenorm (`python/usagenorm/formats/*.toml`, listed by
+/// `build.rs`, in name order): `(file name, text)`.
+pub const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/shipped_formats.rs"));
 
 /// Format files that re-express built-in Rust formats (same ids), to prove they read the same.
+#[cfg(test)]
 pub const TWINS: &[(&str, &str)] = &[
-    ("gitpod.toml", include_str!("../../formats/twins/gitpod.toml")),
-    ("consumption_log.toml", include_str!("../../formats/twins/consumption_log.toml")),
+    ("gitpod.toml", include_str!("../../python/usagenorm/formats/twins/gitpod.toml")),
+    ("consumption_log.toml", include_str!("../../python/usagenorm/formats/twins/consumption_log.toml")),
 ];
 
 /// A shipped format file compiled (they are checked by the tests: a failure here is a bug).

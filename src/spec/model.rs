@@ -89,6 +89,8 @@ pub struct Cond {
     pub absent: Option<String>,
     /// These keys hold these values.
     pub equals: Option<BTreeMap<String, Value>>,
+    /// These keys hold one of these values each.
+    pub one_of: Option<BTreeMap<String, Vec<Value>>>,
     pub any: Option<Vec<Cond>>,
     pub all: Option<Vec<Cond>>,
     pub not: Option<Box<Cond>>,

@@ -33,6 +33,23 @@ impl FormatReader for Compiled {
         self.holds(&self.record, obj)
     }
 
+    fn probes(&self) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        for (page, cond) in [(true, self.page.as_ref()), (false, Some(&self.record))] {
+            let Some(cond) = cond else { continue };
+            let mut obj = serde_json::Map::new();
+            cond.probe(&mut obj);
+            let text = serde_json::Value::Object(obj).to_string();
+            // Only a probe the format itself takes says something about it.
+            if RawObject::from_validated(&text)
+                .is_some_and(|o| if page { self.is_page(&o) } else { self.is_record(&o) })
+            {
+                out.push((page, text));
+            }
+        }
+        out
+    }
+
     fn page_records<'d>(&self, page: &RawObject<'d>) -> FieldResult<PageRecords<'d>> {
         match &self.records {
             RecordsAt::Key(k) => Ok(PageRecords::Array(page.array(k)?.unwrap_or_default())),
@@ -120,18 +137,24 @@ impl Compiled {
             CondRule::Array(k) => obj.get(k).is_some_and(|v| v.get().starts_with('[')),
             CondRule::Object(k) => obj.get(k).is_some_and(|v| v.get().starts_with('{')),
             CondRule::Absent(k) => obj.get(k).is_none_or(|v| v.get() == "null"),
-            CondRule::Equals(pairs) => pairs.iter().all(|(k, want)| {
-                obj.get(k).is_some_and(|v| match want {
-                    serde_json::Value::String(s) => value::str(k, Some(v)).ok().flatten().is_some_and(|t| t == *s),
-                    other => *other == serde_json::from_str::<serde_json::Value>(v.get()).unwrap_or_default(),
-                })
-            }),
+            CondRule::Equals(pairs) => pairs.iter().all(|(k, want)| obj.get(k).is_some_and(|v| same(v, want))),
+            CondRule::OneOf(pairs) => {
+                pairs.iter().all(|(k, wants)| obj.get(k).is_some_and(|v| wants.iter().any(|w| same(v, w))))
+            }
             CondRule::Any(cs) => cs.iter().any(|c| self.holds(c, obj)),
             CondRule::All(cs) => cs.iter().all(|c| self.holds(c, obj)),
             CondRule::Not(c) => !self.holds(c, obj),
             CondRule::Record(want) => self.is_record(obj) == *want,
             CondRule::FirstRecord(k) => first_item_is(obj, k, |r| self.is_record(r)),
         }
+    }
+}
+
+/// Whether a raw value is the JSON value `want`.
+fn same(v: Raw, want: &serde_json::Value) -> bool {
+    match want {
+        serde_json::Value::String(s) => value::str("", Some(v)).ok().flatten().is_some_and(|t| t == *s),
+        other => *other == serde_json::from_str::<serde_json::Value>(v.get()).unwrap_or_default(),
     }
 }
 

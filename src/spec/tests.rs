@@ -138,3 +138,45 @@ fn the_new_providers_read_their_documents() {
     let empty = run(&Registry::builtin(), "github.json", br#"{"usageItems":[]}"#, None);
     assert_eq!((empty.stats[0].records, empty.rejects.len()), (0, 0));
 }
+
+#[test]
+fn a_format_whose_detection_overlaps_another_is_refused_naming_both() {
+    let text = "id = \"acme\"\ntitle = \"Acme\"\n[page]\nrecords = \"records\"\ndetect = { array = \"records\" }\n\
+                [record]\ndetect = { has = [\"acmeId\"] }\n[columns]\nmetric = { value = \"m\" }\nusage_start = \"t\"\n";
+    let acme = Arc::new(from_toml(text, "acme.toml").unwrap());
+    let e = Registry::builtin().with(acme).unwrap_err().to_string();
+    assert!(e.contains("\"acme\" (acme.toml) overlaps format \"gitpod\" (built-in)"), "{e}");
+    // A twin of a format overlaps the format it re-expresses, in the other direction too.
+    let (name, text) = TWINS[0];
+    let e = Registry::builtin().with(Arc::new(shipped(name, text).unwrap())).unwrap_err().to_string();
+    assert!(e.contains("already registered"), "{e}");
+}
+
+#[test]
+fn rows_per_entry_of_an_object_with_key_and_item() {
+    let text = r#"
+id = "meter"
+title = "Meter groups"
+[record]
+detect = { has = ["groupId", "dims"] }
+[columns]
+record_id = "groupId"
+usage_start = { path = "at", type = "date", required = true }
+[[rows]]
+each = "dims"
+columns = { metric = "$key", quantity = { path = "$item", type = "number", non_negative = true } }
+"#;
+    let registry = Registry::builtin().with(Arc::new(from_toml(text, "meter.toml").unwrap())).unwrap();
+    let data = br#"[{"groupId":"g1","at":"2026-01-02","dims":{"seats":3,"api":1200},"note":"x"},
+                   {"groupId":"g2","at":"2026-01-02","dims":{}},
+                   {"groupId":"g3","at":"2026-01-02","dims":{"seats":-1}}]"#;
+    let out = run(&registry, "m.json", data, None);
+    assert_eq!((out.stats[0].records, out.stats[0].rejected, out.rows()), (3, 1, 2));
+    let b = &out.batches[0];
+    assert!(b.row_text(0).contains(r#"metric=Some("seats")"#) && b.row_text(0).contains("quantity=Some(3.0)"));
+    assert!(b.row_text(1).contains(r#"metric=Some("api")"#) && b.row_text(1).contains(r#"{\"note\":\"x\"}"#));
+    assert_eq!(
+        (out.rejects[0].path.as_str(), out.rejects[0].reason.as_str()),
+        ("$[2].dims.seats", "negative quantity -1")
+    );
+}
