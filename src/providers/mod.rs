@@ -174,17 +174,19 @@ pub struct FocusNames {
     pub category: String,
 }
 
-/// The one `&'static str` of each distinct format id, so that rows, rejections and statistics
-/// can name their format without a copy per row. Ids are few (one per format ever compiled in
-/// the process); each is kept once, for the life of the process.
-pub fn intern(id: &str) -> &'static str {
-    static IDS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(known) = ids.iter().find(|k| **k == id) {
+/// The one `&'static str` of each distinct text a format names (its id, a format file's
+/// constants), so that rows, rejections and statistics can hold it without a copy per row.
+/// Such texts are few (what the formats compiled in the process say); each distinct one is kept
+/// once, for the life of the process: compiling the same file again adds nothing.
+pub fn intern(text: &str) -> &'static str {
+    static TEXTS: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> = std::sync::Mutex::new(None);
+    let mut texts = TEXTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let texts = texts.get_or_insert_with(Default::default);
+    if let Some(known) = texts.get(text) {
         return known;
     }
-    let leaked: &'static str = Box::leak(id.to_string().into_boxed_str());
-    ids.push(leaked);
+    let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
+    texts.insert(leaked);
     leaked
 }
 

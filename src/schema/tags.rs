@@ -70,6 +70,17 @@ impl Tags {
         self.prefixed_raw(prefix, key, raw)
     }
 
+    /// Adds the members of `finished`, the text of another finished `Tags`.
+    pub fn extend(&mut self, finished: &str) {
+        let inner = finished.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or("");
+        if !inner.is_empty() {
+            if self.buf.len() > 1 {
+                self.buf.push(',');
+            }
+            self.buf.push_str(inner);
+        }
+    }
+
     pub fn str(&mut self, key: &str, value: &str) {
         self.key(key);
         push_json_string(&mut self.buf, value);

@@ -2,8 +2,6 @@
 //! parsed, constants typed, every column's reader chosen. Any mistake is a `FormatError`
 //! naming the key.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::model::{Cond, FieldRules, FormatFile, Rows};
@@ -115,11 +113,13 @@ impl Col {
     }
 }
 
-/// A value known when the file is compiled (a constant, a default, a map's result).
+/// A value known when the file is compiled (a constant, a default, a map's result). Text is
+/// interned (`providers::intern`: kept once per process per distinct text) so that rows borrow
+/// it instead of copying it per row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Const {
     Null,
-    Str(String),
+    Str(&'static str),
     Num(f64),
     Dec(Decimal),
     Time(i64),
@@ -140,6 +140,9 @@ pub enum Source {
 pub struct ValueRule {
     pub col: Col,
     pub source: Source,
+    /// The record key the value is, when its source is one plain field of the record (most
+    /// are): read without the general path machinery.
+    pub direct: Option<String>,
     pub kind: Kind,
     pub required: bool,
     pub hint: String,
@@ -156,6 +159,8 @@ pub struct ValueRule {
     /// A `duration`'s `(hours, per)` (see `time::hours_per`).
     pub hours_per: Option<(i128, i128)>,
     pub to_hours: bool,
+    /// No default, requirement, check or arithmetic: the value read is the value.
+    pub plain: bool,
 }
 
 impl ValueRule {
@@ -238,14 +243,27 @@ pub struct Compiled {
     pub to_hours: bool,
 }
 
-/// Record fields read by the rules, as a tree of keys.
+/// Record fields read by the rules, as a tree of keys (`None`: the whole value is read). A
+/// list, searched in order: formats read a handful of fields, and a record's keys are compared
+/// against them one by one, the way the Rust formats' `MAPPED` lists are.
 #[derive(Debug, Default)]
-pub struct Tree(pub BTreeMap<String, Option<Tree>>);
+pub struct Tree(pub Vec<(String, Option<Tree>)>);
 
 impl Tree {
+    pub fn get(&self, key: &str) -> Option<&Option<Tree>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+
     fn add(&mut self, keys: &[String]) {
         let Some((first, rest)) = keys.split_first() else { return };
-        let entry = self.0.entry(first.clone()).or_insert_with(|| Some(Tree::default()));
+        let at = match self.0.iter().position(|(k, _)| k == first) {
+            Some(i) => i,
+            None => {
+                self.0.push((first.clone(), Some(Tree::default())));
+                self.0.len() - 1
+            }
+        };
+        let entry = &mut self.0[at].1;
         match (entry, rest.is_empty()) {
             (e, true) => *e = None,
             (Some(t), false) => t.add(rest),
@@ -661,8 +679,23 @@ fn value_rule(name: &str, f: &FieldRules, key: &str) -> Checked<ValueRule> {
     if f.to_hours && col != Col::Unit {
         return Err(mistake(&format!("{key}.to_hours"), "to_hours goes on the unit column"));
     }
+    let direct = match &source {
+        Source::Paths(p) => match p.as_slice() {
+            [only] if only.scope == Scope::Record && only.steps.len() == 1 => only.record_field().map(str::to_string),
+            _ => None,
+        },
+        _ => None,
+    };
+    let plain = f.default.is_none()
+        && !f.required
+        && !f.non_negative
+        && f.divide.is_none()
+        && hours_per.is_none()
+        && upper.is_none();
     Ok(ValueRule {
         col,
+        plain,
+        direct,
         source,
         kind,
         required: f.required,
@@ -698,9 +731,9 @@ fn constant(v: &Value, col: Col, kind: Kind, key: &str) -> Checked<Const> {
             {
                 return Err(mistake(key, format!("{s:?}: charge_type is usage, committed or overage")));
             }
-            Const::Str(s.clone())
+            Const::Str(crate::providers::intern(s))
         }
-        (Kind::Id, Value::Number(n)) => Const::Str(n.to_string()),
+        (Kind::Id, Value::Number(n)) => Const::Str(crate::providers::intern(&n.to_string())),
         (Kind::String | Kind::Id, _) => return Err(bad("a string")),
         (Kind::Number | Kind::Duration, Value::Number(n)) => Const::Num(n.as_f64().ok_or_else(|| bad("a number"))?),
         (Kind::Number | Kind::Duration, _) => return Err(bad("a number")),

@@ -142,24 +142,24 @@ fn not_container(at: &str, want: &str, raw: Raw) -> FieldError {
 }
 
 fn locate<'a>(mut raw: Raw<'a>, steps: &[Step], at: &str) -> FieldResult<Option<Raw<'a>>> {
-    let mut at = at.to_string();
-    for step in steps {
+    // The path so far, for an error only (reading a field must not allocate).
+    let path_to = |i: usize| steps[..i].iter().fold(at.to_string(), |p, s| step_path(&p, s));
+    for (i, step) in steps.iter().enumerate() {
         let next = match step {
             Step::Key(k) => {
                 if Kind::of(raw) != Kind::Object {
-                    return Err(not_container(&at, "an object", raw));
+                    return Err(not_container(&path_to(i), "an object", raw));
                 }
-                RawObject::parse(raw, &at)?.get(k)
+                RawObject::parse(raw, "").map_err(|e| e.within(&path_to(i)))?.get(k)
             }
-            Step::Index(i) => {
+            Step::Index(n) => {
                 if Kind::of(raw) != Kind::Array {
-                    return Err(not_container(&at, "an array", raw));
+                    return Err(not_container(&path_to(i), "an array", raw));
                 }
-                parse_array(raw).map_err(|e| e.within(&at))?.get(*i).copied()
+                parse_array(raw).map_err(|e| e.within(&path_to(i)))?.get(*n).copied()
             }
-            Step::Wild => return Err(FieldError::new(&at, "a wildcard reads several values; use it in a sum")),
+            Step::Wild => return Err(FieldError::new(path_to(i), "a wildcard reads several values; use it in a sum")),
         };
-        at = step_path(&at, step);
         match present(next) {
             None => return Ok(None),
             Some(v) => raw = v,

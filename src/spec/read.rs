@@ -183,7 +183,7 @@ impl<'a> V<'a> {
     fn of(c: &Const) -> V<'a> {
         match c {
             Const::Null => V::Null,
-            Const::Str(s) => V::Str(Cow::Owned(s.clone())),
+            Const::Str(s) => V::Str(Cow::Borrowed(s)),
             Const::Num(n) => V::Num(*n),
             Const::Dec(d) => V::Dec(*d),
             Const::Time(t) => V::Time(*t),
@@ -203,6 +203,14 @@ impl<'a> V<'a> {
     }
 }
 
+/// A placeholder for the times a row has not read.
+static NO_PATH: std::sync::LazyLock<Path> = std::sync::LazyLock::new(|| Path {
+    scope: Scope::Key,
+    steps: Vec::new(),
+    text: String::new(),
+    written: String::new(),
+});
+
 /// Where paths of one row are read.
 struct Scope2<'r, 'a> {
     record: &'r RawObject<'a>,
@@ -212,40 +220,49 @@ struct Scope2<'r, 'a> {
     key: Option<Cow<'a, str>>,
 }
 
-/// A value found at a path: in the record, or in what the page shares (owned by the reader).
+/// A value found at a path, with the name errors give it: in the record, or in what the page
+/// shares (owned by the reader).
 enum Found<'a, 's> {
-    Record(Raw<'a>, String),
-    Shared(Raw<'s>, String),
+    Record(Raw<'a>, Cow<'s, str>),
+    Shared(Raw<'s>, Cow<'s, str>),
     Key(Cow<'a, str>),
 }
 
 impl SpecPage<'_> {
-    fn find<'a, 's>(&'s self, sc: &Scope2<'s, 'a>, p: &Path) -> FieldResult<Option<Found<'a, 's>>> {
+    fn find<'a, 's>(&'s self, sc: &Scope2<'s, 'a>, p: &'s Path) -> FieldResult<Option<Found<'a, 's>>> {
         let shared = |slots: &'s [Option<String>], paths: &[Path]| {
             paths
                 .iter()
                 .position(|q| q == p)
                 .and_then(|i| slots.get(i)?.as_deref())
-                .map(|t| Found::Shared(Raw::of_valid(t), p.written.clone()))
+                .map(|t| Found::Shared(Raw::of_valid(t), Cow::Borrowed(p.written.as_str())))
         };
         Ok(match p.scope {
-            Scope::Record => p.locate_in(sc.record)?.map(|v| Found::Record(v, p.text.clone())),
+            Scope::Record => p.locate_in(sc.record)?.map(|v| Found::Record(v, Cow::Borrowed(p.text.as_str()))),
             Scope::Page => shared(&self.page, &self.spec.page_paths),
             Scope::Parent => shared(sc.parent, &self.spec.parent_paths),
             Scope::Item => match &sc.item {
                 None => None,
                 Some((raw, at)) => {
-                    p.locate(*raw).map_err(|e| e.within(at))?.map(|v| Found::Record(v, join_path(at, &p.text)))
+                    let found = p.locate(*raw).map_err(|e| e.within(at))?;
+                    found.map(|v| Found::Record(v, Cow::Owned(join_path(at, &p.text))))
                 }
             },
             Scope::Key => sc.key.clone().map(Found::Key),
         })
     }
 
-    /// A column's value for one row.
-    fn eval<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>) -> FieldResult<V<'a>> {
+    /// A column's value for one row; `known` holds the times this row has read already (a
+    /// Gitpod quantity is the hours between the row's own start and end: not read twice).
+    fn eval<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>, known: &[(&Path, Option<i64>)]) -> FieldResult<V<'a>> {
+        if let Some(key) = &rule.direct {
+            return match value::present(sc.record.get(key)) {
+                None => finish(rule, V::Null, Some(key)),
+                Some(raw) => finish(rule, typed(rule, raw, key)?, Some(key)),
+            };
+        }
         let found = match &rule.source {
-            Source::Const(c) => return finish(rule, V::of(c), rule.name()),
+            Source::Const(c) => return finish(rule, V::of(c), None),
             Source::Paths(paths) => {
                 let mut found = None;
                 for p in paths {
@@ -262,14 +279,17 @@ impl SpecPage<'_> {
                     parts.push(match self.find(sc, p)? {
                         None => String::new(),
                         Some(Found::Key(k)) => k.into_owned(),
-                        Some(Found::Record(raw, _)) => text_of(raw),
-                        Some(Found::Shared(raw, _)) => text_of(raw),
+                        Some(Found::Record(raw, _)) => text_of(raw).into_owned(),
+                        Some(Found::Shared(raw, _)) => text_of(raw).into_owned(),
                     });
                 }
-                return finish(rule, V::Str(Cow::Owned(parts.join("|"))), rule.name());
+                return finish(rule, V::Str(Cow::Owned(parts.join("|"))), None);
             }
             Source::HoursBetween(a, b) => {
                 let time = |p: &Path| -> FieldResult<Option<i64>> {
+                    if let Some((_, t)) = known.iter().find(|(q, _)| q.scope == p.scope && q.text == p.text) {
+                        return Ok(*t);
+                    }
                     Ok(match self.find(sc, p)? {
                         None => None,
                         Some(Found::Record(raw, name)) => value::time(&name, Some(raw))?,
@@ -281,20 +301,20 @@ impl SpecPage<'_> {
                     (Some(s), Some(e)) => V::Num((e - s) as f64 / MICROS_PER_HOUR as f64),
                     _ => V::Null,
                 };
-                return finish(rule, v, rule.name());
+                return finish(rule, v, None);
             }
-            Source::Sum(paths) => return finish(rule, self.sum(rule, sc, paths)?, rule.name()),
+            Source::Sum(paths) => return finish(rule, self.sum(rule, sc, paths)?, None),
         };
         match found {
-            None => finish(rule, V::Null, rule.name()),
-            Some(Found::Key(k)) => finish(rule, V::Str(k), rule.name()),
+            None => finish(rule, V::Null, None),
+            Some(Found::Key(k)) => finish(rule, V::Str(k), None),
             Some(Found::Record(raw, name)) => {
                 let v = typed(rule, raw, &name)?;
-                finish(rule, v, &name)
+                finish(rule, v, Some(&name))
             }
             Some(Found::Shared(raw, name)) => {
                 let v = typed(rule, raw, &name)?.owned();
-                finish(rule, v, &name)
+                finish(rule, v, Some(&name))
             }
         }
     }
@@ -346,33 +366,52 @@ impl SpecPage<'_> {
     }
 
     /// One row of a record under one rule (at one `each` element, if the rule has `each`).
-    fn row<'a>(&self, rule: &RowRule, sc: &Scope2<'_, 'a>) -> FieldResult<Option<Row<'a>>> {
+    fn row<'a>(
+        &self,
+        rule: &RowRule,
+        sc: &Scope2<'_, 'a>,
+        tags: &std::cell::OnceCell<String>,
+    ) -> FieldResult<Option<Row<'a>>> {
         if let Some(p) = &rule.if_present {
             if self.find(sc, p)?.is_none() {
                 return Ok(None);
             }
         }
         let mut row = Row::new("", 0);
-        let (mut start, mut start_name) = (None, "");
+        let (mut start, mut start_name): (Option<i64>, Option<&ValueRule>) = (None, None);
         let mut converted = None;
+        let mut known: [(&Path, Option<i64>); 2] = [(&NO_PATH, None), (&NO_PATH, None)];
+        let mut n_known = 0;
         for col in &rule.columns {
-            let v = self.eval(col, sc)?;
-            let name = col.name();
+            let v = self.eval(col, sc, &known[..n_known])?;
+            let name = || col.name();
+            let plain = col.kind == Kind::Time
+                && col.default.is_none()
+                && col.map.is_empty()
+                && col.null_if.is_empty()
+                && col.otherwise.is_none();
+            if let (Col::UsageStart | Col::UsageEnd, Source::Paths(paths), true) = (col.col, &col.source, plain) {
+                if let ([only], Some(slot)) = (paths.as_slice(), known.get_mut(n_known)) {
+                    *slot = (only, if let V::Time(t) = v { Some(t) } else { None });
+                    n_known += 1;
+                }
+            }
             let s = |v: V<'a>| match v {
                 V::Str(s) => Some(s),
                 _ => None,
             };
             match col.col {
                 Col::UsageStart => {
-                    let V::Time(t) = v else { return Err(FieldError::missing(name, &col.hint)) };
-                    (start, start_name) = (Some(t), name);
+                    let V::Time(t) = v else { return Err(FieldError::missing(name(), &col.hint)) };
+                    (start, start_name) = (Some(t), Some(col));
                     row.usage_start = t;
                 }
                 Col::UsageEnd => {
                     let end = if let V::Time(t) = v { Some(t) } else { None };
                     if let (Some(e), Some(s)) = (end, start) {
                         if e < s {
-                            return Err(FieldError::new(name, format!("ends before {start_name}")));
+                            let start_name = start_name.map_or("usage_start", ValueRule::name);
+                            return Err(FieldError::new(name(), format!("ends before {start_name}")));
                         }
                     }
                     row.usage_end = end;
@@ -397,7 +436,7 @@ impl SpecPage<'_> {
                 Col::Cost => row.cost = if let V::Dec(d) = v { Some(d) } else { None },
                 Col::UnitPrice => row.unit_price = if let V::Dec(d) = v { Some(d) } else { None },
                 Col::Billable => row.billable = !matches!(v, V::Bool(false)),
-                Col::Metric => row.metric = s(v).ok_or_else(|| FieldError::missing(name, &col.hint))?,
+                Col::Metric => row.metric = s(v).ok_or_else(|| FieldError::missing(name(), &col.hint))?,
                 Col::ChargeType => {
                     row.charge_type = match s(v).as_deref() {
                         None | Some("usage") => charge_type::USAGE,
@@ -405,7 +444,7 @@ impl SpecPage<'_> {
                         Some("overage") => charge_type::OVERAGE,
                         Some(other) => {
                             return Err(FieldError::new(
-                                name,
+                                name(),
                                 format!("charge_type must be usage, committed or overage, not {other:?}"),
                             ))
                         }
@@ -424,22 +463,37 @@ impl SpecPage<'_> {
                 Col::Status => row.status = s(v),
             }
         }
-        let mut tags = Tags::new();
+        // The record's own tags are the same for each of its rows: written once (after the first
+        // row's columns, so a bad field is reported before a bad tag, as the Rust formats do).
+        let record_tags = match tags.get() {
+            Some(t) => t,
+            None => {
+                let mut t = Tags::new();
+                rest(&mut t, sc.record, &self.spec.mapped, "")?;
+                if let Some(w) = &self.warning {
+                    t.str("_page_warning", w);
+                }
+                tags.get_or_init(|| t.finish())
+            }
+        };
+        // A row without a converted unit gets the record's tags when the record is done (moved
+        // into its last row, not copied).
         if let Some(unit) = converted {
+            // The unit as written goes first.
+            let mut t = Tags::new();
             if let Source::Paths(paths) = &unit.source {
                 for p in paths {
                     if let Some(Found::Record(raw, name)) = self.find(sc, p)? {
-                        tags.raw_under("", &name, raw)?;
+                        t.raw_under("", &name, raw)?;
                         break;
                     }
                 }
             }
+            t.extend(record_tags);
+            row.tags = t.finish();
+        } else {
+            row.tags = String::new();
         }
-        rest(&mut tags, sc.record, &self.spec.mapped, "")?;
-        if let Some(w) = &self.warning {
-            tags.str("_page_warning", w);
-        }
-        row.tags = tags.finish();
         Ok(Some(row))
     }
 }
@@ -452,10 +506,10 @@ fn add(a: Decimal, b: Decimal, at: &str) -> FieldResult<Decimal> {
 }
 
 /// A value's text for joins, maps and null markers: a string's content, else its JSON.
-fn text_of(raw: Raw) -> String {
+fn text_of(raw: Raw<'_>) -> Cow<'_, str> {
     match value::str("", Some(raw)) {
-        Ok(Some(s)) => s.into_owned(),
-        _ => raw.get().to_string(),
+        Ok(Some(s)) => s,
+        _ => Cow::Borrowed(raw.get()),
     }
 }
 
@@ -464,17 +518,17 @@ fn typed<'x>(rule: &ValueRule, raw: Raw<'x>, name: &str) -> FieldResult<V<'x>> {
     if JsonKind::of(raw) == JsonKind::Null {
         return Ok(V::Null);
     }
-    if !rule.null_if.is_empty() || !rule.map.is_empty() || rule.otherwise.is_some() {
+    if !rule.null_if.is_empty() || !rule.map.is_empty() {
         let text = text_of(raw);
-        if rule.null_if.contains(&text) {
+        if rule.null_if.iter().any(|n| *n == *text) {
             return Ok(V::Null);
         }
-        if let Some((_, c)) = rule.map.iter().find(|(k, _)| *k == text) {
+        if let Some((_, c)) = rule.map.iter().find(|(k, _)| *k == *text) {
             return Ok(V::of(c));
         }
-        if let Some(c) = &rule.otherwise {
-            return Ok(V::of(c));
-        }
+    }
+    if let Some(c) = &rule.otherwise {
+        return Ok(V::of(c));
     }
     let some = Some(raw);
     let epoch = |factor: f64| -> FieldResult<V<'x>> {
@@ -512,23 +566,28 @@ fn typed<'x>(rule: &ValueRule, raw: Raw<'x>, name: &str) -> FieldResult<V<'x>> {
     })
 }
 
-/// A value's default, `required`, and its arithmetic and checks.
-fn finish<'a>(rule: &ValueRule, v: V<'a>, name: &str) -> FieldResult<V<'a>> {
+/// A value's default, `required`, and its arithmetic and checks; `name` names the value in
+/// errors (by default the rule's own name, worked out only for an error).
+fn finish<'a>(rule: &ValueRule, v: V<'a>, name: Option<&str>) -> FieldResult<V<'a>> {
+    if rule.plain {
+        return Ok(v);
+    }
+    let name = || name.unwrap_or_else(|| rule.name());
     let v = match (v, &rule.default) {
         (V::Null, Some(d)) => V::of(d),
         (v, _) => v,
     };
     Ok(match v {
-        V::Null if rule.required => return Err(FieldError::missing(name, &rule.hint)),
+        V::Null if rule.required => return Err(FieldError::missing(name(), &rule.hint)),
         V::Num(n) => {
             if rule.non_negative && n < 0.0 {
-                return Err(FieldError::new(name, format!("negative quantity {n}")));
+                return Err(FieldError::new(name(), format!("negative quantity {n}")));
             }
             let n = rule.divide.map_or(n, |d| n / d);
             V::Num(rule.hours_per.map_or(n, |(h, per)| n * (h as f64 / per as f64)))
         }
         V::Dec(d) if rule.non_negative && d.is_negative() => {
-            return Err(FieldError::new(name, format!("negative {} {d}", rule.col.name())))
+            return Err(FieldError::new(name(), format!("negative {} {d}", rule.col.name())))
         }
         V::Str(s) => match rule.upper {
             Some(true) if s.bytes().any(|c| c.is_ascii_lowercase()) => V::Str(Cow::Owned(s.to_ascii_uppercase())),
@@ -543,7 +602,7 @@ fn finish<'a>(rule: &ValueRule, v: V<'a>, name: &str) -> FieldResult<V<'a>> {
 /// object, under `key.`).
 fn rest(tags: &mut Tags, obj: &RawObject, tree: &Tree, prefix: &str) -> FieldResult<()> {
     for (k, v) in obj.fields() {
-        match tree.0.get(k) {
+        match tree.get(k) {
             None => tags.raw_under(prefix, k, v)?,
             Some(None) => {}
             Some(Some(sub)) => {
@@ -564,13 +623,14 @@ impl RecordReader for SpecPage<'_> {
         let base = Scope2 { record, parent: parent.map_or(&[], Vec::as_slice), item: None, key: None };
         let first = out.len();
         let mut applied = false;
+        let tags = std::cell::OnceCell::new();
         for rule in &spec.rows {
             if rule.when.as_ref().is_some_and(|c| !spec.holds(c, record)) {
                 continue;
             }
             applied = true;
             let Some(each) = &rule.each else {
-                if let Some(row) = self.row(rule, &base)? {
+                if let Some(row) = self.row(rule, &base, &tags)? {
                     out.push(row);
                 }
                 continue;
@@ -595,7 +655,7 @@ impl RecordReader for SpecPage<'_> {
             };
             for (raw, at, key) in items {
                 let sc = Scope2 { item: Some((raw, at)), key, ..base_clone(&base) };
-                if let Some(row) = self.row(rule, &sc)? {
+                if let Some(row) = self.row(rule, &sc, &tags)? {
                     out.push(row);
                 }
             }
@@ -603,6 +663,15 @@ impl RecordReader for SpecPage<'_> {
         if spec.explicit_rows && !applied {
             out.truncate(first);
             return Err(FieldError::new("", "no [[rows]] rule of the format applies to this record"));
+        }
+        if let Some(mut record_tags) = tags.into_inner() {
+            let pending: Vec<usize> = (first..out.len()).filter(|&i| out[i].tags.is_empty()).collect();
+            if let Some((&last, rest)) = pending.split_last() {
+                for &i in rest {
+                    out[i].tags.clone_from(&record_tags);
+                }
+                out[last].tags = std::mem::take(&mut record_tags);
+            }
         }
         Ok(())
     }
