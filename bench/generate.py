@@ -214,8 +214,10 @@ def github(i: int, ids: Ids, rnd: random.Random) -> str:
     quantity = rnd.randrange(1, 5000) + (rnd.randrange(0, 100) / 100 if unit == "GigabyteHours" else 0)
     gross = round(quantity * price, 3)
     discount = gross if rnd.random() < 0.3 else 0.0
+    # A usage item is identified by its day, SKU, organization and repository: (day, repository)
+    # is unique per item here, so the benchmark's items are distinct records.
     day = (BASE + timedelta(days=i % 365)).strftime("%Y-%m-%dT00:00:00Z")
-    repo = f',"repositoryName":"repo-{rnd.randrange(300)}"' if rnd.random() < 0.9 else ""
+    repo = f',"repositoryName":"repo-{i // 365}"'
     return (
         f'{{"date":"{day}","product":"{product}","sku":"{sku}","quantity":{float(quantity)},"unitType":"{unit}",'
         f'"pricePerUnit":{price},"grossAmount":{gross},"discountAmount":{discount},'

@@ -26,32 +26,8 @@ PROVIDERS: list[str] = un.formats()["provider"].unique(maintain_order=True).to_l
 FIRST_WAVE = ["consumption_log", "exabits", "gitpod", "suger", "vmware"]
 FIRST_WAVE_FILES = [EXAMPLES / f"{p}.json" for p in FIRST_WAVE]
 
-SCHEMA = {
-    "provider": pl.String,
-    "record_id": pl.String,
-    "account_id": pl.String,
-    "customer_id": pl.String,
-    "project_id": pl.String,
-    "user_id": pl.String,
-    "resource_id": pl.String,
-    "resource_name": pl.String,
-    "resource_type": pl.String,
-    "metric": pl.String,
-    "sku": pl.String,
-    "charge_type": pl.String,
-    "usage_start": pl.Datetime("us", "UTC"),
-    "usage_end": pl.Datetime("us", "UTC"),
-    "quantity": pl.Float64,
-    "unit": pl.String,
-    "cost": pl.Decimal(38, 9),
-    "unit_price": pl.Decimal(38, 9),
-    "currency": pl.String,
-    "status": pl.String,
-    "billable": pl.Boolean,
-    "tags": pl.String,
-    "source": pl.String,
-    "source_index": pl.UInt64,
-}
+# The canonical schema, read from the library (test_formats pins it, column by column).
+SCHEMA: dict[str, pl.DataType] = dict(un._canonical.schema())
 
 DEFAULTS = {name: None for name in SCHEMA} | {"charge_type": "usage", "billable": True, "tags": "{}"}
 

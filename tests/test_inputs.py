@@ -22,19 +22,22 @@ def sample(provider: str) -> dict:
 
 
 def records_key(provider: str) -> str:
-    return {
-        "gitpod": "records",
-        "suger": "usageRecordGroups",
-        "exabits": "data",
-        "vmware": "content",
-        "consumption_log": "data",
-        "github": "usageItems",
-    }[provider]
+    """The key of the sample page that holds its records: its one list of objects."""
+    keys = [k for k, v in sample(provider).items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    assert len(keys) == 1, (provider, keys)
+    return keys[0]
 
 
-# Formats whose records take their time from the page (VMware's period, the bucket holding an
-# OpenAI or Anthropic result): their bare records are not read like their pages.
-PAGE_BOUND = {"vmware", "openai", "anthropic"}
+# Formats whose records take what they need from their page (VMware's period; the bucket of an
+# OpenAI or Anthropic result, `$parent` in a format file): a bare record is not read like the
+# same record in its page.
+_mapping = un.formats()
+PAGE_BOUND = {"vmware"} | set(
+    _mapping.filter(pl.col("source_field").str.contains("$parent", literal=True))["provider"]
+    .append(_mapping.filter(pl.col("source_field").str.contains("$page", literal=True))["provider"])
+    .to_list()
+)
+assert {"openai", "anthropic"} <= PAGE_BOUND
 
 
 def content(df: pl.DataFrame) -> pl.DataFrame:

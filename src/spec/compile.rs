@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use super::model::{Cond, FieldRules, FormatFile, Rows};
+use super::cond::{cond, CondRule};
+use super::model::{FieldRules, FormatFile, Rows};
 use super::path::{Path, Scope};
 use crate::money::Decimal;
 use crate::providers::FormatInfo;
@@ -161,6 +162,9 @@ pub struct ValueRule {
     pub to_hours: bool,
     /// No default, requirement, check or arithmetic: the value read is the value.
     pub plain: bool,
+    /// The slot of the per-record cache this value is kept in when a record gives several rows
+    /// (a value that does not depend on the row's field or `each` element is read once).
+    pub shared: Option<usize>,
 }
 
 impl ValueRule {
@@ -183,23 +187,6 @@ pub struct RowRule {
     pub if_present: Option<Path>,
     /// Every column of the row: `[columns]` with the rule's own columns over them.
     pub columns: Vec<ValueRule>,
-}
-
-#[derive(Debug)]
-pub enum CondRule {
-    Has(Vec<String>),
-    HasAny(Vec<String>),
-    Lacks(Vec<String>),
-    Array(String),
-    Object(String),
-    Absent(String),
-    Equals(Vec<(String, Value)>),
-    OneOf(Vec<(String, Vec<Value>)>),
-    Any(Vec<CondRule>),
-    All(Vec<CondRule>),
-    Not(Box<CondRule>),
-    Record(bool),
-    FirstRecord(String),
 }
 
 /// Where a page's records are.
@@ -233,6 +220,10 @@ pub struct Compiled {
     pub rows: Vec<RowRule>,
     /// The file has `[[rows]]`: a record that none of them applies to is rejected.
     pub explicit_rows: bool,
+    /// A record may give several rows: values they share are read once per record.
+    pub multi_row: bool,
+    /// The size of that per-record cache (`ValueRule::shared`).
+    pub cache_slots: usize,
     /// Record fields some rule reads: the tags hold the others. A nested path keeps the rest
     /// of its object in the tags (`metaInfo.timestamp` read: `metaInfo.other` tagged).
     pub mapped: Tree,
@@ -278,9 +269,9 @@ pub struct Mistake {
     pub message: String,
 }
 
-type Checked<T> = Result<T, Mistake>;
+pub(super) type Checked<T> = Result<T, Mistake>;
 
-fn mistake(key: &str, message: impl Into<String>) -> Mistake {
+pub(super) fn mistake(key: &str, message: impl Into<String>) -> Mistake {
     Mistake { key: key.to_string(), message: message.into() }
 }
 
@@ -333,10 +324,14 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         columns.push(value_rule(name, &field.0, &format!("columns.{name}"))?);
     }
     columns.sort_by_key(|c| c.col);
+    let mut slots = 0;
+    for c in &mut columns {
+        c.shared = share(c, &mut slots);
+    }
     let explicit_rows = !file.rows.is_empty();
     let mut rows = Vec::new();
     for (i, r) in file.rows.iter().enumerate() {
-        rows.extend(row_rules(r, i, &columns)?);
+        rows.extend(row_rules(r, i, &columns, &mut slots)?);
     }
     if !explicit_rows {
         rows.push(RowRule { when: None, each: None, if_present: None, columns: columns.clone() });
@@ -353,6 +348,8 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         record,
         count,
         columns,
+        multi_row: explicit_rows && (rows.len() > 1 || rows.iter().any(|r| r.each.is_some())),
+        cache_slots: slots,
         rows,
         explicit_rows,
         mapped: Tree::default(),
@@ -472,66 +469,17 @@ fn describe(rule: &ValueRule) -> String {
     s
 }
 
-fn cond(c: &Cond, key: &str) -> Checked<CondRule> {
-    let mut all = Vec::new();
-    let list = |v: &Option<Vec<String>>| v.clone();
-    if let Some(v) = list(&c.has) {
-        all.push(CondRule::Has(v));
+/// The rules of one `[[rows]]` entry: one, or one per entry of its `fields`.
+/// A cache slot for a value that reads no `$item` or `$key` (the same for every row of a record).
+fn share(rule: &ValueRule, slots: &mut usize) -> Option<usize> {
+    if rule_paths(rule).any(|p| matches!(p.scope, Scope::Item | Scope::Key)) {
+        return None;
     }
-    if let Some(v) = list(&c.has_any) {
-        all.push(CondRule::HasAny(v));
-    }
-    if let Some(v) = list(&c.lacks) {
-        all.push(CondRule::Lacks(v));
-    }
-    if let Some(k) = &c.array {
-        all.push(CondRule::Array(k.clone()));
-    }
-    if let Some(k) = &c.object {
-        all.push(CondRule::Object(k.clone()));
-    }
-    if let Some(k) = &c.absent {
-        all.push(CondRule::Absent(k.clone()));
-    }
-    if let Some(m) = &c.equals {
-        all.push(CondRule::Equals(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
-    }
-    if let Some(m) = &c.one_of {
-        if m.values().any(Vec::is_empty) {
-            return Err(mistake(&format!("{key}.one_of"), "each key needs at least one value"));
-        }
-        all.push(CondRule::OneOf(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
-    }
-    if let Some(v) = &c.any {
-        let any = v.iter().enumerate().map(|(i, c)| cond(c, &format!("{key}.any[{i}]"))).collect::<Checked<_>>()?;
-        all.push(CondRule::Any(any));
-    }
-    if let Some(v) = &c.all {
-        let each = v.iter().enumerate().map(|(i, c)| cond(c, &format!("{key}.all[{i}]"))).collect::<Checked<_>>()?;
-        all.push(CondRule::All(each));
-    }
-    if let Some(n) = &c.not {
-        all.push(CondRule::Not(Box::new(cond(n, &format!("{key}.not"))?)));
-    }
-    if let Some(r) = c.record {
-        all.push(CondRule::Record(r));
-    }
-    if let Some(k) = &c.first_record {
-        all.push(CondRule::FirstRecord(k.clone()));
-    }
-    match all.len() {
-        0 => Err(mistake(
-            key,
-            "an empty test; use has, has_any, lacks, array, object, absent, equals, one_of, any, all, not, record, \
-             first_record",
-        )),
-        1 => Ok(all.remove(0)),
-        _ => Ok(CondRule::All(all)),
-    }
+    *slots += 1;
+    Some(*slots - 1)
 }
 
-/// The rules of one `[[rows]]` entry: one, or one per entry of its `fields`.
-fn row_rules(r: &Rows, i: usize, base: &[ValueRule]) -> Checked<Vec<RowRule>> {
+fn row_rules(r: &Rows, i: usize, base: &[ValueRule], slots: &mut usize) -> Checked<Vec<RowRule>> {
     let key = format!("rows[{i}]");
     let when = r.when.as_ref().map(|c| cond(c, &format!("{key}.when"))).transpose()?.map(std::sync::Arc::new);
     let each = r.each.as_deref().map(|p| Path::parse(p).map_err(|e| mistake(&format!("{key}.each"), e))).transpose()?;
@@ -540,7 +488,9 @@ fn row_rules(r: &Rows, i: usize, base: &[ValueRule]) -> Checked<Vec<RowRule>> {
     }
     let mut own = Vec::new();
     for (name, field) in &r.columns {
-        own.push(value_rule(name, &field.0, &format!("{key}.columns.{name}"))?);
+        let mut rule = value_rule(name, &field.0, &format!("{key}.columns.{name}"))?;
+        rule.shared = share(&rule, slots);
+        own.push(rule);
     }
     let merged = |extra: Vec<ValueRule>| -> Vec<ValueRule> {
         let mut cols: Vec<ValueRule> = extra;
@@ -694,6 +644,7 @@ fn value_rule(name: &str, f: &FieldRules, key: &str) -> Checked<ValueRule> {
         && upper.is_none();
     Ok(ValueRule {
         col,
+        shared: None,
         plain,
         direct,
         source,
@@ -748,40 +699,4 @@ fn constant(v: &Value, col: Col, kind: Kind, key: &str) -> Checked<Const> {
         }
         (_, _) => return Err(bad("an RFC 3339 time")),
     })
-}
-
-impl CondRule {
-    /// A small object this test holds for (the first alternative of an `any`), to try other
-    /// formats' detection on; `None` when the test is only negative.
-    pub fn probe(&self, out: &mut serde_json::Map<String, Value>) {
-        match self {
-            CondRule::Has(keys) => keys.iter().for_each(|k| {
-                out.entry(k.clone()).or_insert(Value::Null);
-            }),
-            CondRule::HasAny(keys) => {
-                if let Some(k) = keys.first() {
-                    out.entry(k.clone()).or_insert(Value::Null);
-                }
-            }
-            CondRule::Array(k) => {
-                out.insert(k.clone(), Value::Array(Vec::new()));
-            }
-            CondRule::Object(k) => {
-                out.insert(k.clone(), Value::Object(Default::default()));
-            }
-            CondRule::Equals(pairs) => pairs.iter().for_each(|(k, v)| {
-                out.insert(k.clone(), v.clone());
-            }),
-            CondRule::OneOf(pairs) => pairs.iter().for_each(|(k, v)| {
-                out.insert(k.clone(), v.first().cloned().unwrap_or(Value::Null));
-            }),
-            CondRule::Any(cs) => {
-                if let Some(c) = cs.first() {
-                    c.probe(out);
-                }
-            }
-            CondRule::All(cs) => cs.iter().for_each(|c| c.probe(out)),
-            _ => {}
-        }
-    }
 }

@@ -4,6 +4,7 @@
 //! builder and tags writer, in parallel, without the GIL.
 
 mod compile;
+mod cond;
 mod model;
 mod path;
 mod read;

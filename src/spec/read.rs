@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::compile::{Col, Compiled, CondRule, Const, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
+use super::compile::{Col, Compiled, Const, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
+use super::cond::CondRule;
 use super::path::{Path, Scope};
 use crate::json::{join_path, value, ErrorKind, FieldError, FieldResult, Kind as JsonKind, Raw, RawObject};
 use crate::money::Decimal;
@@ -93,12 +94,22 @@ impl FormatReader for Compiled {
             parent_of: Vec::new(),
             warning: None,
         };
-        if let (RecordsAt::Nested { outer, inner }, Some(env)) = (&self.records, envelope) {
+        if let (RecordsAt::Nested { outer, .. }, Some(env)) = (&self.records, envelope) {
+            // Each record's parent is the element whose text holds the record's text (both are
+            // slices of the page's text, in order): no inner array is read again.
+            let mut next = 0;
             for parent in elements(outer, env)? {
-                let parent = RawObject::parse(parent, &outer.text)?;
-                let n = elements(inner, &parent)?.len();
+                let text = parent.get();
+                let span = text.as_ptr() as usize..text.as_ptr() as usize + text.len();
+                let n = records[next..].iter().take_while(|r| span.contains(&(r.as_ptr() as usize))).count();
+                next += n;
                 page.parent_of.extend(std::iter::repeat_n(page.parents.len() as u32, n));
-                page.parents.push(owned(&self.parent_paths, Some(&parent))?);
+                let values = if self.parent_paths.is_empty() || n == 0 {
+                    Vec::new()
+                } else {
+                    owned(&self.parent_paths, Some(&RawObject::parse(parent, &outer.text)?))?
+                };
+                page.parents.push(values);
             }
         }
         if let (Some(c), Some(env)) = (&self.count, envelope) {
@@ -371,6 +382,7 @@ impl SpecPage<'_> {
         rule: &RowRule,
         sc: &Scope2<'_, 'a>,
         tags: &std::cell::OnceCell<String>,
+        cache: &[std::cell::OnceCell<V<'a>>],
     ) -> FieldResult<Option<Row<'a>>> {
         if let Some(p) = &rule.if_present {
             if self.find(sc, p)?.is_none() {
@@ -383,7 +395,17 @@ impl SpecPage<'_> {
         let mut known: [(&Path, Option<i64>); 2] = [(&NO_PATH, None), (&NO_PATH, None)];
         let mut n_known = 0;
         for col in &rule.columns {
-            let v = self.eval(col, sc, &known[..n_known])?;
+            let v = match col.shared.and_then(|i| cache.get(i)) {
+                None => self.eval(col, sc, &known[..n_known])?,
+                Some(slot) => match slot.get() {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v = self.eval(col, sc, &known[..n_known])?;
+                        let _ = slot.set(v.clone());
+                        v
+                    }
+                },
+            };
             let name = || col.name();
             let plain = col.kind == Kind::Time
                 && col.default.is_none()
@@ -624,13 +646,29 @@ impl RecordReader for SpecPage<'_> {
         let first = out.len();
         let mut applied = false;
         let tags = std::cell::OnceCell::new();
+        // What the rows of a record share, read once (only formats whose records give several).
+        let cache: Vec<std::cell::OnceCell<V<'a>>> = if spec.multi_row {
+            (0..spec.cache_slots).map(|_| std::cell::OnceCell::new()).collect()
+        } else {
+            Vec::new()
+        };
+        // Consecutive rules from one `fields` list share their test: it is evaluated once.
+        let mut last_when: Option<(*const CondRule, bool)> = None;
         for rule in &spec.rows {
-            if rule.when.as_ref().is_some_and(|c| !spec.holds(c, record)) {
-                continue;
+            if let Some(c) = &rule.when {
+                let ptr = std::sync::Arc::as_ptr(c);
+                let holds = match last_when {
+                    Some((p, h)) if p == ptr => h,
+                    _ => spec.holds(c, record),
+                };
+                last_when = Some((ptr, holds));
+                if !holds {
+                    continue;
+                }
             }
             applied = true;
             let Some(each) = &rule.each else {
-                if let Some(row) = self.row(rule, &base, &tags)? {
+                if let Some(row) = self.row(rule, &base, &tags, &cache)? {
                     out.push(row);
                 }
                 continue;
@@ -655,7 +693,7 @@ impl RecordReader for SpecPage<'_> {
             };
             for (raw, at, key) in items {
                 let sc = Scope2 { item: Some((raw, at)), key, ..base_clone(&base) };
-                if let Some(row) = self.row(rule, &sc, &tags)? {
+                if let Some(row) = self.row(rule, &sc, &tags, &cache)? {
                     out.push(row);
                 }
             }
