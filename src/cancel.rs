@@ -9,11 +9,14 @@ use crate::error::{Error, Result};
 static CANCELLED: AtomicBool = AtomicBool::new(false);
 
 /// Asks every running call to stop.
+// The binding asks for cancellation (a Ctrl-C in Python); the core only checks.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 pub fn request() {
     CANCELLED.store(true, Ordering::Relaxed);
 }
 
 /// Clears a request (before a new call starts).
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 pub fn reset() {
     CANCELLED.store(false, Ordering::Relaxed);
 }

@@ -2,22 +2,33 @@
 //! canonical table (`normalize`), splits usage into time buckets (`aggregate`) and prices it
 //! with rate cards (`pricing`). `py` (behind the `python` feature) is the only binding layer.
 
-pub mod aggregate;
-pub mod cancel;
-pub mod dedupe;
-pub mod error;
-pub mod hash;
-pub mod json;
-pub mod money;
-pub mod normalize;
-pub mod pricing;
+mod aggregate;
+mod cancel;
+mod dedupe;
+mod error;
+mod hash;
+mod json;
+mod money;
+mod normalize;
+mod pricing;
 pub mod providers;
-pub mod schema;
+mod schema;
 pub mod spec;
-pub mod time;
+mod time;
 
+// The library's API: normalize, aggregate, price, the canonical batch they exchange, and the
+// registry of formats (Rust ones and format files). Everything else is private to the crate.
+pub use aggregate::{aggregate, AggregateSpec, Aggregated, ExactSum, GroupColumn, KeyColumn, Nullable, UsageColumns};
+pub use dedupe::Conflict;
 pub use error::{Error, Result};
-pub use normalize::{normalize, ErrorMode, Input, NormalizeOptions, NormalizeOutput, Rejection, SourceStats};
+#[cfg(feature = "fuzzing")]
+pub use json::assert_checked_agrees_with_serde;
+pub use json::{ErrorKind, FieldError, FieldResult, RawObject};
+pub use money::Decimal;
+pub use normalize::{normalize, progress, ErrorMode, Input, NormalizeOptions, NormalizeOutput, Rejection, SourceStats};
+pub use pricing::{price, Outcome, Priced, PricingInput, PricingOptions, RateCard, MATCH_COLUMNS, OUTCOMES};
+pub use schema::{CanonicalBatch, ColumnType, Row, Tags, COLUMNS};
+pub use time::Every;
 
 #[cfg(feature = "python")]
 mod py;

@@ -8,7 +8,7 @@ use usagenorm::{normalize, ErrorMode, Input, NormalizeOptions};
 pub fn check(data: &[u8], provider: Option<&str>) {
     // The one-pass checking reader accepts only what serde_json accepts, and reads it the same.
     if let Ok(text) = std::str::from_utf8(data) {
-        usagenorm::json::assert_checked_agrees_with_serde(text);
+        usagenorm::assert_checked_agrees_with_serde(text);
     }
     for name in ["fuzz.json", "fuzz.ndjson"] {
         let options = NormalizeOptions {

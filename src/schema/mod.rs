@@ -8,7 +8,9 @@ use crate::money::Decimal;
 
 mod columns;
 pub mod tags;
-pub use columns::{LabelColumn, OptColumn, StrColumn, StrParts, MAX_VALUE_LEN};
+#[cfg(feature = "python")]
+pub use columns::StrParts;
+pub use columns::{LabelColumn, OptColumn, StrColumn, MAX_VALUE_LEN};
 pub use tags::Tags;
 
 /// The physical type of a canonical column.

@@ -232,6 +232,9 @@ pub struct Compiled {
     pub parent_paths: Vec<Path>,
     /// The `unit` column converts durations to hours.
     pub to_hours: bool,
+    /// Record fields whose object some path reads into (`cache_creation` of
+    /// `cache_creation.ephemeral_5m_input_tokens`): parsed once per record.
+    pub nested: Vec<String>,
 }
 
 /// Record fields read by the rules, as a tree of keys (`None`: the whole value is read). A
@@ -356,6 +359,7 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         page_paths: Vec::new(),
         parent_paths: Vec::new(),
         to_hours: false,
+        nested: Vec::new(),
     };
     let to_hours = compiled.all_rules().any(|r| r.col == Col::Unit && r.to_hours);
     compiled.to_hours = to_hours;
@@ -378,6 +382,11 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         return Err(mistake("columns", "$parent needs nested records (page.records = \"outer[*].inner\")"));
     }
     for p in &used {
+        if let (Scope::Record, [super::path::Step::Key(first), _, ..]) = (p.scope, p.steps.as_slice()) {
+            if !compiled.nested.contains(first) {
+                compiled.nested.push(first.clone());
+            }
+        }
         match p.scope {
             Scope::Record => compiled.mapped.add(&keys_of(p)),
             Scope::Page if !compiled.page_paths.contains(p) => compiled.page_paths.push(p.clone()),

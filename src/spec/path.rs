@@ -118,6 +118,19 @@ impl Path {
         }
     }
 
+    /// The value at this path below the record field it starts at, when that field's object
+    /// has been parsed already (`obj`): steps from the second on.
+    pub fn locate_below<'a>(&self, obj: &RawObject<'a>) -> FieldResult<Option<Raw<'a>>> {
+        let (Some(Step::Key(first)), Some(Step::Key(second))) = (self.steps.first(), self.steps.get(1)) else {
+            return Ok(None);
+        };
+        match present(obj.get(second)) {
+            None => Ok(None),
+            Some(v) if self.steps.len() == 2 => Ok(Some(v)),
+            Some(v) => locate(v, &self.steps[2..], &format!("{first}.{second}")),
+        }
+    }
+
     /// Every value the path reaches through its wildcards, below `root`.
     pub fn locate_all<'a>(&self, root: Raw<'a>, out: &mut Vec<(String, Raw<'a>)>) -> FieldResult<()> {
         locate_all(root, &self.steps, String::new(), out)

@@ -225,6 +225,8 @@ static NO_PATH: std::sync::LazyLock<Path> = std::sync::LazyLock::new(|| Path {
 /// Where paths of one row are read.
 struct Scope2<'r, 'a> {
     record: &'r RawObject<'a>,
+    /// The record's objects that paths read into, parsed once (`Compiled::nested`).
+    nested: &'r [std::cell::OnceCell<Option<RawObject<'a>>>],
     parent: &'r [Option<String>],
     /// The element or entry value of a rule's `each`, with its path in the record.
     item: Option<(Raw<'a>, String)>,
@@ -249,7 +251,13 @@ impl SpecPage<'_> {
                 .map(|t| Found::Shared(Raw::of_valid(t), Cow::Borrowed(p.written.as_str())))
         };
         Ok(match p.scope {
-            Scope::Record => p.locate_in(sc.record)?.map(|v| Found::Record(v, Cow::Borrowed(p.text.as_str()))),
+            Scope::Record => {
+                let found = match self.nested_object(sc, p) {
+                    Some(obj) => p.locate_below(obj)?,
+                    None => p.locate_in(sc.record)?,
+                };
+                found.map(|v| Found::Record(v, Cow::Borrowed(p.text.as_str())))
+            }
             Scope::Page => shared(&self.page, &self.spec.page_paths),
             Scope::Parent => shared(sc.parent, &self.spec.parent_paths),
             Scope::Item => match &sc.item {
@@ -261,6 +269,18 @@ impl SpecPage<'_> {
             },
             Scope::Key => sc.key.clone().map(Found::Key),
         })
+    }
+
+    /// The parsed object a record path reads into, when the format memoizes it and the record
+    /// holds an object there (anything else is read, and reported, by the general path).
+    fn nested_object<'r, 'a>(&self, sc: &Scope2<'r, 'a>, p: &Path) -> Option<&'r RawObject<'a>> {
+        let (Some(super::path::Step::Key(first)), true) = (p.steps.first(), p.steps.len() >= 2) else { return None };
+        let cell = sc.nested.get(self.spec.nested.iter().position(|k| k == first)?)?;
+        cell.get_or_init(|| {
+            let v = value::present(sc.record.get(first))?;
+            (JsonKind::of(v) == JsonKind::Object).then(|| RawObject::parse(v, "").ok()).flatten()
+        })
+        .as_ref()
     }
 
     /// A column's value for one row; `known` holds the times this row has read already (a
@@ -491,7 +511,9 @@ impl SpecPage<'_> {
             Some(t) => t,
             None => {
                 let mut t = Tags::new();
-                rest(&mut t, sc.record, &self.spec.mapped, "")?;
+                rest(&mut t, sc.record, &self.spec.mapped, "", &|k| {
+                    self.spec.nested.iter().position(|n| n == k).and_then(|i| sc.nested.get(i)?.get()?.as_ref())
+                })?;
                 if let Some(w) = &self.warning {
                     t.str("_page_warning", w);
                 }
@@ -622,15 +644,25 @@ fn finish<'a>(rule: &ValueRule, v: V<'a>, name: Option<&str>) -> FieldResult<V<'
 
 /// Every field of `obj` no rule reads, into the tags (a nested read keeps the rest of its
 /// object, under `key.`).
-fn rest(tags: &mut Tags, obj: &RawObject, tree: &Tree, prefix: &str) -> FieldResult<()> {
+/// `parsed` gives the objects already parsed for the record's paths (top level only).
+fn rest<'a>(
+    tags: &mut Tags,
+    obj: &RawObject<'a>,
+    tree: &Tree,
+    prefix: &str,
+    parsed: &dyn Fn(&str) -> Option<&'a RawObject<'a>>,
+) -> FieldResult<()> {
     for (k, v) in obj.fields() {
         match tree.get(k) {
             None => tags.raw_under(prefix, k, v)?,
             Some(None) => {}
             Some(Some(sub)) => {
                 if JsonKind::of(v) == JsonKind::Object {
-                    let inner = RawObject::parse(v, k)?;
-                    rest(tags, &inner, sub, &format!("{prefix}{k}."))?;
+                    let sub_prefix = format!("{prefix}{k}.");
+                    match parsed(k).filter(|_| prefix.is_empty()) {
+                        Some(inner) => rest(tags, inner, sub, &sub_prefix, &|_| None)?,
+                        None => rest(tags, &RawObject::parse(v, k)?, sub, &sub_prefix, &|_| None)?,
+                    }
                 }
             }
         }
@@ -642,7 +674,9 @@ impl RecordReader for SpecPage<'_> {
     fn rows<'a>(&self, record: &RawObject<'a>, index: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
         let spec = self.spec;
         let parent = self.parent_of.get(index).and_then(|p| self.parents.get(*p as usize));
-        let base = Scope2 { record, parent: parent.map_or(&[], Vec::as_slice), item: None, key: None };
+        let nested: Vec<std::cell::OnceCell<Option<RawObject<'a>>>> =
+            spec.nested.iter().map(|_| std::cell::OnceCell::new()).collect();
+        let base = Scope2 { record, nested: &nested, parent: parent.map_or(&[], Vec::as_slice), item: None, key: None };
         let first = out.len();
         let mut applied = false;
         let tags = std::cell::OnceCell::new();
@@ -716,5 +750,5 @@ impl RecordReader for SpecPage<'_> {
 }
 
 fn base_clone<'r, 'a>(s: &Scope2<'r, 'a>) -> Scope2<'r, 'a> {
-    Scope2 { record: s.record, parent: s.parent, item: s.item.clone(), key: s.key.clone() }
+    Scope2 { record: s.record, nested: s.nested, parent: s.parent, item: s.item.clone(), key: s.key.clone() }
 }
