@@ -397,6 +397,8 @@ def test_a_users_format_file_reads_its_exports(tmp_path):
         (("columns", "cost", {"path": "c", "type": "decimal", "scale": "x"}), "", "invalid type"),
         (("page", "records", "jobs[x]"), "page.records", "not an index"),
         (("record", "detect", {}), "record.detect", "an empty test"),
+        (("focus", "category", "Coding"), "focus.category", '"Coding" is not a FOCUS ServiceCategory: one of AI'),
+        (("focus", "subcategory", "Bots"), "focus.subcategory", "not a FOCUS ServiceSubcategory of"),
     ],
 )
 def test_every_mistake_in_a_format_names_the_key_and_what_is_allowed(change, key, message):

@@ -351,6 +351,8 @@ def test_formats_lists_every_provider_mapping():
         "focus_provider",
         "focus_service",
         "focus_category",
+        "focus_subcategory",
+        "focus_resource_type",
     ]
     # Every mapped column is a canonical column.
     assert set(f["column"]) <= set(SCHEMA)

@@ -77,7 +77,8 @@ def compile_format(text: str, origin: str, syntax: str) -> CompiledFormat:
 def formats(formats: list[CompiledFormat] = ..., replace: list[CompiledFormat] = ...) -> pl.DataFrame:
     """The formats the core reads (built in, then ``formats``): one row per (provider,
     canonical column) with the provider field or rule it comes from. Columns: provider,
-    title, api, column, source_field, origin, focus_provider, focus_service, focus_category.
+    title, api, column, source_field, origin, focus_provider, focus_service, focus_category,
+    focus_subcategory, focus_resource_type.
 
     Example:
         >>> gitpod = formats().filter(pl.col("provider") == "gitpod")
@@ -196,6 +197,19 @@ def dumps(obj: Any) -> bytes:
     Example:
         >>> dumps({"a": [1, 2.5, None]})
         b'{"a":[1,2.5,null]}'
+    """
+
+def focus_tags(df: pl.DataFrame, /) -> pl.DataFrame:
+    """The ``tags`` column of ``df`` (String) as FOCUS Tags: a value that is an object or an
+    array becomes its compact JSON text (FOCUS's KeyValueFormat allows no nested values); the
+    rest is unchanged. In parallel, GIL released.
+
+    Raises:
+        ColumnError: a value that is not a JSON object, naming its row (1-based).
+
+    Example:
+        >>> focus_tags(pl.DataFrame({"tags": ['{"a":[1,2],"b":3}']}))["tags"][0]
+        '{"a":"[1,2]","b":3}'
     """
 
 def progress() -> tuple[int, int]:

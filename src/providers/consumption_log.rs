@@ -20,7 +20,7 @@ static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
         "consumption_log",
         "Consumption log of compute minutes",
         "POST /api/consumption/log/list, /log/my-list, /log/{id}",
-        ["Consumption Log", "Compute Time", "Compute"],
+        ["Consumption Log", "Compute Time", "Compute", "Other (Compute)", "Compute Resource"],
         &[
             ("record_id", "id (single-log responses)"),
             ("account_id", "tenantId"),

@@ -17,7 +17,7 @@ static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
         "exabits",
         "Exabits GPU cloud resource usage costs",
         "GET billing/resources/usage",
-        ["Exabits", "Exabits GPU Cloud", "Compute"],
+        ["Exabits", "Exabits GPU Cloud", "Compute", "Virtual Machines", "GPU Cloud Resource"],
         &[
             ("record_id", "id"),
             ("resource_id", "resource.id"),

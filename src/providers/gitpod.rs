@@ -20,7 +20,7 @@ static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
         "gitpod",
         "Gitpod environment runtime records",
         "POST gitpod.v1.UsageService/ListEnvironmentUsageRecords",
-        ["Gitpod", "Gitpod Environments", "Developer Tools"],
+        ["Gitpod", "Gitpod Environments", "Developer Tools", "Development Environments", "environment"],
         &[
             ("record_id", "id"),
             ("project_id", "projectId (the all-zero UUID means none: null)"),

@@ -149,7 +149,9 @@ pub struct FormatInfo {
 
 impl FormatInfo {
     /// A built-in format's description.
-    pub fn builtin(id: &str, title: &str, api: &str, focus: [&str; 3], mapping: &[(&str, &str)]) -> FormatInfo {
+    /// `focus`: ProviderName, ServiceName, ServiceCategory, ServiceSubcategory, and the
+    /// ResourceType of rows that name a resource but no type.
+    pub fn builtin(id: &str, title: &str, api: &str, focus: [&str; 5], mapping: &[(&str, &str)]) -> FormatInfo {
         FormatInfo {
             id: intern(id),
             title: title.to_string(),
@@ -159,6 +161,8 @@ impl FormatInfo {
                 provider: focus[0].to_string(),
                 service: focus[1].to_string(),
                 category: focus[2].to_string(),
+                subcategory: focus[3].to_string(),
+                resource_type: focus[4].to_string(),
             },
             origin: "built-in".to_string(),
         }
@@ -166,12 +170,124 @@ impl FormatInfo {
 }
 
 /// The FOCUS display names of a format's rows: ProviderName (and PublisherName), ServiceName,
-/// ServiceCategory (one of FOCUS's allowed values).
+/// ServiceCategory and ServiceSubcategory (one of FOCUS's allowed pairs, [`focus_subcategories`]),
+/// and the ResourceType of a row that names a resource but no type (FOCUS wants one there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FocusNames {
     pub provider: String,
     pub service: String,
     pub category: String,
+    pub subcategory: String,
+    pub resource_type: String,
+}
+
+/// FOCUS 1.2's ServiceCategory values, each with its allowed ServiceSubcategory values.
+pub const FOCUS_CATEGORIES: &[(&str, &[&str])] = &[
+    (
+        "AI and Machine Learning",
+        &[
+            "AI Platforms",
+            "Bots",
+            "Generative AI",
+            "Machine Learning",
+            "Natural Language Processing",
+            "Other (AI and Machine Learning)",
+        ],
+    ),
+    (
+        "Analytics",
+        &[
+            "Analytics Platforms",
+            "Business Intelligence",
+            "Data Processing",
+            "Search",
+            "Streaming Analytics",
+            "Other (Analytics)",
+        ],
+    ),
+    ("Business Applications", &["Productivity and Collaboration", "Other (Business Applications)"]),
+    (
+        "Compute",
+        &[
+            "Containers",
+            "End User Computing",
+            "Quantum Compute",
+            "Serverless Compute",
+            "Virtual Machines",
+            "Other (Compute)",
+        ],
+    ),
+    (
+        "Databases",
+        &[
+            "Caching",
+            "Data Warehouses",
+            "Ledger Databases",
+            "NoSQL Databases",
+            "Relational Databases",
+            "Time Series Databases",
+            "Other (Databases)",
+        ],
+    ),
+    (
+        "Developer Tools",
+        &[
+            "Developer Platforms",
+            "Continuous Integration and Deployment",
+            "Development Environments",
+            "Source Code Management",
+            "Quality Assurance",
+            "Other (Developer Tools)",
+        ],
+    ),
+    ("Identity", &["Identity and Access Management", "Other (Identity)"]),
+    ("Integration", &["API Management", "Messaging", "Workflow Orchestration", "Other (Integration)"]),
+    ("Internet of Things", &["IoT Analytics", "IoT Platforms", "Other (Internet of Things)"]),
+    (
+        "Management and Governance",
+        &[
+            "Architecture",
+            "Compliance",
+            "Cost Management",
+            "Data Governance",
+            "Disaster Recovery",
+            "Endpoint Management",
+            "Observability",
+            "Support",
+            "Other (Management and Governance)",
+        ],
+    ),
+    ("Media", &["Content Creation", "Gaming", "Media Streaming", "Mixed Reality", "Other (Media)"]),
+    ("Migration", &["Data Migration", "Resource Migration", "Other (Migration)"]),
+    ("Mobile", &["Other (Mobile)"]),
+    ("Multicloud", &["Multicloud Integration", "Other (Multicloud)"]),
+    (
+        "Networking",
+        &[
+            "Application Networking",
+            "Content Delivery",
+            "Network Connectivity",
+            "Network Infrastructure",
+            "Network Routing",
+            "Network Security",
+            "Other (Networking)",
+        ],
+    ),
+    (
+        "Security",
+        &["Secret Management", "Security Posture Management", "Threat Detection and Response", "Other (Security)"],
+    ),
+    (
+        "Storage",
+        &["Backup Storage", "Block Storage", "File Storage", "Object Storage", "Storage Platforms", "Other (Storage)"],
+    ),
+    ("Web", &["Application Platforms", "Other (Web)"]),
+    ("Other", &["Other (Other)"]),
+];
+
+/// The allowed FOCUS subcategories of a ServiceCategory (`None`: not a FOCUS category).
+pub fn focus_subcategories(category: &str) -> Option<&'static [&'static str]> {
+    FOCUS_CATEGORIES.iter().find(|(c, _)| *c == category).map(|(_, s)| *s)
 }
 
 /// The one `&'static str` of each distinct text a format names (its id, a format file's

@@ -16,7 +16,7 @@ static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
         "suger",
         "Suger marketplace usage record groups",
         "GET /org/:orgId/usageRecordGroup",
-        ["Suger", "Suger Marketplace Usage", "Business Applications"],
+        ["Suger", "Suger Marketplace Usage", "Business Applications", "Other (Business Applications)", "entitlement"],
         &[
         ("record_id", "id (one row per dimension, all sharing the group's id)"),
         ("account_id", "organizationID"),

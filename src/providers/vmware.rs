@@ -33,7 +33,7 @@ static INFO: std::sync::LazyLock<FormatInfo> = std::sync::LazyLock::new(|| {
         "vmware",
         "VMware Cloud Services historical usage",
         "Get Historical Usage Records (HistoricalUsageResponse)",
-        ["VMware", "VMware Cloud Services", "Compute"],
+        ["VMware", "VMware Cloud Services", "Compute", "Other (Compute)", "Cloud Service Resource"],
         &[
             ("metric", "metadata.metric_id, else metadata.display_name, else \"usage\""),
             ("charge_type", "committed (usage − overage) and overage rows; usage without commitment"),

@@ -271,6 +271,8 @@ pub fn formats(registry: &Registry) -> PolarsResult<DataFrame> {
         strings("focus_provider", rows.iter().map(|r| Some(r.0.focus.provider.as_str()))),
         strings("focus_service", rows.iter().map(|r| Some(r.0.focus.service.as_str()))),
         strings("focus_category", rows.iter().map(|r| Some(r.0.focus.category.as_str()))),
+        strings("focus_subcategory", rows.iter().map(|r| Some(r.0.focus.subcategory.as_str()))),
+        strings("focus_resource_type", rows.iter().map(|r| Some(r.0.focus.resource_type.as_str()))),
     ])
 }
 
@@ -488,4 +490,23 @@ pub fn frame_bytes(df: &DataFrame) -> usize {
         }
     }
     bytes
+}
+
+/// The `tags` column of `df` in FOCUS's KeyValueFormat (`schema::tags::flat_for_focus`), in
+/// parallel; a value that is not a JSON object is an error naming its row (1-based).
+pub fn focus_tags(df: &DataFrame) -> crate::error::Result<DataFrame> {
+    let polars = |e: PolarsError| crate::error::Error::Column(e.to_string());
+    let ca = df.column("tags").and_then(|c| c.str()).map_err(polars)?;
+    let values: Vec<Option<&str>> = ca.iter().collect();
+    let flat: Vec<Option<String>> = values
+        .par_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            None => Ok(None),
+            Some(text) => crate::schema::tags::flat_for_focus(text).map(Some).ok_or_else(|| {
+                crate::error::Error::Column(format!("row {}: tags is not a JSON object: {text:.60}", i + 1))
+            }),
+        })
+        .collect::<crate::error::Result<_>>()?;
+    DataFrame::new_infer_height(vec![Column::new("tags".into(), flat)]).map_err(polars)
 }

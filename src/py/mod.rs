@@ -225,6 +225,13 @@ fn formats(formats: Vec<Bound<'_, CompiledFormat>>, replace: Vec<Bound<'_, Compi
     frame::formats(&registry(&formats, &replace)?).map(PyDataFrame).map_err(|e| PyPolarsErr::from(e).into())
 }
 
+/// The `tags` column of `df` (a frame with a String `tags`) as FOCUS Tags: nested values kept
+/// as their JSON text.
+#[pyfunction]
+fn focus_tags(py: Python<'_>, df: PyDataFrame) -> PyResult<PyDataFrame> {
+    Ok(PyDataFrame(py.detach(|| frame::focus_tags(&df.0))?))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
@@ -237,6 +244,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;
+    m.add_function(wrap_pyfunction!(focus_tags, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MATCH_COLUMNS", crate::pricing::MATCH_COLUMNS.to_vec())?;
     Ok(())

@@ -174,3 +174,45 @@ pub fn push_compact(buf: &mut String, text: &str) {
         }
     }
 }
+
+/// A `tags` text as FOCUS's KeyValueFormat wants it: a JSON object whose values are never an
+/// object or an array. Such a value is kept whole, as its compact JSON text in a string (the
+/// key unchanged); the other values are kept as they are. `None`: `text` is not a JSON object.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub fn flat_for_focus(text: &str) -> Option<String> {
+    let obj = RawObject::parse(Raw::of_valid(text.trim()), "").ok()?;
+    if !obj.fields().any(|(_, v)| v.get().starts_with(['{', '['])) {
+        return Some(text.to_string());
+    }
+    let mut tags = Tags::new();
+    for (k, v) in obj.fields() {
+        let value = v.get();
+        if value.starts_with(['{', '[']) {
+            let mut compact = String::with_capacity(value.len());
+            push_compact(&mut compact, value);
+            tags.str(k, &compact);
+        } else {
+            tags.key(k);
+            push_compact(&mut tags.buf, value);
+        }
+    }
+    Some(tags.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flat_for_focus;
+
+    #[test]
+    fn focus_tags_keep_nested_values_as_json_text() {
+        assert_eq!(flat_for_focus(r#"{"a":1,"b":"x"}"#).as_deref(), Some(r#"{"a":1,"b":"x"}"#));
+        assert_eq!(
+            flat_for_focus(r#"{"a":{"k": [1, "v"]},"b":[],"c":null,"d\"e":true}"#).as_deref(),
+            Some(r#"{"a":"{\"k\":[1,\"v\"]}","b":"[]","c":null,"d\"e":true}"#)
+        );
+        assert_eq!(flat_for_focus("{}").as_deref(), Some("{}"));
+        assert_eq!(flat_for_focus("[1]"), None);
+        assert_eq!(flat_for_focus("{\"a\":"), None);
+        assert_eq!(flat_for_focus(""), None);
+    }
+}

@@ -283,6 +283,25 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         return Err(mistake("id", format!("{:?} must be lower-case letters, digits and _", file.id)));
     }
     let focus = file.focus.as_ref();
+    let category = focus.map_or("Other", |f| &f.category);
+    let Some(subcategories) = crate::providers::focus_subcategories(category) else {
+        let all: Vec<&str> = crate::providers::FOCUS_CATEGORIES.iter().map(|(c, _)| *c).collect();
+        return Err(mistake(
+            "focus.category",
+            format!("{category:?} is not a FOCUS ServiceCategory: one of {}", all.join(", ")),
+        ));
+    };
+    let other = format!("Other ({category})");
+    let subcategory = focus.and_then(|f| f.subcategory.as_deref()).unwrap_or(&other);
+    if !subcategories.contains(&subcategory) {
+        return Err(mistake(
+            "focus.subcategory",
+            format!(
+                "{subcategory:?} is not a FOCUS ServiceSubcategory of {category:?}: one of {}",
+                subcategories.join(", ")
+            ),
+        ));
+    }
     let mut info = FormatInfo::builtin(
         &file.id,
         &file.title,
@@ -290,7 +309,9 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         [
             focus.map_or(file.title.as_str(), |f| &f.provider),
             focus.map_or(file.title.as_str(), |f| &f.service),
-            focus.map_or("Other", |f| &f.category),
+            category,
+            subcategory,
+            focus.and_then(|f| f.resource_type.as_deref()).unwrap_or("Resource"),
         ],
         &[],
     );

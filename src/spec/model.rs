@@ -39,6 +39,10 @@ pub struct Focus {
     pub provider: String,
     pub service: String,
     pub category: String,
+    /// One of the category's FOCUS subcategories; default `Other (<category>)`.
+    pub subcategory: Option<String>,
+    /// The ResourceType of a row that names a resource but no type; default `Resource`.
+    pub resource_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
