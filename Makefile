@@ -9,7 +9,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/usagenorm/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup build dev demo wheel test test-rust test-python test-wheel test-polars-lowest lint bench bench-ci fuzz
+.PHONY: help setup build dev demo wheel test test-rust test-python test-wheel test-polars-lowest lint bench bench-ci fuzz focus-conformance
 
 # The Python test dependencies, and the lowest polars the package declares (tested, with the newest).
 TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" numpy
@@ -72,10 +72,25 @@ test-polars-lowest: ## the Python suite against the wheel with the lowest polars
 	$(call wheel_venv,.venv-polars-lowest,polars==$(POLARS_LOWEST))
 	$(call CLEAN_PATH,.venv-polars-lowest) .venv-polars-lowest/bin/python -m pytest -q -m "not wheel" tests
 
+# The FinOps Foundation's FOCUS validator needs Python >= 3.12 (pyenv has one on these machines)
+# and, offline, pyarrow below 21 beside its numpy<2 pin. It gets a virtual environment of its own.
+FOCUS_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python $(HOME)/.pyenv/versions/3.13*/bin/python) $(shell command -v python3.12 python3.13))
+FOCUS_VENV := .venv-focus
+# The interpreter with usagenorm installed that writes the files (make test: the wheel's venv).
+FOCUS_WRITER ?= $(if $(wildcard .venv-wheel/bin/python),.venv-wheel/bin/python,$(PYTHON))
+
+$(FOCUS_VENV)/bin/focus-validator:
+	@test -n "$(FOCUS_PYTHON)" || { echo "focus-conformance needs Python >= 3.12: set FOCUS_PYTHON"; exit 1; }
+	$(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "focus-validator==2.2.1" "pyarrow<21"
+
+focus-conformance: $(FOCUS_VENV)/bin/focus-validator ## the official FOCUS validator on every FOCUS output usagenorm writes (see tests/conformance)
+	$(FOCUS_WRITER) tests/conformance/focus_conformance.py --validator-python $(FOCUS_VENV)/bin/python
+
 bench-ci: ## a few-seconds run of the whole benchmark on tiny data, so it cannot rot
 	.venv-wheel/bin/python bench/run.py --scale ci
 
-test: wheel test-rust lint test-wheel test-polars-lowest bench-ci ## wheels, Rust tests, lint, the suite against the wheel (newest and lowest polars), CI-sized benchmark
+test: wheel test-rust lint test-wheel test-polars-lowest focus-conformance bench-ci ## wheels, Rust tests, lint, the suite against the wheel (newest and lowest polars), FOCUS conformance, CI-sized benchmark
 
 bench: build ## the full benchmark (about 2 GB of generated exports; several minutes), see BENCHMARKS.md
 	$(PYTHON) bench/run.py --json bench/latest.json | tee bench/latest.md

@@ -100,6 +100,26 @@ def test_focus_command(tmp_path):
     assert "BilledCost" in pl.read_parquet(out).columns
 
 
+def test_focus_csv_is_focus_datetime_format_and_the_same_on_every_run(tmp_path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"focus{i}.csv"
+        r = run("focus", str(EXAMPLES), "--as-of", "2026-03-10T12:00:00Z", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        assert "warning" not in r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    focus = pl.read_csv(tmp_path / "focus0.csv", infer_schema=False)
+    for c in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart", "BillingPeriodEnd"):
+        assert focus[c].str.contains(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").all(), c
+    # A running record ends at --as-of; without it, at now, with a warning naming the flag.
+    assert "2026-03-10T12:00:00Z" in focus["ChargePeriodEnd"].to_list()
+    r = run("focus", str(EXAMPLES / "gitpod.json"), "-o", str(tmp_path / "now.parquet"))
+    assert r.returncode == 0 and "--as-of" in r.stderr
+    r = run("focus", str(EXAMPLES), "--as-of", "tomorrow", "-o", str(tmp_path / "x.parquet"))
+    assert r.returncode == 2 and "--as-of 'tomorrow'" in r.stderr
+
+
 def test_formats_and_detect(tmp_path):
     r = run("formats")
     assert r.returncode == 0 and "gitpod" in r.stdout and "environmentClassId" in r.stdout

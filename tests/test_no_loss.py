@@ -436,7 +436,9 @@ def test_a_tiered_price_passes_check_focus():
     priced = un.price(un.normalize(page), card)
     assert priced["cost"].item() == Decimal(2)
     focus = un.to_focus(priced)
-    assert focus["ListUnitPrice"].item() == Decimal("0.000000667")  # the average, held to 9 places
+    # The average held to 9 places (0.000000667) times 3,000,000 is not the cost: FOCUS's unit
+    # price is the cost over the quantity, to 18 places.
+    assert focus["ListUnitPrice"].item() == Decimal("0.000000666666666667")
     assert un.check_focus(focus).height == 0
 
 

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,13 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
     return df, summary
 
 
-def write(df: pl.DataFrame, target: str) -> None:
+# FOCUS's DateTimeFormat: ISO 8601 extended, to the second, in UTC with a Z.
+FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def write(df: pl.DataFrame, target: str, datetime_format: str | None = None) -> None:
     if target == "-":
-        df.write_csv(sys.stdout)
+        df.write_csv(sys.stdout, datetime_format=datetime_format)
         return
     path = Path(target)
     suffix = path.suffix.lower()
@@ -155,7 +160,7 @@ def write(df: pl.DataFrame, target: str) -> None:
         flat = df.with_columns(
             pl.col(c).cast(pl.String) for c, t in df.schema.items() if isinstance(t, pl.List | pl.Struct)
         )
-        flat.write_csv(path)
+        flat.write_csv(path, datetime_format=datetime_format)
     elif suffix in (".ndjson", ".jsonl"):
         df.write_ndjson(path)
     else:
@@ -238,12 +243,25 @@ def cmd_focus(args: argparse.Namespace) -> None:
     df, summary = load(args)
     if args.rates:
         df = run_in_thread(price, df, _rates(args), billable_only=not args.all_rows)
-    focus = to_focus(df)
+    focus = to_focus(df, as_of=_as_of(args.as_of), version=args.focus_version)
     violations = check_focus(focus)
-    write(focus, args.output)
+    write(focus, args.output, datetime_format=FOCUS_DATETIME)
     summarize(args, summary, started, f", {violations.height:,} FOCUS violations")
     if violations.height:
         print(violations.head(10), file=sys.stderr)
+
+
+def _as_of(text: str | None) -> datetime | None:
+    """``--as-of``: an ISO date or instant (naive: UTC), ``now``, or not given."""
+    if text is None:
+        return None
+    if text.strip().lower() == "now":
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--as-of {text!r}: an ISO date or instant (2026-12-01T00:00:00Z), or now") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _format_files(args: argparse.Namespace) -> list:
@@ -368,6 +386,14 @@ def parser() -> argparse.ArgumentParser:
     sources(p)
     p.add_argument("--rates", help="a rate card to price with first")
     p.add_argument("--all-rows", action="store_true", help="price rows with billable false too")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="the end of running records' charges: an ISO instant, or now (the default, with a warning)",
+    )
+    p.add_argument(
+        "--focus-version", default="1.2", choices=["1.2", "1.3"], help="the FOCUS version to write (default 1.2)"
+    )
     p.set_defaults(run=cmd_focus)
 
     p = command("formats", "List the formats usagenorm reads and how each maps.")
@@ -394,7 +420,16 @@ def main(argv: list[str] | None = None) -> int:
     except NormalizeError as e:
         print(f"usagenorm: {e}", file=sys.stderr)
         return 1
-    except (UsageError, FileNotFoundError, IsADirectoryError, ColumnError, RateCardError, FormatError, ValueError, TypeError) as e:
+    except (
+        UsageError,
+        FileNotFoundError,
+        IsADirectoryError,
+        ColumnError,
+        RateCardError,
+        FormatError,
+        ValueError,
+        TypeError,
+    ) as e:
         print(f"usagenorm: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
