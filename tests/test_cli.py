@@ -100,6 +100,27 @@ def test_focus_command(tmp_path):
     assert "BilledCost" in pl.read_parquet(out).columns
 
 
+def test_a_pipe_closed_early_ends_quietly_with_its_own_exit_code(tmp_path):
+    """`usagenorm normalize DIR -o - | head -1`: a real pipe whose reader leaves after one line."""
+    data = tmp_path / "many.ndjson"
+    record = (EXAMPLES / "gitpod.json").read_text()
+    one = json.dumps(json.loads(record)["records"][0])
+    data.write_text("\n".join(one.replace("3f1c2a9e", f"{i:08x}") for i in range(50000)) + "\n")
+    reader = subprocess.Popen(["head", "-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer = subprocess.run(
+        [sys.executable, "-m", "usagenorm", "normalize", str(data), "-o", "-", "--quiet"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader.stdin.close()
+    first = reader.stdout.read().decode()
+    reader.wait()
+    assert first.startswith("provider,record_id,")
+    assert writer.returncode == 141, writer.stderr
+    assert "Traceback" not in writer.stderr and writer.stderr == ""
+
+
 def test_focus_csv_is_focus_datetime_format_and_the_same_on_every_run(tmp_path):
     outs = []
     for i in range(2):

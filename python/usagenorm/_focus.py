@@ -229,9 +229,13 @@ def to_focus(
     c, q = cost.cast(pl.Float64), pricing_q
     fits = (given * q - c).abs() <= 1e-9 * pl.max_horizontal(c.abs(), pl.lit(1.0))
     derived = pl.when(q == 0).then(pl.lit(0.0)).otherwise(c / q)
+    # Exact where it can be: the row's own unit price, or the cost of one unit; else the ratio
+    # (a float quotient to 18 places: within 1e-15 relative of the exact one).
     unit_price = (
         pl.when(fits)
         .then(col("unit_price").cast(UNIT_PRICE) if "unit_price" in frame.columns else pl.lit(None, UNIT_PRICE))
+        .when(q == 1)
+        .then(cost.cast(UNIT_PRICE))
         .otherwise(derived.cast(UNIT_PRICE))
     )
     currency = col("currency").fill_null("USD")

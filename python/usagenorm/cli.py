@@ -8,6 +8,8 @@ file, record and field.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import threading
 import time
@@ -29,6 +31,11 @@ EXAMPLES = {
     "formats": "usagenorm formats",
     "detect": "usagenorm detect exports/*.json",
 }
+
+
+# Exit codes: 0 success, 1 rejected records (--errors raise), 2 usage errors, 130 interrupted,
+# 141 the output pipe was closed by its reader (128 + SIGPIPE, as a shell reports a killed tool).
+EXIT_BROKEN_PIPE = 141
 
 
 class UsageError(Exception):
@@ -150,7 +157,14 @@ FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
 
 def write(df: pl.DataFrame, target: str, datetime_format: str | None = None) -> None:
     if target == "-":
-        df.write_csv(sys.stdout, datetime_format=datetime_format)
+        try:
+            df.write_csv(sys.stdout, datetime_format=datetime_format)
+            sys.stdout.flush()
+        except OSError as e:
+            # Polars reports a closed pipe as a plain OSError ("Broken pipe (os error 32)").
+            if isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE or "Broken pipe" in str(e):
+                raise BrokenPipeError(errno.EPIPE, "broken pipe") from None
+            raise
         return
     path = Path(target)
     suffix = path.suffix.lower()
@@ -436,5 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usagenorm: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        # The reader went away (`usagenorm normalize DIR -o - | head -1`): as Unix tools do, stop
+        # quietly with 128 + SIGPIPE; stdout goes to /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return 0

@@ -27,18 +27,20 @@ static ALLOC: pyo3_polars::PolarsAllocator = pyo3_polars::PolarsAllocator::new()
 
 type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
 
-/// Runs `work` without the GIL on a worker thread while this thread watches for Ctrl-C: on a
-/// signal the core is asked to stop (it checks between chunks) and the signal's exception is
-/// raised. A panic in the core becomes a `RuntimeError`, never an abort. The result is handed
-/// over the moment it is ready (signals are looked at every 20 ms while waiting), so a small
-/// call costs no more than its work.
+/// Runs `work` without the GIL on a worker thread, on a thread pool of the call's own
+/// (`cancel::run`: fork-safe, cancelled on its own), while this thread watches for Ctrl-C: on a
+/// signal the call's token is cancelled (the core checks it between chunks) and the signal's
+/// exception is raised. A panic in the core becomes a `RuntimeError`, never an abort. The result
+/// is handed over the moment it is ready (signals are looked at every 20 ms while waiting), so a
+/// small call costs no more than its work.
 fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
     let panicked = || PyRuntimeError::new_err("usagenorm: internal error (panic)");
-    crate::cancel::reset();
+    let token = crate::cancel::Token::new();
     std::thread::scope(|scope| {
         let (done, mut result) = std::sync::mpsc::sync_channel(1);
+        let worker_token = token.clone();
         let handle = scope.spawn(move || {
-            let _ = done.send(work());
+            let _ = done.send(crate::cancel::run(&worker_token, work).map_err(PyErr::from).and_then(|r| r));
         });
         loop {
             // The receiver goes into the GIL-free wait and comes back (it is not `Sync`).
@@ -57,12 +59,11 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if let Err(signal) = py.check_signals() {
-                crate::cancel::request();
+                token.cancel();
                 // Without the GIL: the worker may need it to build its own error on the way out.
                 py.detach(|| {
                     let _ = handle.join();
                 });
-                crate::cancel::reset();
                 return Err(signal);
             }
         }
@@ -178,10 +179,12 @@ fn aggregate(
 
 /// Validates a rate card given as text columns; raises `RateCardError` naming the row.
 #[pyfunction]
-fn check_rate_card(card: PyDataFrame) -> PyResult<usize> {
-    let columns = frame::text_columns(&card.0).map_err(PyPolarsErr::from)?;
-    RateCard::parse(&columns)?;
-    Ok(columns.first().map_or(0, |c| c.1.len()))
+fn check_rate_card(py: Python<'_>, card: PyDataFrame) -> PyResult<usize> {
+    interruptible(py, || {
+        let columns = frame::text_columns(&card.0).map_err(PyPolarsErr::from)?;
+        RateCard::parse(&columns)?;
+        Ok(columns.first().map_or(0, |c| c.1.len()))
+    })
 }
 
 /// Prices the prepared usage columns with a rate card (text columns). Returns one row per
@@ -207,8 +210,8 @@ fn price(
 
 /// The bytes a frame's columns hold (text buffers once, views included), for the benchmark.
 #[pyfunction]
-fn _frame_bytes(df: PyDataFrame) -> usize {
-    frame::frame_bytes(&df.0)
+fn _frame_bytes(py: Python<'_>, df: PyDataFrame) -> PyResult<usize> {
+    interruptible(py, || Ok(frame::frame_bytes(&df.0)))
 }
 
 /// `(sources finished, records read)` of the running normalize call, for progress bars.
@@ -229,7 +232,7 @@ fn formats(formats: Vec<Bound<'_, CompiledFormat>>, replace: Vec<Bound<'_, Compi
 /// as their JSON text.
 #[pyfunction]
 fn focus_tags(py: Python<'_>, df: PyDataFrame) -> PyResult<PyDataFrame> {
-    Ok(PyDataFrame(py.detach(|| frame::focus_tags(&df.0))?))
+    Ok(PyDataFrame(interruptible(py, || Ok(frame::focus_tags(&df.0)?))?))
 }
 
 #[pymodule]
