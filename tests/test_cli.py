@@ -299,3 +299,88 @@ def test_progress_bar_on_a_terminal_and_quiet_silences_it(tmp_path):
     assert "records/s" in shown and "/300 files" in shown
     assert "records read" in shown  # the summary line
     assert stderr_on_tty("--quiet") == ""
+
+
+# ---- ETL runs (issue 20): stats, thresholds, rejects, outputs checked first, stdin ------------
+
+
+def broken_dir(tmp_path, good: int = 3, bad: int = 1):
+    page = json.loads((EXAMPLES / "gitpod.json").read_text())
+    records = [dict(page["records"][0], id=f"ok-{i}") for i in range(good)]
+    records += [dict(page["records"][0], id=f"bad-{i}", createdAt="soon") for i in range(bad)]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "page.json").write_text(json.dumps({"records": records}))
+    return folder
+
+
+def test_stats_and_max_rejects_for_the_next_task(tmp_path):
+    src = broken_dir(tmp_path, good=9, bad=1)
+    stats = tmp_path / "stats.json"
+    r = run("normalize", str(src), "-o", str(tmp_path / "u.parquet"), "--errors", "collect", "--stats", str(stats))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(stats.read_text())
+    assert doc["total"] == {"records": 10, "rows": 9, "rejected": 1, "duplicates": 0}
+    assert [(s["provider"], s["records"], s["rejected"]) for s in doc["sources"]] == [("gitpod", 10, 1)]
+    for limit, code in (("1", 0), ("0", 1), ("10%", 0), ("5%", 1)):
+        r = run("normalize", str(src), "-o", str(tmp_path / "u.parquet"), "--errors", "collect", "--max-rejects", limit)
+        assert r.returncode == code, (limit, r.stderr)
+        if code:
+            assert f"1 of 10 records rejected, more than --max-rejects {limit}" in r.stderr
+    r = run("normalize", str(src), "-o", str(tmp_path / "u.parquet"), "--max-rejects", "lots")
+    assert r.returncode == 2 and "a number of records (100) or a percentage (0.5%)" in r.stderr
+
+
+def test_rejects_is_always_written_and_implies_collect(tmp_path):
+    src = broken_dir(tmp_path)
+    rejects = tmp_path / "rejects.csv"
+    r = run("normalize", str(src), "-o", str(tmp_path / "u.parquet"), "--rejects", str(rejects))
+    assert r.returncode == 0, r.stderr
+    assert pl.read_csv(rejects)["reason"].to_list() == [
+        'expected an RFC 3339 timestamp such as 2024-01-31T12:00:00Z: "soon"'
+    ]
+    # Nothing rejected: the file is still written, empty, with its columns.
+    clean = tmp_path / "clean.parquet"
+    r = run("normalize", str(EXAMPLES / "gitpod.json"), "-o", str(tmp_path / "u.parquet"), "--rejects", str(clean))
+    assert r.returncode == 0, r.stderr
+    empty = pl.read_parquet(clean)
+    assert empty.height == 0 and {"source", "path", "reason", "kind"} <= set(empty.columns)
+    # --errors raise said explicitly still fails, and the rejects are written first.
+    r = run("normalize", str(src), "-o", str(tmp_path / "u.parquet"), "--rejects", str(rejects), "--errors", "raise")
+    assert r.returncode == 1 and rejects.exists()
+
+
+def test_outputs_are_checked_before_anything_is_read(tmp_path):
+    src = broken_dir(tmp_path)  # would fail with exit 1 if it were read first
+    for args, message in (
+        (["-o", str(tmp_path / "x.xlsx")], "-o "),
+        (["-o", str(tmp_path / "missing" / "x.csv")], "no such folder"),
+        (["-o", "s3://bucket/x.parquet"], "writes local files only"),
+        (["-o", str(tmp_path / "x.csv"), "--rejects", str(tmp_path / "r.txt")], "--rejects "),
+        (["-o", str(tmp_path / "x.csv"), "--stats", str(tmp_path / "s.csv")], "--stats "),
+    ):
+        r = run("normalize", str(src), *args)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
+        assert "record" not in r.stderr
+
+
+def test_standard_input_and_repeated_by(tmp_path):
+    page = (EXAMPLES / "gitpod.json").read_bytes()
+    r = subprocess.run(
+        [sys.executable, "-m", "usagenorm", "normalize", "-", "-o", str(tmp_path / "u.parquet")],
+        input=page,
+        capture_output=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert pl.read_parquet(tmp_path / "u.parquet")["source"].unique().to_list() == ["<stdin>"]
+    outs = []
+    for by in (["--by", "provider", "--by", "project_id"], ["--by", "provider, project_id"]):
+        out = tmp_path / f"a{len(outs)}.csv"
+        r = run("aggregate", str(EXAMPLES), "--every", "1d", "--as-of", "2024-09-01", *by, "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and b"project_id" in outs[0].splitlines()[0]
+    # Warnings name the command's flags, not Python keywords.
+    r = run("aggregate", str(EXAMPLES / "gitpod.json"), "-o", str(tmp_path / "a.csv"))
+    assert "pass --as-of" in r.stderr and "as_of=" not in r.stderr

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
+import json
 import os
 import sys
 import threading
@@ -40,6 +42,10 @@ EXIT_BROKEN_PIPE = 141
 
 class UsageError(Exception):
     """Bad arguments or inputs: exit code 2."""
+
+
+class TooManyRejects(Exception):
+    """More rejected records than ``--max-rejects`` allows: exit code 1."""
 
 
 # ---- progress -----------------------------------------------------------------------------------
@@ -103,52 +109,125 @@ def run_in_thread(fn, *args, **kwargs):
 
 
 def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
-    """The canonical rows of every source, and the accounting for the summary line."""
+    """The canonical rows of every source, and the accounting for the summary line; writes
+    ``--rejects`` and ``--stats`` and applies ``--max-rejects``."""
     from . import _canonical, _sources, normalize
 
-    exports, tables = _canonical.split(list(args.sources))
+    given = [sys.stdin.buffer if s == "-" else s for s in args.sources]
+    exports, tables = _canonical.split(given)
     frames = [_canonical.read(p) for p in tables]
     summary = {"records": 0, "rejected": 0, "duplicates": 0, "rows": 0}
+    stats = None
+    rejected = None
     if exports:
-        sources = _sources.collect(exports)
+        sources = _sources.collect(exports)  # reads standard input, once
+        inputs = [name if data is None else _named(name, data) for name, data in sources]
         with Progress(not args.quiet, len(sources)):
             out = run_in_thread(
                 normalize,
-                exports,
+                inputs,
                 provider=args.provider,
                 errors="collect",
                 period=getattr(args, "period", None),
                 dedupe=not args.no_dedupe,
                 formats=_format_files(args),
             )
-        st = out.stats
+        st = stats = out.stats
+        rejected = out.rejected
         summary.update(
             records=int(st["records"].sum()),
             rejected=int(st["rejected"].sum()),
             duplicates=int(st["duplicates"].sum() + st["superseded"].sum()),
         )
-        if out.rejected.height:
+        if getattr(args, "rejects", None):
+            write(out.rejected, args.rejects)
+        if out.rejected.height and errors_mode(args) == "raise":
             first = out.rejected.row(0, named=True)
-            if args.errors == "raise":
-                raise NormalizeError(
-                    f"{first['source']}: record {first['source_index']}"
-                    + (f" (line {first['line']})" if first["line"] is not None else "")
-                    + f", {first['path']}: {first['reason']}"
-                    + (f" ({out.rejected.height - 1} more rejected)" if out.rejected.height > 1 else ""),
-                    source=first["source"],
-                    index=first["source_index"],
-                    line=first["line"],
-                    provider=first["provider"],
-                    kind=first["kind"],
-                    path=first["path"],
-                    reason=first["reason"],
-                )
-            if getattr(args, "rejects", None):
-                write(out.rejected, args.rejects)
+            raise NormalizeError(
+                f"{first['source']}: record {first['source_index']}"
+                + (f" (line {first['line']})" if first["line"] is not None else "")
+                + f", {first['path']}: {first['reason']}"
+                + (f" ({out.rejected.height - 1} more rejected)" if out.rejected.height > 1 else ""),
+                source=first["source"],
+                index=first["source_index"],
+                line=first["line"],
+                provider=first["provider"],
+                kind=first["kind"],
+                path=first["path"],
+                reason=first["reason"],
+            )
         frames.insert(0, out.records)
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     summary["rows"] = df.height
+    if getattr(args, "stats", None):
+        write_stats(args.stats, stats, summary, [str(p) for p in tables])
+    limit = getattr(args, "max_rejects", None)
+    if limit is not None and rejected is not None:
+        allowed = limit[0] if not limit[1] else summary["records"] * limit[0] / 100
+        if summary["rejected"] > allowed:
+            shown = f"{limit[0]:g}%" if limit[1] else f"{limit[0]:g}"
+            raise TooManyRejects(
+                f"{summary['rejected']:,} of {summary['records']:,} records rejected, more than --max-rejects {shown}"
+            )
     return df, summary
+
+
+def _named(name: str, data: bytes) -> io.BytesIO:
+    """In-memory text that keeps its source name (``<stdin>``) in the ``source`` column."""
+    f = io.BytesIO(data)
+    f.name = name  # type: ignore[misc]
+    return f
+
+
+def errors_mode(args: argparse.Namespace) -> str:
+    """``--errors``; without it, collect when ``--rejects`` is given (where else would they go),
+    else raise."""
+    if args.errors:
+        return args.errors
+    return "collect" if getattr(args, "rejects", None) else "raise"
+
+
+def write_stats(target: str, stats: pl.DataFrame | None, summary: dict, tables: list[str]) -> None:
+    """``--stats``: the accounting per source and in total, as JSON, for the next task."""
+    sources = [] if stats is None else stats.to_dicts()
+    doc = {
+        "total": {k: summary[k] for k in ("records", "rows", "rejected", "duplicates")},
+        "sources": sources,
+        "canonical_inputs": tables,
+    }
+    Path(target).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def max_rejects(text: str) -> tuple[float, bool]:
+    """``--max-rejects``: a count (``100``) or a share of the records read (``0.5%``)."""
+    value = text.strip()
+    percent = value.endswith("%")
+    try:
+        number = float(value.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of records (100) or a percentage (0.5%)") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: not negative")
+    return number, percent
+
+
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".ndjson", ".jsonl")
+
+
+def check_output(target: str | None, flag: str, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> None:
+    """An output the run could not write is a usage error before anything is read."""
+    if target is None or target == "-":
+        return
+    path = Path(target)
+    if "://" in target:
+        raise UsageError(f"{flag} {target}: this build writes local files only")
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {target}: the output format comes from its suffix: {', '.join(suffixes)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {target}: no such folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {target}: not writable")
 
 
 # FOCUS's DateTimeFormat: ISO 8601 extended, to the second, in UTC with a Z.
@@ -209,7 +288,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     df, summary = load(args)
     every = None if args.every in ("none", "None", "") else args.every
-    by = [b for b in (args.by or "").split(",") if b]
+    by = [b.strip() for given in args.by or [] for b in given.split(",") if b.strip()]
     out = run_in_thread(
         aggregate,
         df,
@@ -218,7 +297,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         tz=args.tz,
         start=args.start,
         end=args.end,
-        as_of=args.as_of,
+        as_of=_as_of(args.as_of),
         billable_only=not args.all_rows,
     )
     write(out, args.output)
@@ -358,10 +437,18 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--errors",
             choices=("raise", "collect"),
-            default="raise",
-            help="raise: exit 1 on the first bad record (default); collect: keep going",
+            default=None,
+            help="raise: exit 1 on the first bad record (the default); collect: keep going (the default with --rejects)",
         )
         p.add_argument("--no-dedupe", action="store_true", help="keep duplicate records")
+        p.add_argument("--rejects", help="write the rejected records here (implies --errors collect); empty when none")
+        p.add_argument("--stats", help="write the accounting (per source and in total) here, as JSON")
+        p.add_argument(
+            "--max-rejects",
+            type=max_rejects,
+            metavar="N or N%",
+            help="with --errors collect: fail (exit 1) when more records than this are rejected",
+        )
         format_file(p)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
         if output:
@@ -374,17 +461,20 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("normalize", "Read exports into the canonical table.")
     sources(p)
-    p.add_argument("--rejects", help="with --errors collect: write rejected records here")
     p.set_defaults(run=cmd_normalize)
 
     p = command("aggregate", "Split usage into time buckets and sum it per group.")
     sources(p)
     p.add_argument("--every", default="1d", help="bucket size: 1h, 6h, 1d, 1w, 1mo, 1q, 1y, or none (default 1d)")
-    p.add_argument("--by", help="comma-separated group columns, e.g. provider,project_id")
+    p.add_argument(
+        "--by", action="append", help="group columns: --by provider --by project_id, or --by provider,project_id"
+    )
     p.add_argument("--tz", default="UTC", help="time zone of the calendar (default UTC)")
     p.add_argument("--start", help="clip: ISO date or time")
     p.add_argument("--end", help="clip: ISO date or time")
-    p.add_argument("--as-of", dest="as_of", help="the end given to running records")
+    p.add_argument(
+        "--as-of", dest="as_of", help="the end given to running records: an ISO date or instant, or now"
+    )
     p.add_argument("--all-rows", action="store_true", help="include rows with billable false")
     p.set_defaults(run=cmd_aggregate)
 
@@ -422,16 +512,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _warn(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one plain line each, the way a command should print them."""
-    print(f"usagenorm: warning: {message}", file=sys.stderr)
+    """Warnings as one plain line each, the way a command should print them, naming the
+    command's flags rather than Python keywords."""
+    text = str(message).replace(" (--as-of on the command line)", "").replace("pass as_of=", "pass --as-of")
+    print(f"usagenorm: warning: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     warnings.showwarning = _warn
     try:
+        # Outputs the run could not write fail now, not after reading everything.
+        for flag, attr in (("-o", "output"), ("--rejects", "rejects"), ("--reconcile", "reconcile")):
+            check_output(getattr(args, attr, None), flag)
+        check_output(getattr(args, "stats", None), "--stats", (".json",))
         args.run(args)
-    except NormalizeError as e:
+    except (NormalizeError, TooManyRejects) as e:
         print(f"usagenorm: {e}", file=sys.stderr)
         return 1
     except (
