@@ -112,6 +112,7 @@ def test_a_pipe_closed_early_ends_quietly_with_its_own_exit_code(tmp_path):
         stdout=reader.stdin,
         stderr=subprocess.PIPE,
         text=True,
+        check=False,
     )
     reader.stdin.close()
     first = reader.stdout.read().decode()

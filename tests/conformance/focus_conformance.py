@@ -87,30 +87,35 @@ def is_leaf(rule_id: str) -> bool:
     return rule is not None and _focus_rules._refs(rule["requirement"]) is None
 
 
-def validator_error(rule_id: str, columns: set[str], result: dict) -> str | None:
-    """Why a failure the validator reports is the validator's, not the data's (or None)."""
+def lineage(rule_id: str):
+    """The rule and every rule above it (the rules whose requirement refers to it), once each."""
     rules, parents = _focus_rules.model()["rules"], _parents()
-    if rule_id in _focus_rules.CORRECTED:
-        return "the model's condition contradicts the rule's text; check_focus checks the text"
     todo, seen = [rule_id], set()
     while todo:
         rid = todo.pop()
         if rid in seen or rid not in rules:
             continue
         seen.add(rid)
-        absent = [c for c in _focus_rules._columns(rules[rid]["condition"] or {}) if c not in columns]
+        yield rid, rules[rid]
+        todo.extend(parents.get(rid, []))
+
+
+def validator_error(rule_id: str, columns: set[str], result: dict) -> str | None:
+    """Why a failure the validator reports is the validator's, not the data's (or None)."""
+    if rule_id in _focus_rules.CORRECTED:
+        return "the model's condition contradicts the rule's text; check_focus checks the text"
+    for rid, rule in lineage(rule_id):
+        absent = [c for c in _focus_rules._columns(rule["condition"] or {}) if c not in columns]
         if absent:
             return f"a condition names {', '.join(absent)}, absent (no such data): the validator's SQL fails"
-        for p in parents.get(rid, []):
-            if rules[p]["requirement"].get("CheckFunction") == "OR" and result.get(p, {}).get("ok"):
-                return f"one of the ways of {p} (an OR) holds"
-            todo.append(p)
+        if rid != rule_id and rule["requirement"].get("CheckFunction") == "OR" and result.get(rid, {}).get("ok"):
+            return f"one of the ways of {rid} (an OR) holds"
     return None
 
 
 def why_missed(rule_id: str, result: dict, frame: pl.DataFrame) -> str:
     """Why the validator does not report a rule a broken frame breaks."""
-    rules, parents = _focus_rules.model()["rules"], _parents()
+    rules = _focus_rules.model()["rules"]
     status = result.get(rule_id)
     if status is None:
         return "it does not evaluate the rule"
@@ -118,19 +123,13 @@ def why_missed(rule_id: str, result: dict, frame: pl.DataFrame) -> str:
         return f"it skips the rule ({status['reason'][:80]})"
     if rule_id in _focus_rules.CORRECTED:
         return "the model's condition says the opposite of the rule's text"
-    todo, seen = [rule_id], set()
-    while todo:
-        rid = todo.pop()
-        if rid in seen or rid not in rules:
-            continue
-        seen.add(rid)
-        for check in _flat(rules[rid]["condition"] or {}):
+    for _, rule in lineage(rule_id):
+        for check in _flat(rule["condition"] or {}):
             col, value = check.get("ColumnName"), check.get("Value")
             if col is not None and col not in frame.columns:
                 return f"a condition names {col}, absent: its SQL fails"
             if check.get("CheckFunction") == "CheckNotValue" and value is not None and frame[col].null_count():
                 return f"its SQL for '{col} is not {value}' is false where {col} is null"
-        todo.extend(parents.get(rid, []))
     if rules[rule_id]["requirement"].get("CheckFunction") == "FormatKeyValue":
         return "its key-value check looks at the JSON text only, not the values' types"
     return f"it passes the rule ({status['reason'][:80]})"
