@@ -320,3 +320,15 @@ def test_many_distinct_match_values_never_share_a_profile():
     got = priced_cost(df, rates)
     assert got[0] == D(1) and got[-1] == D(2)
     assert got[1:-1] == [None] * (n - 1)
+
+
+def test_a_rate_card_error_names_the_file(tmp_path):
+    path = tmp_path / "rates.csv"
+    path.write_text("provider,unit_price\ngitpod,abc\n")
+    with pytest.raises(un.RateCardError, match=r"rates\.csv: rate card row") as e:
+        un.RateCard.from_csv(path)
+    assert e.value.row is not None
+
+
+def test_dir_shows_the_public_api_only():
+    assert dir(un) == sorted(un.__all__)

@@ -168,3 +168,8 @@ def formats(formats: list[Format] | None = None) -> pl.DataFrame:
     built-in ones, those installed packages provide, the registered ones, then ``formats``.
     ``origin`` says where each is defined (``built-in``, a shipped or a user's format file)."""
     return _core.formats(_formats.active(formats), _formats.replacements())
+
+
+def __dir__() -> list[str]:
+    """The public API only (``dir(usagenorm)``, tab completion)."""
+    return sorted(__all__)

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from . import _core, _frames
-from ._errors import ColumnError
+from ._errors import ColumnError, RateCardError
 
 MATCH_COLUMNS = tuple(_core.MATCH_COLUMNS)
 
@@ -53,8 +53,11 @@ class RateCard:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> RateCard:
-        """Reads a CSV file; every column is read as text."""
-        return cls(pl.read_csv(path, infer_schema=False))
+        """Reads a CSV file; every column is read as text. A ``RateCardError`` names the file."""
+        try:
+            return cls(pl.read_csv(path, infer_schema=False))
+        except RateCardError as e:
+            raise RateCardError(f"{os.fspath(path)}: {e}", row=e.row) from None
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> RateCard:
