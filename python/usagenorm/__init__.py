@@ -86,6 +86,17 @@ def normalize(
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
 ) -> Collected: ...
+@overload
+def normalize(
+    sources: Any,
+    /,
+    *,
+    provider: str | None = ...,
+    errors: str,
+    period: str | None = ...,
+    dedupe: bool = ...,
+    formats: list[Format] | None = ...,
+) -> pl.DataFrame | Collected: ...
 def normalize(
     sources: Any,
     /,

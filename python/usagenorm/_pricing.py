@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 import polars as pl
 
@@ -104,6 +104,33 @@ def _collect(df: pl.DataFrame | pl.LazyFrame, fn: str) -> pl.DataFrame:
     return _frames.lazy(df, fn).collect()
 
 
+@overload
+def price(
+    df: pl.DataFrame | pl.LazyFrame,
+    rates: RateCard,
+    *,
+    overwrite: bool = ...,
+    billable_only: bool = ...,
+    summary: Literal[False] = ...,
+) -> pl.DataFrame: ...
+@overload
+def price(
+    df: pl.DataFrame | pl.LazyFrame,
+    rates: RateCard,
+    *,
+    overwrite: bool = ...,
+    billable_only: bool = ...,
+    summary: Literal[True],
+) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+@overload
+def price(
+    df: pl.DataFrame | pl.LazyFrame,
+    rates: RateCard,
+    *,
+    overwrite: bool = ...,
+    billable_only: bool = ...,
+    summary: bool,
+) -> pl.DataFrame | tuple[pl.DataFrame, pl.DataFrame]: ...
 def price(
     df: pl.DataFrame | pl.LazyFrame,
     rates: RateCard,
