@@ -85,7 +85,7 @@ def test_ctrl_c_stops_its_own_call_while_other_threads_start_calls(tmp_path):
 
         page = json.loads(open({str(EXAMPLES / "gitpod.json")!r}).read())
         one = page["records"][0]
-        big = "\\n".join(json.dumps(dict(one, id=f"r{{i}}")) for i in range(1_500_000)).encode()
+        big = "\\n".join(json.dumps(dict(one, id=f"r{{i}}")) for i in range(3_000_000)).encode()
         small = json.dumps(page).encode()
         started = time.perf_counter()
         un.normalize(big, dedupe=False)
@@ -95,7 +95,7 @@ def test_ctrl_c_stops_its_own_call_while_other_threads_start_calls(tmp_path):
         heights = []
 
         def other():
-            while not done.is_set():
+            while not done.wait(0.002):
                 heights.append(un.normalize(small).height)
 
         t = threading.Thread(target=other)
@@ -118,5 +118,5 @@ def test_ctrl_c_stops_its_own_call_while_other_threads_start_calls(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     out = __import__("json").loads(r.stdout.strip().splitlines()[-1])
     assert out["outcome"] == "interrupted", out
-    assert out["latency"] < max(0.5, out["whole"] / 3), out  # it stopped, it did not run to the end
+    assert out["latency"] < out["whole"] / 2, out  # it stopped, it did not run to the end
     assert out["calls"] > 0 and out["heights"] == [3], out
