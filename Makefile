@@ -85,7 +85,7 @@ $(FOCUS_VENV)/bin/focus-validator:
 	$(FOCUS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "focus-validator==2.2.1" "pyarrow<21"
 
 focus-conformance: $(FOCUS_VENV)/bin/focus-validator ## the official FOCUS validator on every FOCUS output usagenorm writes (see tests/conformance)
-	$(FOCUS_WRITER) tests/conformance/focus_conformance.py --validator-python $(FOCUS_VENV)/bin/python
+	$(FOCUS_WRITER) tests/conformance/focus_conformance.py --validator-python $(abspath $(FOCUS_VENV))/bin/python
 
 bench-ci: ## a few-seconds run of the whole benchmark on tiny data, so it cannot rot
 	.venv-wheel/bin/python bench/run.py --scale ci

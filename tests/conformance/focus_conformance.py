@@ -222,6 +222,8 @@ def main() -> int:
     ap.add_argument("--validator-python", required=True, help="the interpreter of the validator's venv")
     ap.add_argument("--work", help="where to write the files (default: a temporary folder)")
     args = ap.parse_args()
+    # Absolute (not resolved: a venv's python is a symlink), as the validator runs in `work`.
+    args.validator_python = os.path.abspath(args.validator_python)
     work = Path(args.work or tempfile.mkdtemp(prefix="focus-conformance-"))
     work.mkdir(parents=True, exist_ok=True)
     claimed = set(_focus_rules.CLAIMED)
