@@ -115,8 +115,8 @@ FOCUS_UNITS = {
 }
 
 
-def _lookup(col: str, index: int, default: str) -> pl.Expr:
-    mapping = {k: v[index] for k, v in provider_names().items()}
+def _lookup(names: dict[str, tuple[str, ...]], col: str, index: int, default: str) -> pl.Expr:
+    mapping = {k: v[index] for k, v in names.items()}
     return pl.col(col).replace_strict(mapping, default=pl.lit(default), return_dtype=pl.String)
 
 
@@ -238,13 +238,14 @@ def to_focus(
         .then(cost.cast(UNIT_PRICE))
         .otherwise(derived.cast(UNIT_PRICE))
     )
+    names = provider_names()  # the registry, read once
     currency = col("currency").fill_null("USD")
     resource_type = (
         pl.when(col("resource_id").is_null())
         .then(pl.lit(None, pl.String))
-        .otherwise(pl.coalesce(col("resource_type"), _lookup("provider", 4, "Resource")))
+        .otherwise(pl.coalesce(col("resource_type"), _lookup(names, "provider", 4, "Resource")))
     )
-    category = _lookup("provider", 2, "Other")
+    category = _lookup(names, "provider", 2, "Other")
     sku_id = pl.coalesce(col("sku"), col("metric"))
     month = col("__month")
     out = base.select(
@@ -266,7 +267,7 @@ def to_focus(
         unit_price.alias("ContractedUnitPrice"),
         cost.alias("EffectiveCost"),
         pl.lit(None, pl.String).alias("InvoiceId"),
-        _lookup("provider", 0, "Unknown").alias("InvoiceIssuerName"),
+        _lookup(names, "provider", 0, "Unknown").alias("InvoiceIssuerName"),
         cost.alias("ListCost"),
         unit_price.alias("ListUnitPrice"),
         pl.when(col("charge_type") == "committed")
@@ -279,16 +280,16 @@ def to_focus(
         unit_price.alias("PricingCurrencyListUnitPrice"),
         pricing_q.alias("PricingQuantity"),
         pricing_u.alias("PricingUnit"),
-        _lookup("provider", 0, "Unknown").alias("ProviderName"),
-        _lookup("provider", 0, "Unknown").alias("PublisherName"),
+        _lookup(names, "provider", 0, "Unknown").alias("ProviderName"),
+        _lookup(names, "provider", 0, "Unknown").alias("PublisherName"),
         pl.lit(None, pl.String).alias("RegionId"),
         pl.lit(None, pl.String).alias("RegionName"),
         col("resource_id").alias("ResourceId"),
         col("resource_name").alias("ResourceName"),
         resource_type.alias("ResourceType"),
         category.alias("ServiceCategory"),
-        _lookup("provider", 1, "Unknown").alias("ServiceName"),
-        _lookup("provider", 3, "Other (Other)").alias("ServiceSubcategory"),
+        _lookup(names, "provider", 1, "Unknown").alias("ServiceName"),
+        _lookup(names, "provider", 3, "Other (Other)").alias("ServiceSubcategory"),
         sku_id.alias("SkuId"),
         col("metric").alias("SkuMeter"),
         pl.lit(None, pl.String).alias("SkuPriceDetails"),
@@ -305,14 +306,14 @@ def to_focus(
         source.alias("x_QuantitySource"),
     )
     if version == "1.3":
-        names = [c for c, _, _ in FOCUS_COLUMNS]
+        order = [c for c, _, _ in FOCUS_COLUMNS]
         out = out.with_columns(
             pl.col("ProviderName").alias("ServiceProviderName"), pl.col("ProviderName").alias("HostProviderName")
         ).select(
-            *names[: names.index("ServiceName")],
+            *order[: order.index("ServiceName")],
             "ServiceProviderName",
             "HostProviderName",
-            pl.exclude(names[: names.index("ServiceName")], "ServiceProviderName", "HostProviderName"),
+            pl.exclude(order[: order.index("ServiceName")], "ServiceProviderName", "HostProviderName"),
         )
     return out
 

@@ -312,7 +312,7 @@ def check(df: pl.DataFrame, criteria: tuple[str, ...] = CLAIMED) -> tuple[list[F
                 "KeyValueFormat-A-003-M",
                 "KeyValueFormat-A-004-M",
             ):
-                return _key_values(rule_id, rule, cond)
+                return key_value_rule(rule_id, rule, cond)
             return True
         checked.add(rule_id)
         missing = [c for c in _columns(req) if not f.has(c)]
@@ -333,7 +333,7 @@ def check(df: pl.DataFrame, criteria: tuple[str, ...] = CLAIMED) -> tuple[list[F
             findings[rule_id] = Finding(rule_id, rule["reference"], bad, first, detail, rule["keyword"])
         return not bad
 
-    def _key_values(rule_id: str, rule: dict[str, Any], cond: pl.Series) -> bool:
+    def key_value_rule(rule_id: str, rule: dict[str, Any], cond: pl.Series) -> bool:
         checked.add(rule_id)
         ok = True
         for name in KEY_VALUE_COLUMNS:
@@ -348,7 +348,7 @@ def check(df: pl.DataFrame, criteria: tuple[str, ...] = CLAIMED) -> tuple[list[F
     visit(model()["root"], all_rows)
     # Attributes (formats of every column of a kind) are rules of their own.
     for rule_id in ("KeyValueFormat-A-003-M", "KeyValueFormat-A-004-M"):
-        _key_values(rule_id, rules[rule_id], all_rows)
+        key_value_rule(rule_id, rules[rule_id], all_rows)
     unchecked = sorted(set(rules) - checked)
     return sorted(findings.values(), key=lambda x: x.rule), unchecked
 

@@ -31,6 +31,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -56,6 +57,7 @@ RATES = un.RateCard.from_records(
 )
 
 
+@cache
 def _parents() -> dict[str, list[str]]:
     parents: dict[str, list[str]] = {}
     for rid, rule in _focus_rules.model()["rules"].items():
