@@ -362,7 +362,7 @@ def test_a_users_format_file_reads_its_exports(tmp_path):
                 {"provider": "acme_ci", "record_id": "17", "account_id": "acc-1", "project_id": "api",
                  "metric": "ci_minutes", "usage_start": ts("2024-06-01T00:00:00Z"), "quantity": 1.5, "unit": "Hours",
                  "cost": dec("1.2345"), "currency": "USD", "status": "succeeded",
-                 "tags": '{"repo.private":true}', "source_index": 0},
+                 "tags": '{"repo.private":true}', "revision": 1717200100000000, "source_index": 0},
                 {"provider": "acme_ci", "record_id": "18", "account_id": "acc-1", "project_id": "web",
                  "metric": "ci_minutes", "usage_start": ts("2024-06-01T01:00:00Z"), "quantity": 0.5, "unit": "Hours",
                  "currency": "EUR", "status": "failed", "billable": False, "source_index": 1},

@@ -76,6 +76,7 @@ _SUGER_1 = {
     "usage_end": ts("2024-08-12T01:00:00Z"),
     "status": "REPORTED",
     "tags": SUGER_TAGS_1,
+    "revision": 1723424700000000,  # lastUpdateTime 2024-08-12T01:05:00Z, µs
     "source_index": 0,
 }
 SUGER = [
@@ -95,6 +96,7 @@ SUGER = [
         "usage_end": ts("2024-08-13T00:00:00Z"),
         "status": "DELETED",
         "billable": False,
+        "revision": 1723507800000000,  # lastUpdateTime 2024-08-13T00:10:00Z
         "source_index": 1,
         "tags": '{"creationTime":"2024-08-13T00:00:05Z","lastUpdateTime":"2024-08-13T00:10:00+00:00","partner":"AZURE",'
         '"metaInfo.source":"LAGO","billableRecord.properties":{"tier":"pro"}}',
@@ -134,6 +136,7 @@ EXABITS = [
         "currency": "USD",
         "status": "terminated",
         "tags": '{"resource.name":"medical-breakable-pipe"}',
+        "revision": 616_000,  # total_uptime 616 minutes, in thousandths
         "source_index": 0,
     },
     {
@@ -152,6 +155,7 @@ EXABITS = [
         "currency": "USD",
         "status": "active",
         "tags": '{"resource.name":"quiet-orange-lake"}',
+        "revision": 1_440_000,
         "source_index": 1,
     },
     {
@@ -171,6 +175,7 @@ EXABITS = [
         "currency": "USD",
         "status": "terminated",
         "tags": '{"resource.name":"data-volume-1"}',
+        "revision": 1_440_000,
         "source_index": 2,
     },
 ]
@@ -314,6 +319,7 @@ PINNED_SCHEMA = {
     "status": pl.String,
     "billable": pl.Boolean,
     "tags": pl.String,
+    "revision": pl.Int64,
     "source": pl.String,
     "source_index": pl.UInt64,
 }

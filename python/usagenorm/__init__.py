@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import polars as pl
 
-from . import _canonical, _core, _formats, _sources
+from . import _canonical, _core, _formats, _merge, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, FormatError, NormalizeError, RateCardError
 from ._focus import check_focus, to_focus
@@ -115,7 +115,8 @@ def normalize(
             returned); or a list of any of these. Directories are searched recursively for
             ``*.json``, ``*.jsonl``, ``*.ndjson`` (also ``.gz``). A ``*.parquet`` or ``*.csv``
             file (or NDJSON whose first line is a canonical row) is a canonical table written
-            earlier: its columns are checked and its rows appended after the records read.
+            earlier: its columns are checked, its rows come first and the records read follow,
+            deduplicated together (a rerun over the same exports gives the same table).
         provider: force a format (see ``formats()``) instead of detecting it per file.
         errors: ``"raise"`` raises ``NormalizeError`` for the first bad record;
             ``"collect"`` returns a ``Collected`` with the rejects and the accounting.
@@ -141,6 +142,9 @@ def normalize(
     """
     given = list(sources) if isinstance(sources, list | tuple) else [sources]
     exports, tables = _canonical.split(given)
+    # Canonical tables written earlier, read first (a bad one is an error before any export is
+    # read) by the command line's rules (see _canonical).
+    read_back = [(str(p), _canonical.read(p)) for p in tables]
     records, rejected, stats, conflicts = _core.normalize(
         _sources.collect(exports if tables else sources),
         provider=provider,
@@ -151,21 +155,8 @@ def normalize(
         replace=_formats.replacements(),
     )
     if tables:
-        # Canonical tables written earlier, read by the command line's rules (see _canonical).
-        frames = [_canonical.read(p) for p in tables]
-        records = pl.concat([records, *frames], how="diagonal_relaxed")
-        stats = pl.concat(
-            [
-                stats,
-                pl.DataFrame(
-                    [
-                        {"source": str(p), "provider": None, "records": f.height, "accepted": f.height, "rows": f.height}
-                        for p, f in zip(tables, frames, strict=True)
-                    ]
-                ),
-            ],
-            how="diagonal_relaxed",
-        ).with_columns(pl.col(c).fill_null(0) for c in ("rejected", "duplicates", "superseded"))
+        # They dedupe together with the records read (see _merge).
+        records, stats, conflicts = _merge.merge(read_back, records, stats, conflicts, dedupe)
     if errors == "collect":
         out = Collected(records, rejected)
         out.stats = stats

@@ -7,7 +7,8 @@ command line) wrote earlier. ``normalize`` and the command line read them by the
 - every canonical column must be there, with a type that converts exactly to the canonical
   dtype (CSV holds text: it is parsed strictly, and a value that does not parse is an error);
   anything else is a ``ColumnError`` naming the file and the column. Extra columns (a priced
-  table's, say) are kept.
+  table's, say) are kept. ``revision`` may be missing (tables written before it was a column):
+  it is null then.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def read(path: Path) -> pl.DataFrame:
     except pl.exceptions.PolarsError as e:
         raise ColumnError(f"{path}: not a readable canonical table: {str(e).splitlines()[0]}") from None
     want = schema()
+    if "revision" not in df.columns:
+        df = df.with_columns(pl.lit(None, pl.Int64).alias("revision"))
     missing = [c for c in want if c not in df.columns]
     if missing:
         raise ColumnError(

@@ -175,6 +175,7 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
     let (usage_end, quantity) = (std::mem::take(&mut b.usage_end), std::mem::take(&mut b.quantity));
     let (cost, unit_price) = (std::mem::take(&mut b.cost), std::mem::take(&mut b.unit_price));
     let billable = std::mem::take(&mut b.billable);
+    let revision = std::mem::take(&mut b.revision);
     let text: Vec<StrParts> =
         TEXT_COLUMNS.iter().map(|(_, field)| std::mem::take(field(&mut b)).into_parts()).collect();
     drop(b);
@@ -195,6 +196,7 @@ fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<Da
             Ok(label_views("source", &names, source.into_iter(), None))
         }),
         Box::new(move || Ok(UInt64Chunked::from_vec("source_index".into(), source_index).into_column())),
+        Box::new(move || Ok(optional::<Int64Type>("revision", revision.into_parts()).into_column())),
     ];
     for ((name, _), part) in TEXT_COLUMNS.iter().zip(text) {
         builders.push(Box::new(move || Ok(string_views(name, part))));

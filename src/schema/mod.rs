@@ -24,6 +24,7 @@ pub enum ColumnType {
     Decimal,
     Bool,
     U64,
+    I64,
 }
 
 /// Every canonical column, in output order, with its type and whether it may hold nulls.
@@ -50,6 +51,7 @@ pub const COLUMNS: &[(&str, ColumnType, bool)] = &[
     ("status", ColumnType::Str, true),
     ("billable", ColumnType::Bool, false),
     ("tags", ColumnType::Str, false),
+    ("revision", ColumnType::I64, true),
     ("source", ColumnType::Str, false),
     ("source_index", ColumnType::U64, false),
 ];
@@ -88,8 +90,10 @@ pub struct Row<'a> {
     pub status: Option<Cow<'a, str>>,
     pub billable: bool,
     pub tags: String,
-    /// Not a column: orders two versions of one record (same provider and record_id, other
-    /// content) so deduplication keeps the newest. Suger: lastUpdateTime; Exabits: uptime.
+    /// Orders two versions of one record (same provider and record_id, other content) so
+    /// deduplication keeps the newest: Suger's lastUpdateTime (µs), Exabits' uptime (ms), a
+    /// format file's `revision` column. Kept in the table so that a canonical table read back
+    /// dedupes against fresh records by the same rule.
     pub revision: Option<i64>,
 }
 

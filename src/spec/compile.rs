@@ -11,8 +11,7 @@ use crate::money::Decimal;
 use crate::providers::FormatInfo;
 use crate::schema::charge_type;
 
-/// A column a format file may fill (`revision` is not a column: it orders two versions of
-/// one record for dedupe).
+/// A column a format file may fill (`revision` orders two versions of one record for dedupe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Col {
     // Read first, in this order, as the Rust formats do: times, then quantity and unit.
