@@ -151,13 +151,16 @@ def test_a_hash_collision_can_never_drop_a_record():
     """The merge drops a copy only after comparing it with its original value by value."""
     from usagenorm import _merge
 
-    df = un.normalize(EXAMPLES).head(2).with_columns(pl.lit(0, pl.UInt32).alias("__part"))
-    everything = df.with_row_index("__row")
-    rows = everything.select("__row", "__part", "source", "source_index")
-    content = _merge._content()
+    content = un.normalize(EXAMPLES).head(3).select(_merge._content())
+    u32 = {"__row": pl.UInt32, "__rec": pl.UInt32, "__ord": pl.UInt32}
+    rows = pl.DataFrame({"__row": [0, 1, 2], "__rec": [0, 1, 1], "__ord": [0, 0, 1]}, schema=u32)
+    pair = {"__rec": pl.UInt32, "__twin": pl.UInt32}
     # Pretend record 1 hashed like record 0: the value check refuses to drop it.
-    dups = pl.DataFrame({"__first": [1], "__twin": [0]}, schema={"__first": pl.UInt32, "__twin": pl.UInt32})
     with pytest.raises(RuntimeError, match="hashed alike"):
-        _merge._check_copies(everything, rows, dups, content)
-    same = pl.DataFrame({"__first": [0], "__twin": [0]}, schema={"__first": pl.UInt32, "__twin": pl.UInt32})
-    _merge._check_copies(everything, rows, same, content)
+        _merge._check_copies(content, rows, pl.DataFrame({"__rec": [1], "__twin": [0]}, schema=pair))
+    same = content.head(1)
+    _merge._check_copies(
+        pl.concat([same, same]),
+        pl.DataFrame({"__row": [0, 1], "__rec": [0, 1], "__ord": [0, 0]}, schema=u32),
+        pl.DataFrame({"__rec": [1], "__twin": [0]}, schema=pair),
+    )

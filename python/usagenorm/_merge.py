@@ -52,27 +52,7 @@ def merge(
     everything = pl.concat(parts, how="diagonal_relaxed").with_row_index("__row")
 
     content = _content()
-    rows = everything.select(
-        "__row",
-        *_RECORD,
-        "__src",
-        pl.struct(content).hash(0x5EED_0001).alias("__h"),
-        pl.struct(content).hash(0x5EED_0002).alias("__g"),
-    )
-    recs = (
-        rows.group_by(_RECORD)
-        .agg(
-            pl.col("__row").min().alias("__first"),
-            pl.len().alias("__n"),
-            pl.col("__h").sort_by("__row").alias("__h"),
-            pl.col("__g").sort_by("__row").alias("__g"),
-            pl.col("__src").first(),
-        )
-        .with_columns(pl.col("__h").hash(1), pl.col("__g").hash(2))
-        .sort("__first")
-    )
-    firsts = everything.select("__row", "provider", "record_id", "revision")
-    recs = recs.join(firsts, left_on="__first", right_on="__row", how="left", maintain_order="left")
+    rows, recs = _records(everything, content)
     version = [*_KEY, "__h", "__g", "__n"]
     if dedupe:
         recs = recs.with_columns(
@@ -80,32 +60,30 @@ def merge(
             pl.when(pl.col("record_id").is_null()).then(pl.col("__h")).alias("__anon"),
         ).with_columns(
             (pl.int_range(pl.len()).over(version) > 0).alias("__dup"),
-            pl.col("__first").first().over(version).alias("__twin"),
+            pl.col("__rec").first().over(version).alias("__twin"),
         )
         versions = recs.filter(~pl.col("__dup")).with_columns(
             pl.len().over(_KEY).alias("__versions"),
             pl.col("revision").is_not_null().all().over(_KEY).alias("__all_revised"),
-            pl.col("__first").sort_by("revision", "__first").last().over(_KEY).alias("__winner"),
+            pl.col("__rec").sort_by("revision", "__rec").last().over(_KEY).alias("__winner"),
         )
         conflicted = versions.filter(pl.col("record_id").is_not_null() & (pl.col("__versions") > 1)).with_columns(
             pl.when(~pl.col("__all_revised"))
             .then(pl.lit("kept_unresolved"))
-            .when(pl.col("__first") == pl.col("__winner"))
+            .when(pl.col("__rec") == pl.col("__winner"))
             .then(pl.lit("kept"))
             .otherwise(pl.lit("superseded"))
             .alias("resolution")
         )
         dups = recs.filter(pl.col("__dup"))
-        _check_copies(everything, rows, dups, content)
+        _check_copies(everything.select(content), rows, dups.select("__rec", "__twin"))
         superseded = conflicted.filter(pl.col("resolution") == "superseded")
     else:
         dups = superseded = conflicted = recs.clear().with_columns(pl.lit(None, pl.String).alias("resolution"))
-    dropped = pl.concat([dups.select("__first", "__n"), superseded.select("__first", "__n")])
-    rec_of_row = pl.col("__row").min().over(_RECORD)
-    records = (
-        everything.filter(~rec_of_row.is_in(dropped["__first"].implode()))
-        .drop("__row", "__part", "__src")
-        .select(*_canonical.schema(), pl.exclude(*_canonical.schema(), "__row", "__part", "__src"))
+    dropped = pl.concat([dups["__rec"], superseded["__rec"]])
+    internal = ("__row", "__part", "__src")
+    records = everything.filter(~rows["__rec"].is_in(dropped.implode())).select(
+        *_canonical.schema(), pl.exclude(*_canonical.schema(), *internal)
     )
     return (
         records,
@@ -114,19 +92,87 @@ def merge(
     )
 
 
-def _check_copies(everything: pl.DataFrame, rows: pl.DataFrame, dups: pl.DataFrame, content: list[str]) -> None:
-    """Every dropped copy equals the copy it duplicates, row by row and value by value."""
+def _records(everything: pl.DataFrame, content: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each row's record (``__rec``: the record's first row) and hashes; one row per record
+    with its input, fresh source, row count and content hashes (over its rows in order)."""
+    first = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift()) for c in _RECORD).fill_null(True)
+    rows = everything.select(
+        "__row",
+        "__part",
+        "__src",
+        first.alias("__first"),
+        _hash(content, 0).alias("__h"),
+        _hash(content, 1).alias("__g"),
+    )
+    named = ["provider", "record_id", "revision", "source", "source_index"]
+    starts = pl.concat([rows, everything.select(named)], how="horizontal").filter("__first")
+    contiguous = starts.select(pl.struct(_RECORD).is_unique().all()).item()
+    if contiguous:
+        # The usual case (the core and this function write records' rows together): a record
+        # is a run of rows, found without grouping.
+        rows = rows.with_columns(pl.when("__first").then("__row").forward_fill().alias("__rec"))
+        rows = rows.with_columns((pl.col("__row") - pl.col("__rec")).alias("__ord"))
+        recs = starts.select(
+            pl.col("__row").alias("__rec"),
+            "__part",
+            "__src",
+            (pl.col("__row").shift(-1).fill_null(everything.height) - pl.col("__row")).alias("__n"),
+            "__h",
+            "__g",
+            *named,
+        )
+    else:
+        rows = rows.with_columns(everything.select(pl.col("__row").min().over(_RECORD))["__row"].alias("__rec"))
+        rows = rows.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over("__rec").alias("__ord"))
+        recs = rows.group_by("__rec").agg("__part", "__src", pl.len().alias("__n")).sort("__rec")
+        recs = recs.with_columns(pl.col("__part", "__src").list.first(), pl.lit(0, pl.UInt64).alias("__h"))
+        recs = recs.with_columns(pl.col("__h").alias("__g"))
+        firsts = everything.select("__row", *named)
+        recs = recs.join(firsts, left_on="__rec", right_on="__row", how="left", maintain_order="left")
+    # Records of several rows: the hashes of their rows, in order.
+    multi = recs.filter(pl.col("__n") > 1)["__rec"]
+    if contiguous and multi.is_empty():
+        return rows.select("__row", "__rec", "__ord"), recs
+    several = (
+        rows.filter(pl.col("__rec").is_in(multi.implode()) if contiguous else pl.lit(True))
+        .group_by("__rec")
+        .agg(pl.col("__h").sort_by("__row"), pl.col("__g").sort_by("__row"))
+        .with_columns(pl.col("__h").hash(1), pl.col("__g").hash(2))
+    )
+    recs = recs.update(several, on="__rec")
+    return rows.select("__row", "__rec", "__ord"), recs
+
+
+def _hash(columns: list[str], seed: int) -> pl.Expr:
+    """A 64-bit hash of a row's values: each column's hash, folded FNV-style (wrapping u64)."""
+    out = pl.lit(0xCBF2_9CE4_8422_2325 ^ seed, pl.UInt64)
+    for i, c in enumerate(columns):
+        out = (out ^ pl.col(c).hash(seed * 1_000 + i)) * pl.lit(0x0000_0100_0000_01B3, pl.UInt64)
+    return out
+
+
+def _check_copies(content: pl.DataFrame, rows: pl.DataFrame, dups: pl.DataFrame) -> None:
+    """Every dropped copy equals the record it duplicates, row by row and value by value.
+    ``rows`` gives each row its record (``__rec``, the record's first row) and its place in
+    it (``__ord``); ``dups`` each
+    dropped record its original (``__twin``)."""
     if dups.is_empty():
         return
-    placed = everything.select(content).with_columns(
-        rows["__row"], rows.select(pl.col("__row").min().over(_RECORD).alias("__rec"))["__rec"]
-    )
-    placed = placed.with_columns(pl.col("__row").rank("ordinal").over("__rec").alias("__ord"))
-    copies = placed.join(dups.select(pl.col("__first").alias("__rec"), "__twin"), on="__rec")
-    originals = placed.rename({c: f"{c}__twin" for c in content}).rename({"__rec": "__twin"}).drop("__row")
+    placed = rows
+    copies = placed.join(dups, on="__rec")
+    originals = placed.select(pl.col("__rec").alias("__twin"), "__ord", pl.col("__row").alias("__twin_row"))
     paired = copies.join(originals, on=["__twin", "__ord"], how="left")
-    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}__twin")) for c in content)
-    if paired.height != copies.height or not paired.select(same.all()).item():
+    if paired["__twin_row"].null_count():
+        raise RuntimeError("usagenorm: two different records hashed alike while deduplicating; please report this")
+    paired = paired.sort("__row")
+    if paired["__twin_row"].is_sorted() and paired["__twin_row"].n_unique() == paired.height:
+        # The usual case (a rerun, an increment): the copies come in their originals' order,
+        # so two filters line them up (a gather of string views costs far more).
+        a = content.filter(pl.int_range(pl.len(), dtype=pl.UInt32).is_in(paired["__row"].implode()))
+        b = content.filter(pl.int_range(pl.len(), dtype=pl.UInt32).is_in(paired["__twin_row"].implode()))
+    else:
+        a, b = content[paired["__row"]], content[paired["__twin_row"]]
+    if not all(a[c].eq_missing(b[c]).all() for c in content.columns):
         raise RuntimeError("usagenorm: two different records hashed alike while deduplicating; please report this")
 
 
