@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: help setup build dev demo wheel test test-rust test-python test-wheel test-polars-lowest lint bench bench-ci fuzz focus-conformance
 
 # The Python test dependencies, and the lowest polars the package declares (tested, with the newest).
-TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" numpy mypy
+TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" "pyarrow>=14" "tqdm>=4.66" numpy mypy
 POLARS_LOWEST := 1.30.0
 # How every Linux wheel is built, here and in .github/workflows/release.yml: abi3, manylinux2014
 # (glibc 2.17), zig as the linker (the ziglang package brings it; maturin finds it through the

@@ -19,14 +19,14 @@ mod time;
 // The library's API: normalize, aggregate, price, the canonical batch they exchange, and the
 // registry of formats (Rust ones and format files). Everything else is private to the crate.
 pub use aggregate::{aggregate, AggregateSpec, Aggregated, ExactSum, GroupColumn, KeyColumn, Nullable, UsageColumns};
-pub use cancel::{run as run_cancellable, Token as CancelToken};
+pub use cancel::{run as run_cancellable, Phase, Snapshot, Token as CancelToken};
 pub use dedupe::Conflict;
 pub use error::{Error, Result};
 #[cfg(feature = "fuzzing")]
 pub use json::assert_checked_agrees_with_serde;
 pub use json::{ErrorKind, FieldError, FieldResult, RawObject};
 pub use money::Decimal;
-pub use normalize::{normalize, progress, ErrorMode, Input, NormalizeOptions, NormalizeOutput, Rejection, SourceStats};
+pub use normalize::{normalize, ErrorMode, Input, NormalizeOptions, NormalizeOutput, Rejection, SourceStats};
 pub use pricing::{price, Outcome, Priced, PricingInput, PricingOptions, RateCard, MATCH_COLUMNS, OUTCOMES};
 pub use schema::{CanonicalBatch, ColumnType, Row, Tags, COLUMNS};
 pub use time::Every;

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, overload
 
 import polars as pl
 
-from . import _canonical, _core, _formats, _merge, _sources
+from . import _canonical, _core, _formats, _merge, _progress, _sources
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._errors import ColumnError, FormatError, NormalizeError, RateCardError
 from ._focus import check_focus, to_focus
@@ -74,6 +75,7 @@ def normalize(
     period: str | None = ...,
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
+    progress: bool | Callable[[dict[str, Any]], object] | None = ...,
 ) -> pl.DataFrame: ...
 @overload
 def normalize(
@@ -85,6 +87,7 @@ def normalize(
     period: str | None = ...,
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
+    progress: bool | Callable[[dict[str, Any]], object] | None = ...,
 ) -> Collected: ...
 @overload
 def normalize(
@@ -96,6 +99,7 @@ def normalize(
     period: str | None = ...,
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
+    progress: bool | Callable[[dict[str, Any]], object] | None = ...,
 ) -> pl.DataFrame | Collected: ...
 def normalize(
     sources: Any,
@@ -106,6 +110,7 @@ def normalize(
     period: str | None = None,
     dedupe: bool = True,
     formats: list[Format] | None = None,
+    progress: bool | Callable[[dict[str, Any]], object] | None = None,
 ) -> pl.DataFrame | Collected:
     """Read usage exports into the canonical table.
 
@@ -126,6 +131,12 @@ def normalize(
             README's "Duplicates"); ``False`` keeps every record read.
         formats: format files (``Format``) to detect and read beside the built-in formats,
             the registered ones (``register_format``) and those installed packages provide.
+        progress: ``True`` shows a progress bar on stderr (tqdm's, a notebook widget too,
+            when tqdm is installed; else one line, redrawn on a terminal, once per phase in a
+            log). A callable is called every 100 ms and at the end with a dict: ``phase``
+            (``reading``, ``dedupe``, ``building the frame``, ``merging tables``, ``done``),
+            ``sources`` / ``sources_total``, ``bytes`` / ``bytes_total`` (of finished
+            sources) and ``records`` read; an exception it raises stops the call.
 
     Returns:
         The canonical ``polars.DataFrame``, or a ``Collected`` with ``errors="collect"``.
@@ -145,18 +156,31 @@ def normalize(
     # Canonical tables written earlier, read first (a bad one is an error before any export is
     # read) by the command line's rules (see _canonical).
     read_back = [(str(p), _canonical.read(p)) for p in tables]
-    records, rejected, stats, conflicts = _core.normalize(
-        _sources.collect(exports if tables else sources),
-        provider=provider,
-        errors=errors,
-        period=period,
-        dedupe=dedupe,
-        formats=_formats.active(formats),
-        replace=_formats.replacements(),
-    )
-    if tables:
-        # They dedupe together with the records read (see _merge).
-        records, stats, conflicts = _merge.merge(read_back, records, stats, conflicts, dedupe)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"progress must be True, False, None or a callable, not {type(progress).__name__}")
+    bar = _progress.Bar() if progress is True else None
+    relay = _progress.Relay(bar if bar is not None else progress) if progress not in (None, False) else None
+    try:
+        records, rejected, stats, conflicts = _core.normalize(
+            _sources.collect(exports if tables else sources),
+            provider=provider,
+            errors=errors,
+            period=period,
+            dedupe=dedupe,
+            formats=_formats.active(formats),
+            replace=_formats.replacements(),
+            progress=relay,
+        )
+        if tables:
+            # They dedupe together with the records read (see _merge).
+            if relay is not None:
+                relay.phase("merging tables")
+            records, stats, conflicts = _merge.merge(read_back, records, stats, conflicts, dedupe)
+        if relay is not None:
+            relay.done()
+    finally:
+        if bar is not None:
+            bar.close()
     if errors == "collect":
         out = Collected(records, rejected)
         out.stats = stats

@@ -1,6 +1,7 @@
 """The native core of usagenorm (Rust, via pyo3). Use the wrappers in ``usagenorm`` instead:
 they accept paths, globs, folders, file objects and dicts, and shape the results."""
 
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -19,6 +20,7 @@ def normalize(
     dedupe: bool = True,
     formats: list[CompiledFormat] = ...,
     replace: list[CompiledFormat] = ...,
+    progress: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Normalize sources into the canonical table, in parallel, with the GIL released.
 
@@ -34,6 +36,11 @@ def normalize(
         formats: compiled format files to read beside the built-in formats (checked: unique
             ids, no overlapping detection).
         replace: compiled format files read in place of the built-in format of their id.
+        progress: called with this call's progress every 100 ms while it runs and once when
+            its work is done: a dict with ``phase`` (``starting``, ``reading``, ``dedupe``,
+            ``building the frame``, ``done``), ``sources`` / ``sources_total``, ``bytes`` /
+            ``bytes_total`` (of finished sources) and ``records`` read. An exception it raises
+            stops the call and is raised.
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected
@@ -212,12 +219,3 @@ def focus_tags(df: pl.DataFrame, /) -> pl.DataFrame:
         '{"a":"[1,2]","b":3}'
     """
 
-def progress() -> tuple[int, int]:
-    """``(sources finished, records read)`` since the running ``normalize`` call started.
-
-    Process-wide and approximate when several calls run at once; meant for progress bars
-    (the command line polls it from another thread while ``normalize`` runs detached).
-
-    Example:
-        >>> files_done, records_done = progress()
-    """

@@ -52,38 +52,26 @@ class TooManyRejects(Exception):
 
 
 class Progress:
-    """A one-line progress display on stderr, only on a terminal, while the core works."""
+    """The command line's progress display (``_progress.Bar``, plain: one line redrawn on
+    stderr), only on a terminal and without ``--quiet``: reading, dedupe, building the frame,
+    merging tables, then writing. Its callback is what ``normalize(progress=...)`` receives."""
 
-    def __init__(self, enabled: bool, files: int) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.files = files
-        self.start = time.perf_counter()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def __init__(self, enabled: bool) -> None:
+        from ._progress import Bar
 
-    def _draw(self) -> None:
-        while not self._stop.wait(0.2):
-            done_files, records = _core.progress()
-            rate = records / max(time.perf_counter() - self.start, 1e-9)
-            width = 30
-            filled = int(width * done_files / self.files) if self.files else 0
-            sys.stderr.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {done_files}/{self.files} files, "
-                f"{records:,} records, {rate:,.0f} records/s"
-            )
-            sys.stderr.flush()
+        self.bar = Bar(use_tqdm=False) if enabled and sys.stderr.isatty() else None
 
-    def __enter__(self) -> Progress:  # noqa: PYI034 (typing.Self needs Python 3.11; we support 3.10)
-        if self.enabled:
-            self._thread = threading.Thread(target=self._draw, daemon=True)
-            self._thread.start()
-        return self
+    @property
+    def callback(self):
+        return self.bar
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-            sys.stderr.write("\r" + " " * 100 + "\r")
+    def phase(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.phase(name)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_in_thread(fn, *args, **kwargs):
@@ -117,7 +105,8 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
     exports, tables = _canonical.split(given)
     sources = _sources.collect(exports) if exports else []  # reads standard input, once
     inputs = [name if data is None else _named(name, data) for name, data in sources]
-    with Progress(not args.quiet and bool(sources), len(sources)):
+    args.progress = Progress(not args.quiet)
+    try:
         out = run_in_thread(
             normalize,
             [*map(str, tables), *inputs],
@@ -126,7 +115,13 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
             period=getattr(args, "period", None),
             dedupe=not args.no_dedupe,
             formats=_format_files(args),
+            progress=args.progress.callback,
         )
+    except BaseException:
+        args.progress.close()
+        raise
+    if args.command != "normalize":
+        args.progress.close()  # normalize shows its writing too
     st = stats = out.stats
     rejected = out.rejected
     summary = {
@@ -274,7 +269,11 @@ def summarize(args: argparse.Namespace, summary: dict, started: float, extra: st
 def cmd_normalize(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     df, summary = load(args)
-    write(df, args.output)
+    args.progress.phase("writing")
+    try:
+        write(df, args.output)
+    finally:
+        args.progress.close()
     summarize(args, summary, started)
 
 

@@ -12,10 +12,15 @@ pub(super) struct Group {
 }
 
 /// Reads the sources `range` one after another, merging their rows as they arrive.
-pub(super) fn read_group(inputs: &[Input], range: std::ops::Range<usize>, base: &Ctx) -> Result<Group> {
+pub(super) fn read_group(inputs: &[Input], range: std::ops::Range<usize>, sizes: &[u64], base: &Ctx) -> Result<Group> {
     let mut group = Group { batches: Vec::new(), rejects: Vec::new(), read: Vec::with_capacity(range.len()) };
     for (k, input) in range.clone().zip(&inputs[range]) {
         let (chunk, provider) = read_source(k as u32, input, base)?;
+        let size = sizes.get(k).copied().unwrap_or(0);
+        crate::cancel::report(|p| {
+            p.sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            p.bytes.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        });
         group.read.push((provider, chunk.records, chunk.rejects.len() as u64));
         chunk.batches.into_iter().for_each(|b| push_batch(&mut group.batches, b, 0));
         group.rejects.extend(chunk.rejects);

@@ -330,7 +330,7 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
         }
     }
     out.records = chunk.len() as u64;
-    RECORDS_DONE.fetch_add(out.records, Ordering::Relaxed);
+    records_read(out.records);
     batch.shrink_to_fit();
     out.batches.push(batch);
     out

@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::cancel::Phase;
 
 use rayon::prelude::*;
 use serde_json::value::RawValue;
@@ -38,14 +40,9 @@ use document::*;
 use ndjson::*;
 use source::*;
 
-/// Progress of the running `normalize` calls (process-wide, approximate when several run at
-/// once): sources finished and records read. The command line polls it for its progress bar.
-static SOURCES_DONE: AtomicU64 = AtomicU64::new(0);
-static RECORDS_DONE: AtomicU64 = AtomicU64::new(0);
-
-/// `(sources finished, records read)` since the last `normalize` call started.
-pub fn progress() -> (u64, u64) {
-    (SOURCES_DONE.load(Ordering::Relaxed), RECORDS_DONE.load(Ordering::Relaxed))
+/// Adds `n` records read to the running call's progress.
+fn records_read(n: u64) {
+    crate::cancel::report(|p| p.records.fetch_add(n, Ordering::Relaxed));
 }
 
 /// Batches are merged into batches of about this many rows while sources are read; each
@@ -218,6 +215,11 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
     let mut out = NormalizeOutput { sources: inputs.iter().map(Input::name).collect(), ..Default::default() };
     let mut read = Vec::with_capacity(inputs.len());
     let sizes: Vec<u64> = inputs.par_iter().map(Input::size_hint).collect();
+    crate::cancel::report(|p| {
+        p.sources_total.store(inputs.len() as u64, Ordering::Relaxed);
+        p.bytes_total.store(sizes.iter().sum(), Ordering::Relaxed);
+        p.set_phase(Phase::Reading);
+    });
     // Consecutive sources of about GROUP_BYTES make a group, read by one task; the groups are
     // read in parallel, and their rows (already in chunks) appended in order.
     let total: u64 = sizes.iter().sum();
@@ -252,7 +254,8 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
         call: Some(&call),
         nonfinite: false,
     };
-    let groups: Vec<Result<Group>> = groups.into_par_iter().map(|range| read_group(inputs, range, &base)).collect();
+    let groups: Vec<Result<Group>> =
+        groups.into_par_iter().map(|range| read_group(inputs, range, &sizes, &base)).collect();
     // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
     crate::cancel::check()?;
     for group in groups {
@@ -277,6 +280,7 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
             });
         }
     }
+    crate::cancel::report(|p| p.set_phase(Phase::Dedupe));
     let removed = if options.dedupe { dedupe(&mut out.batches) } else { DedupeResult::default() };
     crate::cancel::check()?;
     out.conflicts = removed.conflicts;

@@ -153,7 +153,7 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                     read_line(None, &mut out, *number, line);
                 }
             }
-            RECORDS_DONE.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            records_read(chunk.len() as u64);
             out.batches.iter_mut().for_each(CanonicalBatch::shrink_to_fit);
             out
         })

@@ -34,6 +34,32 @@ type Frames = (PyDataFrame, PyDataFrame, PyDataFrame, PyDataFrame);
 /// is handed over the moment it is ready (signals are looked at every 20 ms while waiting), so a
 /// small call costs no more than its work.
 fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    interruptible_with(py, None, work)
+}
+
+/// How often a progress callback is called while a call runs.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The call's progress as the dict a progress callback receives.
+fn progress_dict<'py>(py: Python<'py>, s: &crate::Snapshot) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("phase", s.phase.name())?;
+    d.set_item("sources", s.sources)?;
+    d.set_item("sources_total", s.sources_total)?;
+    d.set_item("bytes", s.bytes)?;
+    d.set_item("bytes_total", s.bytes_total)?;
+    d.set_item("records", s.records)?;
+    Ok(d)
+}
+
+/// `interruptible`, calling `progress` (if given) with the call's progress every 100 ms while
+/// it runs and once when its work is done; an exception the callback raises stops the call
+/// and is raised.
+fn interruptible_with<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    work: impl FnOnce() -> PyResult<T> + Send,
+) -> PyResult<T> {
     let panicked = || PyRuntimeError::new_err("usagenorm: internal error (panic)");
     let token = crate::cancel::Token::new();
     std::thread::scope(|scope| {
@@ -42,6 +68,7 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
         let handle = scope.spawn(move || {
             let _ = done.send(crate::cancel::run(&worker_token, work).map_err(PyErr::from).and_then(|r| r));
         });
+        let mut shown = std::time::Instant::now();
         loop {
             // The receiver goes into the GIL-free wait and comes back (it is not `Sync`).
             let received;
@@ -49,6 +76,11 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
             match received {
                 Ok(out) => {
                     let _ = handle.join();
+                    if let (Some(callback), Ok(_)) = (progress, &out) {
+                        let mut last = token.progress();
+                        last.phase = crate::Phase::Done;
+                        callback.call1((progress_dict(py, &last)?,))?;
+                    }
                     return out;
                 }
                 // The worker ended without a result: it panicked.
@@ -58,7 +90,12 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + S
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if let Err(signal) = py.check_signals() {
+            let mut stop = py.check_signals().err();
+            if let Some(callback) = progress.filter(|_| stop.is_none() && shown.elapsed() >= PROGRESS_EVERY) {
+                shown = std::time::Instant::now();
+                stop = progress_dict(py, &token.progress()).and_then(|d| callback.call1((d,))).err();
+            }
+            if let Some(signal) = stop {
                 token.cancel();
                 // Without the GIL: the worker may need it to build its own error on the way out.
                 py.detach(|| {
@@ -120,7 +157,7 @@ fn registry(formats: &[Bound<'_, CompiledFormat>], replace: &[Bound<'_, Compiled
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new()))]
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     py: Python<'_>,
@@ -131,6 +168,7 @@ fn normalize(
     dedupe: bool,
     formats: Vec<Bound<'_, CompiledFormat>>,
     replace: Vec<Bound<'_, CompiledFormat>>,
+    progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Frames> {
     let options = NormalizeOptions {
         provider,
@@ -140,8 +178,9 @@ fn normalize(
         formats: registry(&formats, &replace)?,
     };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
-    let frames = interruptible(py, || {
+    let frames = interruptible_with(py, progress.as_ref(), || {
         let mut out = crate::normalize(&inputs, &options)?;
+        crate::cancel::report(|p| p.set_phase(crate::Phase::Frame));
         let records = frame::canonical(&mut out);
         Ok((records, frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
@@ -214,12 +253,6 @@ fn _frame_bytes(py: Python<'_>, df: PyDataFrame) -> PyResult<usize> {
     interruptible(py, || Ok(frame::frame_bytes(&df.0)))
 }
 
-/// `(sources finished, records read)` of the running normalize call, for progress bars.
-#[pyfunction]
-fn progress() -> (u64, u64) {
-    crate::normalize::progress()
-}
-
 /// The formats usagenorm reads (built in, then `formats`) and how each maps onto the
 /// canonical columns, with where each is defined and its FOCUS names.
 #[pyfunction]
@@ -241,7 +274,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats, m)?)?;
     m.add_function(wrap_pyfunction!(compile_format, m)?)?;
     m.add_class::<CompiledFormat>()?;
-    m.add_function(wrap_pyfunction!(progress, m)?)?;
     m.add_function(wrap_pyfunction!(_frame_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(dumps::dumps, m)?)?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
