@@ -34,9 +34,10 @@ pub enum Error {
     /// A format file (or dict) that cannot be compiled: which file, which key, what is allowed.
     #[error("{origin}: {}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
     Format { origin: String, key: String, message: String },
-    /// A rate card row is unusable, or two rows match one usage row equally well.
-    #[error("rate card row {row}: {message}")]
-    RateCard { row: usize, message: String },
+    /// A rate card row is unusable (`row` counts the card's data rows from 1; 0 is the card
+    /// as a whole), or two rows match one usage row equally well (`usage_row`, from 0).
+    #[error("rate card{}: {message}", if *row == 0 { String::new() } else { format!(" row {row}") })]
+    RateCard { row: usize, message: String, usage_row: Option<usize> },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -13,6 +13,7 @@
 //!   pieces add up to the quantity exactly) and each piece is priced by the rate valid then.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -69,12 +70,13 @@ impl RateCard {
     pub fn parse(columns: &[(String, Vec<Option<String>>)]) -> Result<RateCard> {
         if columns.first().is_some_and(|(_, rows)| rows.len() >= SEVERAL as usize) {
             let message = format!("a rate card holds fewer than {SEVERAL} rows");
-            return Err(Error::RateCard { row: 0, message });
+            return Err(Error::RateCard { row: 0, message, usage_row: None });
         }
         let known = |c: &str| MATCH_COLUMNS.contains(&c) || OTHER_COLUMNS.contains(&c);
         if let Some((bad, _)) = columns.iter().find(|(c, _)| !known(c)) {
             return Err(Error::RateCard {
                 row: 0,
+                usage_row: None,
                 message: format!(
                     "unknown column {bad:?}; a rate card has {} and {}",
                     MATCH_COLUMNS.join(", "),
@@ -84,7 +86,11 @@ impl RateCard {
         }
         let col = |name: &str| columns.iter().find(|(c, _)| c == name).map(|(_, v)| v);
         let Some(prices) = col("unit_price") else {
-            return Err(Error::RateCard { row: 0, message: "the card has no unit_price column".into() });
+            return Err(Error::RateCard {
+                row: 0,
+                message: "the card has no unit_price column".into(),
+                usage_row: None,
+            });
         };
         let rows = prices.len();
         let cell = |name: &str, i: usize| -> Option<&str> {
@@ -94,7 +100,7 @@ impl RateCard {
         let mut index: HashMap<String, usize> = HashMap::new();
         for i in 0..rows {
             let row = i + 1;
-            let err = |message: String| Error::RateCard { row, message };
+            let err = |message: String| Error::RateCard { row, message, usage_row: None };
             let price_text = cell("unit_price", i).ok_or_else(|| err("unit_price is empty".into()))?;
             let price = Decimal::parse(price_text).map_err(|e| err(format!("unit_price {price_text:?}: {e}")))?;
             // A price finer than 10⁻⁹ would be rounded here, before the multiplication (a
@@ -169,6 +175,7 @@ impl RateCard {
                 return Err(Error::RateCard {
                     row: l.tiers[0].2,
                     message: "the lowest tier of its ladder must start at tier_from 0 (or be empty)".into(),
+                    usage_row: None,
                 });
             }
         }
@@ -271,6 +278,8 @@ pub struct Priced {
     pub currency: Vec<u32>,
     pub currencies: Vec<String>,
     pub outcome: Vec<Outcome>,
+    /// The card's data rows (from 1) that priced no usage row, ascending.
+    pub unused_rows: Vec<usize>,
 }
 
 /// A row's running price: the exact sum of its priced pieces and which price(s) applied.
@@ -330,7 +339,10 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
         currency: vec![0; rows],
         currencies: card.ladders.iter().map(|l| l.currency.clone()).collect(),
         outcome: vec![Outcome::NoRate; rows],
+        unused_rows: Vec::new(),
     };
+    // Which ladders priced a row (set once each; read at the end for `unused_rows`).
+    let used: Vec<AtomicBool> = card.ladders.iter().map(|_| AtomicBool::new(false)).collect();
     // 1. In parallel, each row: its outcome and its pieces (per validity window). A piece on a
     // single-price ladder is priced at once, and a row priced only by such pieces is finished
     // here; a row with a piece on a tiered ladder waits for step 2, with its priced part.
@@ -348,6 +360,11 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
             for (j, o) in outcomes.iter_mut().enumerate() {
                 let i = c * CHUNK + j;
                 *o = row_pieces(input, card, &candidates, options, i, &mut pieces)?;
+                for p in &pieces {
+                    if !used[p.ladder].load(Ordering::Relaxed) {
+                        used[p.ladder].store(true, Ordering::Relaxed);
+                    }
+                }
                 let mut state = RowState::default();
                 let mut waits = false;
                 for &p in &pieces {
@@ -378,6 +395,7 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
         tiered.extend(t);
         waiting.extend(w);
     }
+    out.unused_rows = unused_rows(card, &used);
     if waiting.is_empty() {
         return Ok(out);
     }
@@ -425,6 +443,19 @@ pub fn price(input: &PricingInput, card: &RateCard, options: PricingOptions) -> 
         }
     }
     Ok(out)
+}
+
+/// The card rows of the ladders that priced nothing (every tier of such a ladder).
+fn unused_rows(card: &RateCard, used: &[AtomicBool]) -> Vec<usize> {
+    let mut rows: Vec<usize> = card
+        .ladders
+        .iter()
+        .zip(used)
+        .filter(|(_, u)| !u.load(Ordering::Relaxed))
+        .flat_map(|(l, _)| l.tiers.iter().map(|t| t.2))
+        .collect();
+    rows.sort_unstable();
+    rows
 }
 
 /// What step 1 leaves of a chunk for step 2: pieces on tiered ladders, and the rows waiting
@@ -631,6 +662,7 @@ fn best_rate<'c>(card: &RateCard, list: &'c [Candidate], at: i64, row: usize) ->
         return Err(Error::RateCard {
             row: a,
             message: format!("rows {a} and {b} match usage row {row} equally well ({top} match columns each)"),
+            usage_row: Some(row),
         });
     }
     Ok(Some(best))

@@ -84,6 +84,8 @@ def test_price_and_reconcile(tmp_path):
         Decimal("0.54"),
     ]
     assert "priced" in r.stderr
+    # The Exabits rows keep their provider cost (no --overwrite): its rate row priced nothing.
+    assert f"1 rate row(s) priced nothing (row 2 of {rates})" in r.stderr
     assert pl.read_csv(diffs).height == 2  # the two Exabits rows whose fee is not 0.005112/min
     # Warnings are one plain line, not Python's file/line/source dump.
     assert "usagenorm: warning: " in r.stderr and "matched no rate" in r.stderr

@@ -61,7 +61,32 @@ def test_two_equally_specific_rates_are_an_error_naming_both_rows():
     )
     with pytest.raises(un.RateCardError, match=r"rows 1 and 2 match usage row 0 equally well") as info:
         un.price(usage({"usage_start": "2024-01-01T00:00:00Z", "quantity": 1.0}), rates)
-    assert info.value.row == 1
+    assert (info.value.row, info.value.usage_row) == (1, 0)
+
+
+def test_an_ambiguous_rate_names_the_usage_row_by_source_and_record():
+    rates = un.RateCard.from_records(
+        [{"provider": "gitpod", "unit_price": "1"}, {"metric": "environment_runtime", "unit_price": "2"}]
+    )
+    df = un.normalize(EXAMPLES / "gitpod.json")
+    with pytest.raises(un.RateCardError) as info:
+        un.price(df, rates)
+    first = df.row(0, named=True)
+    assert str(info.value) == (
+        "rate card row 1: rows 1 and 2 match usage row 0 equally well (1 match columns each): "
+        f"usage row 0 is {first['source']} record 0, record_id {first['record_id']!r}"
+    )
+
+
+def test_a_csv_cards_error_names_the_file_row_and_line(tmp_path):
+    path = tmp_path / "rates.csv"
+    path.write_text("provider,unit_price\ngitpod,0.36\ngitpod,-1\n")
+    with pytest.raises(un.RateCardError) as info:
+        un.RateCard.from_csv(path)
+    assert str(info.value) == f"{path}: rate card row 2 (line 3): unit_price -1 is negative"
+    path.write_text("provider,unit_price,colour\ngitpod,0.36,red\n")
+    with pytest.raises(un.RateCardError, match=r"rates\.csv: rate card: unknown column \"colour\""):
+        un.RateCard.from_csv(path)
 
 
 def test_per_minute_price_applies_to_hours():
@@ -162,6 +187,28 @@ def test_unmatched_rows_stay_null_warn_and_are_counted():
     assert out.filter(pl.col("provider") == "vmware")["cost"].null_count() == 5
     counts = dict(summary.group_by("outcome").agg(pl.col("rows").sum()).iter_rows())
     assert counts == {"priced": 2, "no_quantity": 1, "no_rate": 10, "not_billable": 1, "provider_cost": 3}
+    assert summary.filter(pl.col("outcome") == "unused_rate").is_empty()
+
+
+def test_the_summary_lists_the_rate_rows_that_priced_nothing():
+    rates = un.RateCard.from_records(
+        [
+            {"provider": "gitpod", "unit_price": "1"},
+            {"provider": "gitpod", "metric": "enviroment_runtime", "unit_price": "2"},  # a typo
+            {"provider": "suger", "metric": "api_calls", "unit_price": "0.001"},
+            {"provider": "suger", "metric": "api_calls", "unit_price": "0.0005", "tier_from": "1000000"},
+            {"provider": "openai", "unit_price": "3"},  # no such usage here
+        ]
+    )
+    df = un.normalize([EXAMPLES / "gitpod.json", EXAMPLES / "suger.json"])
+    with pytest.warns(un.UnpricedRowsWarning):
+        _, summary = un.price(df, rates, summary=True)
+    unused = summary.filter(pl.col("outcome") == "unused_rate")
+    assert unused.select("provider", "metric", "rows", "rate_row").rows() == [
+        ("gitpod", "enviroment_runtime", 0, 2),
+        ("openai", None, 0, 5),
+    ]
+    assert summary.filter(pl.col("outcome") != "unused_rate")["rate_row"].null_count() == summary.height - 2
 
 
 def test_reconcile_exabits():

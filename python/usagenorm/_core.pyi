@@ -147,7 +147,7 @@ def check_rate_card(card: pl.DataFrame) -> int:
 
 def price(
     df: pl.DataFrame, card: pl.DataFrame, /, *, overwrite: bool = False, billable_only: bool = True
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[int]]:
     """Price prepared usage columns with a rate card, in parallel, GIL released.
 
     Arguments:
@@ -159,14 +159,16 @@ def price(
         billable_only: leave rows whose ``__billable`` is false unpriced.
 
     Returns:
-        One row per usage row: ``cost``, ``unit_price`` (decimal(38, 9)), ``currency``, and
-        ``outcome`` (``priced``, ``provider_cost``, ``no_rate``, ``not_billable``, ``no_quantity``).
+        ``(priced, unused)``: one row per usage row, ``cost``, ``unit_price`` (decimal(38, 9)),
+        ``currency``, and ``outcome`` (``priced``, ``provider_cost``, ``no_rate``,
+        ``not_billable``, ``no_quantity``); and the card's data rows (from 1) that priced no
+        usage row.
 
     Raises:
         usagenorm.RateCardError: a bad card, or two rates matching a row equally well.
 
     Example:
-        >>> priced = price(prepared, card_text)
+        >>> priced, unused = price(prepared, card_text)
         >>> priced.columns
         ['cost', 'unit_price', 'currency', 'outcome']
     """
@@ -212,7 +214,7 @@ def focus_tags(df: pl.DataFrame, /) -> pl.DataFrame:
     rest is unchanged. In parallel, GIL released.
 
     Raises:
-        ColumnError: a value that is not a JSON object, naming its row (1-based).
+        ColumnError: a value that is not a JSON object, naming its row (from 0, as ``df.row(n)``).
 
     Example:
         >>> focus_tags(pl.DataFrame({"tags": ['{"a":[1,2],"b":3}']}))["tags"][0]

@@ -46,11 +46,18 @@ class ColumnError(ValueError):
 
 
 class RateCardError(ValueError):
-    """A rate card row is unusable, or two rows match a usage row equally well."""
+    """A rate card row is unusable, or two rows match a usage row equally well.
 
-    def __init__(self, message: str, *, row: int | None = None) -> None:
+    Attributes:
+        row: the card's data row, counted from 1 (CSV line ``row + 1``); 0 for the card as a whole.
+        usage_row: for two equally good rates, the usage frame's row, counted from 0
+            (``df.row(usage_row)``); the message names its source, record and record_id.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None, usage_row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+        self.usage_row = usage_row
 
 
 class FormatError(ValueError):

@@ -57,7 +57,11 @@ class RateCard:
         try:
             return cls(pl.read_csv(path, infer_schema=False))
         except RateCardError as e:
-            raise RateCardError(f"{os.fspath(path)}: {e}", row=e.row) from None
+            text = str(e)
+            if e.row:
+                # The header is line 1: data row N is line N + 1.
+                text = text.replace(f"rate card row {e.row}:", f"rate card row {e.row} (line {e.row + 1}):", 1)
+            raise RateCardError(f"{os.fspath(path)}: {text}", row=e.row) from None
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> RateCard:
@@ -104,6 +108,16 @@ def _collect(df: pl.DataFrame | pl.LazyFrame, fn: str) -> pl.DataFrame:
     return _frames.lazy(df, fn).collect()
 
 
+def _usage_row(frame: pl.DataFrame, i: int) -> str:
+    """A usage row named by where it came from: source, record (its source_index) and record_id."""
+    row = frame.row(i, named=True)
+    parts = [f"{row['source']} record {row['source_index']}" if "source" in row and "source_index" in row else ""]
+    if row.get("record_id") is not None:
+        parts.append(f"record_id {row['record_id']!r}")
+    named = ", ".join(p for p in parts if p)
+    return f"usage row {i} is {named}" if named else f"usage row {i}"
+
+
 @overload
 def price(
     df: pl.DataFrame | pl.LazyFrame,
@@ -146,15 +160,18 @@ def price(
         rates: a ``RateCard``.
         overwrite: also price rows that carry a provider cost (Exabits); by default they keep it.
         billable_only: leave rows with ``billable`` false unpriced (default).
-        summary: also return one row per (outcome, provider, metric) with its row count.
+        summary: also return one row per (outcome, provider, metric) with its row count, then
+            one row per rate row that priced no usage row (outcome ``unused_rate``, its
+            provider and metric, ``rate_row`` counted from 1 as in errors).
 
     Returns:
         The frame with ``cost`` / ``unit_price`` / ``currency`` filled where a rate applied;
         with ``summary=True``, ``(priced, summary)``. Outcomes: ``priced``, ``provider_cost``
-        (kept), ``no_rate``, ``not_billable``, ``no_quantity``.
+        (kept), ``no_rate``, ``not_billable``, ``no_quantity``; and ``unused_rate``.
 
     Raises:
-        RateCardError: two rates match a row equally well (both rows named).
+        RateCardError: two rates match a row equally well (both rate rows named, and the usage
+            row by its source, record and record_id).
         ColumnError: a missing or mistyped column.
 
     Warns:
@@ -166,7 +183,16 @@ def price(
     if not isinstance(rates, RateCard):
         raise TypeError(f"price: rates must be a RateCard, got {type(rates).__name__}")
     frame = _collect(df, "price")
-    result = _core.price(_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only)
+    try:
+        result, unused = _core.price(
+            _prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only
+        )
+    except RateCardError as e:
+        if e.usage_row is None:
+            raise
+        raise RateCardError(
+            f"{e}: {_usage_row(frame, e.usage_row)}", row=e.row, usage_row=e.usage_row
+        ) from None
     done = result["outcome"] == "priced"
 
     def merged(name: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
@@ -195,8 +221,21 @@ def price(
         .group_by("outcome", "provider", "metric")
         .len("rows")
         .sort("outcome", "provider", "metric", nulls_last=False)
+        .with_columns(pl.lit(None, pl.Int64).alias("rate_row"))
     )
-    return out, counts
+    # The rate rows that priced nothing: a typo in a metric, a rate for usage not in this frame.
+    card = rates.frame
+    unmatched = pl.DataFrame(
+        {
+            "outcome": ["unused_rate"] * len(unused),
+            "provider": card["provider"].gather([r - 1 for r in unused]) if "provider" in card.columns else None,
+            "metric": card["metric"].gather([r - 1 for r in unused]) if "metric" in card.columns else None,
+            "rows": [0] * len(unused),
+            "rate_row": unused,
+        },
+        schema=counts.schema,
+    )
+    return out, pl.concat([counts, unmatched])
 
 
 def reconcile(df: pl.DataFrame | pl.LazyFrame, rates: RateCard, *, tolerance: Decimal | str | int = 0) -> pl.DataFrame:
@@ -215,7 +254,7 @@ def reconcile(df: pl.DataFrame | pl.LazyFrame, rates: RateCard, *, tolerance: De
     if "cost" not in frame.columns:
         raise ColumnError("reconcile: the frame has no column 'cost' (nothing to reconcile)")
     frame = frame.with_row_index("__row").filter(pl.col("cost").is_not_null())
-    result = _core.price(_prepared(frame, "reconcile"), rates.frame, overwrite=True, billable_only=False)
+    result, _ = _core.price(_prepared(frame, "reconcile"), rates.frame, overwrite=True, billable_only=False)
     ident = [
         c
         for c in ("provider", "record_id", "source", "source_index", "metric", "quantity", "unit")

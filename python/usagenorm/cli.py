@@ -321,7 +321,12 @@ def cmd_price(args: argparse.Namespace) -> None:
     if args.reconcile:
         write(reconcile(df, rates), args.reconcile)
     by = dict(counts.group_by("outcome").agg(pl.col("rows").sum()).iter_rows())
-    summarize(args, summary, started, f", {by.get('priced', 0):,} priced, {by.get('no_rate', 0):,} without a rate")
+    unused = counts.filter(pl.col("outcome") == "unused_rate")["rate_row"].to_list()
+    extra = f", {by.get('priced', 0):,} priced, {by.get('no_rate', 0):,} without a rate"
+    if unused:
+        shown = ", ".join(map(str, unused[:10])) + (", ..." if len(unused) > 10 else "")
+        extra += f", {len(unused):,} rate row(s) priced nothing (row {shown} of {args.rates})"
+    summarize(args, summary, started, extra)
 
 
 def cmd_focus(args: argparse.Namespace) -> None:

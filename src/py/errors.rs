@@ -77,7 +77,9 @@ impl From<Error> for PyErr {
             Error::InvalidArgument(_) => PyValueError::new_err(message),
             Error::Cancelled => PyKeyboardInterrupt::new_err(message),
             Error::Column(_) => raise(py, Class::Column, message, &[]),
-            Error::RateCard { row, .. } => raise(py, Class::RateCard, message, &[("row", any(py, row))]),
+            Error::RateCard { row, usage_row, .. } => {
+                raise(py, Class::RateCard, message, &[("row", any(py, row)), ("usage_row", any(py, usage_row))])
+            }
             Error::Format { origin, key, .. } => {
                 raise(py, Class::Format, message, &[("origin", any(py, origin)), ("key", any(py, key))])
             }

@@ -451,7 +451,7 @@ impl PricingFrame {
 /// The rate-card cost, unit price, currency and outcome of each row, each column built from
 /// the core's vectors as they are (no value goes through an iterator of options).
 pub fn priced(out: Priced) -> PolarsResult<DataFrame> {
-    let Priced { cost, cost_valid, unit_price, unit_price_valid, currency, currencies, outcome } = out;
+    let Priced { cost, cost_valid, unit_price, unit_price_valid, currency, currencies, outcome, .. } = out;
     let len = outcome.len();
     let currencies: Vec<&str> = currencies.iter().map(String::as_str).collect();
     let currency = label_views("currency", &currencies, currency.into_iter(), Some(&cost_valid));
@@ -505,9 +505,9 @@ pub fn focus_tags(df: &DataFrame) -> crate::error::Result<DataFrame> {
         .enumerate()
         .map(|(i, v)| match v {
             None => Ok(None),
-            Some(text) => crate::schema::tags::flat_for_focus(text).map(Some).ok_or_else(|| {
-                crate::error::Error::Column(format!("row {}: tags is not a JSON object: {text:.60}", i + 1))
-            }),
+            Some(text) => crate::schema::tags::flat_for_focus(text)
+                .map(Some)
+                .ok_or_else(|| crate::error::Error::Column(format!("row {i}: tags is not a JSON object: {text:.60}"))),
         })
         .collect::<crate::error::Result<_>>()?;
     DataFrame::new_infer_height(vec![Column::new("tags".into(), flat)]).map_err(polars)

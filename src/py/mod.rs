@@ -227,7 +227,7 @@ fn check_rate_card(py: Python<'_>, card: PyDataFrame) -> PyResult<usize> {
 }
 
 /// Prices the prepared usage columns with a rate card (text columns). Returns one row per
-/// usage row: cost, unit_price, currency, outcome.
+/// usage row (cost, unit_price, currency, outcome) and the card rows (from 1) that priced none.
 #[pyfunction]
 #[pyo3(signature = (df, card, /, *, overwrite=false, billable_only=true))]
 fn price(
@@ -236,15 +236,16 @@ fn price(
     card: PyDataFrame,
     overwrite: bool,
     billable_only: bool,
-) -> PyResult<PyDataFrame> {
+) -> PyResult<(PyDataFrame, Vec<usize>)> {
     let options = PricingOptions { overwrite, billable_only };
-    let out = interruptible(py, || {
+    let (out, unused) = interruptible(py, || {
         let card = RateCard::parse(&frame::text_columns(&card.0).map_err(PyPolarsErr::from)?)?;
         let usage = frame::PricingFrame::new(&df.0, &card).map_err(PyPolarsErr::from)?;
-        let priced = crate::pricing::price(&usage.input(), &card, options)?;
-        Ok(frame::priced(priced).map_err(PyPolarsErr::from)?)
+        let mut priced = crate::pricing::price(&usage.input(), &card, options)?;
+        let unused = std::mem::take(&mut priced.unused_rows);
+        Ok((frame::priced(priced).map_err(PyPolarsErr::from)?, unused))
     })?;
-    Ok(PyDataFrame(out))
+    Ok((PyDataFrame(out), unused))
 }
 
 /// The bytes a frame's columns hold (text buffers once, views included), for the benchmark.
