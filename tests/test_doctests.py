@@ -14,7 +14,7 @@ import pytest
 
 import usagenorm as un
 from conftest import EXAMPLES, ROOT
-from usagenorm import _aggregate, _canonical, _core, _focus, _pricing, _sources, cli
+from usagenorm import _aggregate, _canonical, _core, _focus, _frames, _pricing, _sources, cli
 
 MODULES = [un, _aggregate, _canonical, _focus, _pricing, _sources, cli]
 STUB = ROOT / "python" / "usagenorm" / "_core.pyi"
@@ -48,7 +48,7 @@ def namespace(tmp_path_factory) -> dict:
     (work / "rates.csv").write_text("provider,metric,unit_price,unit\ngitpod,,0.36,Hours\nsuger,api_calls,0.001,\n")
     df = un.normalize(work / "exports")
     rates = un.RateCard.from_csv(work / "rates.csv")
-    prepared = _pricing._prepared(df, "doctest").hstack(df.select("unit", "currency"))
+    usage = _frames.usage_series(df, "doctest")
     return {
         "work": work,
         "un": un,
@@ -56,7 +56,8 @@ def namespace(tmp_path_factory) -> dict:
         **{name: getattr(un, name) for name in un.__all__},
         "df": df,
         "rates": rates,
-        "prepared": prepared,
+        "usage": usage,
+        "MATCH_COLUMNS": list(_core.MATCH_COLUMNS),
         "card_text": rates.frame,
     }
 

@@ -59,11 +59,11 @@ def aggregate(
     _frames.require(schema, ["usage_start", "quantity", *by], fn)
     _frames.zone(tz)
     keys = by + [k for k in ("unit", "currency") if k not in by]
-    exprs = _frames.usage_columns(schema, fn) + [_frames.text_or_null(k, schema, fn) for k in keys]
-    prepared = lf.select(exprs).collect()
+    usage = ["usage_start", "usage_end", "quantity", "cost", "billable"]
+    frame = lf.select(list(dict.fromkeys(c for c in [*usage, *keys] if c in schema))).collect()
     out, running = _core.aggregate(
-        prepared,
-        keys,
+        *_frames.usage_series(frame, fn),
+        frame.select(_frames.text_or_null(k, schema, fn) for k in keys),
         every=every,
         tz=tz,
         start=_frames.micros(start, tz, "start"),

@@ -94,8 +94,12 @@ def formats(formats: list[CompiledFormat] = ..., replace: list[CompiledFormat] =
     """
 
 def aggregate(
-    df: pl.DataFrame,
-    keys: list[str],
+    usage_start: pl.Series,
+    usage_end: pl.Series,
+    quantity: pl.Series,
+    cost: pl.Series,
+    billable: pl.Series,
+    keys: pl.DataFrame,
     /,
     *,
     every: str | None,
@@ -108,15 +112,15 @@ def aggregate(
     """Split usage across calendar buckets and sum it per group, in parallel, GIL released.
 
     Arguments:
-        df: the prepared columns ``__usage_start`` and ``__usage_end`` (datetime[μs, UTC]),
-            ``__quantity`` (f64), ``__cost`` (decimal(38, 9)), ``__billable`` (bool), and one
-            text column per name in ``keys``.
-        keys: the group columns, in order (``unit`` and ``currency`` among them).
+        usage_start, usage_end: datetime[μs, UTC] (an end equal to the start: a point record).
+        quantity: f64. cost: decimal(38, 9). billable: bool. All of one length.
+        keys: the group columns as text, in order (``unit`` and ``currency`` among them); any
+            names, they never clash with the usage columns.
         every: a bucket size (``1h``, ``1d``, ``1w``, ``1mo``, ``1q``, ``1y``, ...) or ``None``.
         tz: the IANA time zone whose calendar the buckets follow.
         start, end: clip to [start, end), in µs since the epoch.
         as_of: the end of running records, in µs since the epoch.
-        billable_only: leave out rows whose ``__billable`` is false.
+        billable_only: leave out rows whose ``billable`` is false.
 
     Returns:
         ``(result, running_unsplit)``: one row per (bucket, group) with ``bucket_start``,
@@ -128,7 +132,7 @@ def aggregate(
         ValueError: a bad ``every`` or ``tz``.
 
     Example:
-        >>> result, running_unsplit = aggregate(prepared, ["project_id", "unit", "currency"], every="1d")
+        >>> result, running_unsplit = aggregate(*usage, df.select("project_id", "unit", "currency"), every="1d")
         >>> result.columns
         ['bucket_start', 'bucket_end', 'project_id', 'unit', 'currency', 'quantity', 'cost', 'records']
     """
@@ -146,17 +150,28 @@ def check_rate_card(card: pl.DataFrame) -> int:
     """
 
 def price(
-    df: pl.DataFrame, card: pl.DataFrame, /, *, overwrite: bool = False, billable_only: bool = True
+    usage_start: pl.Series,
+    usage_end: pl.Series,
+    quantity: pl.Series,
+    cost: pl.Series,
+    billable: pl.Series,
+    unit: pl.Series,
+    matches: pl.DataFrame,
+    card: pl.DataFrame,
+    /,
+    *,
+    overwrite: bool = False,
+    billable_only: bool = True,
 ) -> tuple[pl.DataFrame, list[int]]:
     """Price prepared usage columns with a rate card, in parallel, GIL released.
 
     Arguments:
-        df: ``__usage_start``, ``__usage_end`` (datetime[μs, UTC]), ``__quantity`` (f64),
-            ``__cost`` (decimal(38, 9)), ``__billable`` (bool), ``__unit`` and the eight match
-            columns (text).
+        usage_start, usage_end, quantity, cost, billable: as for ``aggregate``.
+        unit: the usage's unit (text).
+        matches: the eight match columns (``MATCH_COLUMNS``) as text.
         card: the rate card as text columns.
         overwrite: price rows that carry a provider cost too.
-        billable_only: leave rows whose ``__billable`` is false unpriced.
+        billable_only: leave rows whose ``billable`` is false unpriced.
 
     Returns:
         ``(priced, unused)``: one row per usage row, ``cost``, ``unit_price`` (decimal(38, 9)),
@@ -168,7 +183,7 @@ def price(
         usagenorm.RateCardError: a bad card, or two rates matching a row equally well.
 
     Example:
-        >>> priced, unused = price(prepared, card_text)
+        >>> priced, unused = price(*usage, df["unit"], df.select(MATCH_COLUMNS).cast(pl.String), card_text)
         >>> priced.columns
         ['cost', 'unit_price', 'currency', 'outcome']
     """

@@ -96,21 +96,25 @@ def require(schema: pl.Schema, names: list[str], fn: str) -> None:
         )
 
 
-def usage_columns(schema: pl.Schema, fn: str) -> list[pl.Expr]:
-    """The usage columns the core reads, under reserved names so they never clash with group
-    or match columns: ``__usage_start`` / ``__usage_end`` (µs UTC; a missing end makes point
-    records), ``__quantity`` (f64), ``__cost`` (decimal(38, 9)), ``__billable`` (default true)."""
-    return [
-        utc_datetime("usage_start", schema["usage_start"], fn).alias("__usage_start"),
-        (
-            utc_datetime("usage_end", schema["usage_end"], fn)
-            if "usage_end" in schema
-            else pl.col("usage_start").cast(UTC_US)
-        ).alias("__usage_end"),
-        number("quantity", schema["quantity"], fn).alias("__quantity"),
-        (money("cost", schema["cost"], fn) if "cost" in schema else pl.lit(None, MONEY)).alias("__cost"),
-        (pl.col("billable").cast(pl.Boolean) if "billable" in schema else pl.lit(True)).alias("__billable"),
-    ]
+def usage_series(frame: pl.DataFrame, fn: str) -> list[pl.Series]:
+    """The usage columns the core reads, each its own Series in the order the core takes them:
+    ``usage_start`` and ``usage_end`` (µs UTC; a missing end makes point records),
+    ``quantity`` (f64), ``cost`` (decimal(38, 9); null when absent), ``billable`` (default
+    true). As Series they never clash with group or match columns, whatever those are named."""
+    schema, rows = frame.schema, frame.height
+
+    def column(expr: pl.Expr) -> pl.Series:
+        return frame.select(expr).to_series()
+
+    start = column(utc_datetime("usage_start", schema["usage_start"], fn))
+    end = column(utc_datetime("usage_end", schema["usage_end"], fn)) if "usage_end" in schema else start
+    cost = column(money("cost", schema["cost"], fn)) if "cost" in schema else pl.Series("cost", [None] * rows, MONEY)
+    billable = (
+        column(pl.col("billable").cast(pl.Boolean))
+        if "billable" in schema
+        else pl.Series("billable", [True], pl.Boolean).new_from_index(0, rows)
+    )
+    return [start, end.alias("usage_end"), column(number("quantity", schema["quantity"], fn)), cost, billable]
 
 
 def text_or_null(name: str, schema: pl.Schema, fn: str, alias: str | None = None) -> pl.Expr:

@@ -96,12 +96,13 @@ class RateCard:
         return f"RateCard({self.frame.height} rows: {', '.join(self.frame.columns)})"
 
 
-def _prepared(df: pl.DataFrame, fn: str) -> pl.DataFrame:
+def _prepared(df: pl.DataFrame, fn: str) -> list[pl.Series | pl.DataFrame]:
+    """The core's pricing arguments: the usage Series, the unit, and the match columns."""
     schema = df.schema
     _frames.require(schema, ["usage_start", "quantity"], fn)
-    exprs = _frames.usage_columns(schema, fn) + [_frames.text_or_null("unit", schema, fn, "__unit")]
-    exprs += [_frames.text_or_null(c, schema, fn) for c in MATCH_COLUMNS]
-    return df.select(exprs)
+    unit = df.select(_frames.text_or_null("unit", schema, fn)).to_series()
+    matches = df.select(_frames.text_or_null(c, schema, fn) for c in MATCH_COLUMNS)
+    return [*_frames.usage_series(df, fn), unit, matches]
 
 
 def _collect(df: pl.DataFrame | pl.LazyFrame, fn: str) -> pl.DataFrame:
@@ -185,7 +186,7 @@ def price(
     frame = _collect(df, "price")
     try:
         result, unused = _core.price(
-            _prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only
+            *_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only
         )
     except RateCardError as e:
         if e.usage_row is None:
@@ -254,7 +255,7 @@ def reconcile(df: pl.DataFrame | pl.LazyFrame, rates: RateCard, *, tolerance: De
     if "cost" not in frame.columns:
         raise ColumnError("reconcile: the frame has no column 'cost' (nothing to reconcile)")
     frame = frame.with_row_index("__row").filter(pl.col("cost").is_not_null())
-    result, _ = _core.price(_prepared(frame, "reconcile"), rates.frame, overwrite=True, billable_only=False)
+    result, _ = _core.price(*_prepared(frame, "reconcile"), rates.frame, overwrite=True, billable_only=False)
     ident = [
         c
         for c in ("provider", "record_id", "source", "source_index", "metric", "quantity", "unit")

@@ -307,17 +307,28 @@ pub struct UsageFrame {
 }
 
 impl UsageFrame {
-    /// Reads the columns the Python wrapper prepared (named `__usage_start`, ... so they never
-    /// clash with group columns): datetimes in µs UTC, f64, decimal(38, 9), bool.
-    pub fn new(df: &DataFrame) -> PolarsResult<UsageFrame> {
-        let billable = df.column("__billable")?.bool()?.rechunk().into_owned();
+    /// The usage columns, each its own Series (so they never clash with group or match
+    /// columns, whatever those are named): datetimes in µs UTC, f64, decimal(38, 9), bool, of
+    /// one length.
+    pub fn new(
+        start: &Series,
+        end: &Series,
+        quantity: &Series,
+        cost: &Series,
+        billable: &Series,
+    ) -> PolarsResult<UsageFrame> {
+        let rows = start.len();
+        if [end, quantity, cost, billable].iter().any(|s| s.len() != rows) {
+            return Err(PolarsError::ShapeMismatch("the usage columns differ in length".into()));
+        }
+        let billable = billable.bool()?.rechunk().into_owned();
         let values = billable.downcast_iter().next().map(|a| a.values().iter().collect()).unwrap_or_default();
         let valid = billable.downcast_iter().next().and_then(|a| a.validity()).map(|b| b.iter().collect());
         Ok(UsageFrame {
-            start: Contiguous::new(df.column("__usage_start")?.datetime()?.physical()),
-            end: Contiguous::new(df.column("__usage_end")?.datetime()?.physical()),
-            quantity: Contiguous::new(df.column("__quantity")?.f64()?),
-            cost: Contiguous::new(df.column("__cost")?.decimal()?.physical()),
+            start: Contiguous::new(start.datetime()?.physical()),
+            end: Contiguous::new(end.datetime()?.physical()),
+            quantity: Contiguous::new(quantity.f64()?),
+            cost: Contiguous::new(cost.decimal()?.physical()),
             billable: (values, valid),
         })
     }
@@ -413,25 +424,27 @@ pub struct PricingFrame {
 }
 
 impl PricingFrame {
-    /// Encodes the unit and the match columns the card uses; the others stay empty constants.
-    pub fn new(df: &DataFrame, card: &RateCard) -> PolarsResult<PricingFrame> {
+    /// Encodes the unit and the match columns of `matches` (named as `MATCH_COLUMNS`) the
+    /// card uses; the others stay empty constants.
+    pub fn new(usage: UsageFrame, unit: &Series, matches: &DataFrame, card: &RateCard) -> PolarsResult<PricingFrame> {
         let used = card.used_columns();
-        let rows = df.height();
-        // The unit and the used match columns, encoded in parallel; the others are constants.
-        let mut encoded = std::iter::once(("__unit", true))
-            .chain(MATCH_COLUMNS.iter().enumerate().map(|(k, name)| (*name, used.contains(&k))))
+        let rows = unit.len();
+        let unit = encode_key("unit", unit.str()?);
+        // The used match columns, encoded in parallel; the others are constants.
+        let matches = MATCH_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (*name, used.contains(&k)))
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(name, used)| {
                 Ok(match used {
-                    true => encode_key(name, df.column(name)?.str()?),
+                    true => encode_key(name, matches.column(name)?.str()?),
                     false => KeyColumn::constant(name, None, rows),
                 })
             })
             .collect::<PolarsResult<Vec<_>>>()?;
-        let mut unit = encoded.remove(0);
-        unit.name = "unit".into();
-        Ok(PricingFrame { usage: UsageFrame::new(df)?, unit, matches: encoded })
+        Ok(PricingFrame { usage, unit, matches })
     }
 
     pub fn input(&self) -> PricingInput<'_> {

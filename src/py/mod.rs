@@ -11,7 +11,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3_polars::error::PyPolarsErr;
-use pyo3_polars::PyDataFrame;
+use pyo3_polars::{PyDataFrame, PySeries};
 
 use crate::aggregate::AggregateSpec;
 use crate::normalize::{Input, NormalizeOptions};
@@ -188,15 +188,19 @@ fn normalize(
     Ok((pl(frames.0)?, pl(frames.1)?, pl(frames.2)?, pl(frames.3)?))
 }
 
-/// Splits usage into calendar buckets and sums it per group. `df` holds the prepared columns
-/// (see `usagenorm.aggregate`); `keys` are the group columns, `unit` among them.
+/// Splits usage into calendar buckets and sums it per group. The usage columns come as Series
+/// (see `usagenorm.aggregate`); `keys` holds the group columns as text, `unit` among them.
 #[pyfunction]
-#[pyo3(signature = (df, keys, /, *, every, tz="UTC", start=None, end=None, as_of=None, billable_only=true))]
+#[pyo3(signature = (usage_start, usage_end, quantity, cost, billable, keys, /, *, every, tz="UTC", start=None, end=None, as_of=None, billable_only=true))]
 #[allow(clippy::too_many_arguments)]
 fn aggregate(
     py: Python<'_>,
-    df: PyDataFrame,
-    keys: Vec<String>,
+    usage_start: PySeries,
+    usage_end: PySeries,
+    quantity: PySeries,
+    cost: PySeries,
+    billable: PySeries,
+    keys: PyDataFrame,
     every: Option<&str>,
     tz: &str,
     start: Option<i64>,
@@ -206,10 +210,12 @@ fn aggregate(
 ) -> PyResult<(PyDataFrame, u64)> {
     let every = every.map(Every::parse).transpose().map_err(crate::Error::InvalidArgument)?;
     let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
-    let unit_key = keys.iter().position(|k| k == "unit");
+    let names: Vec<String> = keys.0.get_column_names().iter().map(|n| n.to_string()).collect();
+    let unit_key = names.iter().position(|k| k == "unit");
     let result = interruptible(py, || {
-        let usage = frame::UsageFrame::new(&df.0).map_err(PyPolarsErr::from)?;
-        let key_columns = frame::key_columns(&df.0, &keys).map_err(PyPolarsErr::from)?;
+        let usage = frame::UsageFrame::new(&usage_start.0, &usage_end.0, &quantity.0, &cost.0, &billable.0)
+            .map_err(PyPolarsErr::from)?;
+        let key_columns = frame::key_columns(&keys.0, &names).map_err(PyPolarsErr::from)?;
         let out = crate::aggregate::aggregate(&usage.view(), &key_columns, unit_key, &spec)?;
         Ok((frame::aggregated(&out, &spec.tz, every.is_some()).map_err(PyPolarsErr::from)?, out.running_unsplit))
     })?;
@@ -226,13 +232,21 @@ fn check_rate_card(py: Python<'_>, card: PyDataFrame) -> PyResult<usize> {
     })
 }
 
-/// Prices the prepared usage columns with a rate card (text columns). Returns one row per
-/// usage row (cost, unit_price, currency, outcome) and the card rows (from 1) that priced none.
+/// Prices usage (its columns as Series, the match columns as a frame of text) with a rate card
+/// (text columns). Returns one row per usage row (cost, unit_price, currency, outcome) and the
+/// card rows (from 1) that priced none.
 #[pyfunction]
-#[pyo3(signature = (df, card, /, *, overwrite=false, billable_only=true))]
+#[pyo3(signature = (usage_start, usage_end, quantity, cost, billable, unit, matches, card, /, *, overwrite=false, billable_only=true))]
+#[allow(clippy::too_many_arguments)]
 fn price(
     py: Python<'_>,
-    df: PyDataFrame,
+    usage_start: PySeries,
+    usage_end: PySeries,
+    quantity: PySeries,
+    cost: PySeries,
+    billable: PySeries,
+    unit: PySeries,
+    matches: PyDataFrame,
     card: PyDataFrame,
     overwrite: bool,
     billable_only: bool,
@@ -240,7 +254,9 @@ fn price(
     let options = PricingOptions { overwrite, billable_only };
     let (out, unused) = interruptible(py, || {
         let card = RateCard::parse(&frame::text_columns(&card.0).map_err(PyPolarsErr::from)?)?;
-        let usage = frame::PricingFrame::new(&df.0, &card).map_err(PyPolarsErr::from)?;
+        let usage = frame::UsageFrame::new(&usage_start.0, &usage_end.0, &quantity.0, &cost.0, &billable.0)
+            .and_then(|u| frame::PricingFrame::new(u, &unit.0, &matches.0, &card))
+            .map_err(PyPolarsErr::from)?;
         let mut priced = crate::pricing::price(&usage.input(), &card, options)?;
         let unused = std::mem::take(&mut priced.unused_rows);
         Ok((frame::priced(priced).map_err(PyPolarsErr::from)?, unused))
