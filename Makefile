@@ -14,6 +14,8 @@ export CARGO_TERM_COLOR ?= never
 # The Python test dependencies, and the lowest polars the package declares (tested, with the newest).
 TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" "pyarrow>=14" "tqdm>=4.66" numpy mypy
 POLARS_LOWEST := 1.30.0
+# Spark in local mode for tests/test_spark.py (Java 17 is on these machines); pyspark wants pandas < 3.
+SPARK_DEPS := "pyspark==4.3.0" "pandas>=2.2,<3"
 # How every Linux wheel is built, here and in .github/workflows/release.yml: abi3, manylinux2014
 # (glibc 2.17), zig as the linker (the ziglang package brings it; maturin finds it through the
 # Python first on PATH). A test checks that the release workflow uses the same arguments.
@@ -28,7 +30,7 @@ $(PYTHON):
 	$(BASE_PYTHON) -m venv $(VENV)
 
 setup: $(PYTHON) ## create .venv and install the build tools and test dependencies into it
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "ziglang>=0.13" auditwheel "polars>=$(POLARS_LOWEST)" $(TEST_DEPS)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check "maturin>=1.8,<2" "ziglang>=0.13" auditwheel "polars>=$(POLARS_LOWEST)" $(TEST_DEPS) $(SPARK_DEPS)
 
 wheel-%: setup ## one manylinux_2_17 abi3 wheel into dist/: make wheel-x86_64 or make wheel-aarch64
 	rustup target list --installed | grep -qx '$*-unknown-linux-gnu' || rustup target add $*-unknown-linux-gnu
@@ -65,12 +67,12 @@ endef
 CLEAN_PATH = PATH=$(abspath $(1))/bin:/usr/local/bin:/usr/bin:/bin USAGENORM_TEST_INSTALL=wheel
 
 test-wheel: ## the whole Python suite against the x86_64 wheel installed in a fresh venv (newest polars)
-	$(call wheel_venv,.venv-wheel,--upgrade polars)
-	$(call CLEAN_PATH,.venv-wheel) .venv-wheel/bin/python -m pytest -q tests
+	$(call wheel_venv,.venv-wheel,--upgrade polars $(SPARK_DEPS))
+	$(call CLEAN_PATH,.venv-wheel) USAGENORM_REQUIRE_SPARK=1 .venv-wheel/bin/python -m pytest -q tests
 
 test-polars-lowest: ## the Python suite against the wheel with the lowest polars it declares
 	$(call wheel_venv,.venv-polars-lowest,polars==$(POLARS_LOWEST))
-	$(call CLEAN_PATH,.venv-polars-lowest) .venv-polars-lowest/bin/python -m pytest -q -m "not wheel" tests
+	$(call CLEAN_PATH,.venv-polars-lowest) .venv-polars-lowest/bin/python -m pytest -q -m "not wheel and not spark" tests
 
 # The FinOps Foundation's FOCUS validator needs Python >= 3.12 (pyenv has one on these machines)
 # and, offline, pyarrow below 21 beside its numpy<2 pin. It gets a virtual environment of its own.

@@ -19,6 +19,8 @@ compared with the copy it duplicates value by value, so a hash collision can nev
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import polars as pl
 
 from . import _canonical
@@ -51,6 +53,29 @@ def merge(
     parts.append(fresh.with_columns(pl.lit(len(tables), pl.UInt32).alias("__part"), src.alias("__src")))
     everything = pl.concat(parts, how="diagonal_relaxed").with_row_index("__row")
 
+    records, recs, dups, superseded, conflicted = decide(everything, dedupe)
+    return (
+        records,
+        _stats(tables, stats, recs, dups, superseded),
+        _conflicts(len(tables), conflicts, conflicted),
+    )
+
+
+class Decided(NamedTuple):
+    """What ``decide`` found: the rows kept, and per record (``__rec``, its first row) what
+    happened, with its input (``__part``), source (``__src``) and row count (``__n``)."""
+
+    records: pl.DataFrame
+    recs: pl.DataFrame
+    dups: pl.DataFrame
+    superseded: pl.DataFrame
+    conflicted: pl.DataFrame
+
+
+def decide(everything: pl.DataFrame, dedupe: bool = True) -> Decided:
+    """The dedupe rules on ``everything``: canonical rows in output order with ``__row`` (their
+    position), ``__part`` (the input: records of different inputs never merge into one) and
+    ``__src`` (the source to account a drop to). The Spark stage uses it too, per key."""
     content = _content()
     rows, recs = _records(everything, content)
     version = [*_KEY, "__h", "__g", "__n"]
@@ -85,11 +110,20 @@ def merge(
     records = everything.filter(~rows["__rec"].is_in(dropped.implode())).select(
         *_canonical.schema(), pl.exclude(*_canonical.schema(), *internal)
     )
-    return (
-        records,
-        _stats(tables, stats, recs, dups, superseded),
-        _conflicts(len(tables), conflicts, conflicted),
-    )
+    return Decided(records, recs, dups, superseded, conflicted)
+
+
+def record_keys(frame: pl.DataFrame) -> pl.Series:
+    """Each row's dedupe key as a 64-bit hash, the same on every row of a record: of
+    ``(provider, record_id)``, or of the record's content when it has no id. Versions of one
+    record share a key wherever they were read, so a shuffle by it brings them together."""
+    everything = frame.select(*_canonical.schema()).with_columns(
+        pl.lit(0, pl.UInt32).alias("__part"), pl.lit(0, pl.UInt32).alias("__src")
+    ).with_row_index("__row")
+    rows, recs = _records(everything, _content())
+    by_id = pl.struct(pl.col("provider").hash(11), pl.col("record_id").hash(12)).hash(13)
+    keys = recs.select("__rec", pl.when(pl.col("record_id").is_null()).then(pl.col("__h")).otherwise(by_id).alias("key"))
+    return rows.join(keys, on="__rec", how="left", maintain_order="left")["key"]
 
 
 def _records(everything: pl.DataFrame, content: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
