@@ -44,6 +44,7 @@ def main() -> None:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
             .config("spark.driver.memory", "4g")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
@@ -54,6 +55,12 @@ def main() -> None:
 
         def spark_normalize() -> int:
             out = uns.normalize(spark, data)
+            n = out.records.count()
+            out.stats.collect()
+            return n
+
+        def spark_normalize_no_dedupe() -> int:
+            out = uns.normalize(spark, data, dedupe=False)
             n = out.records.count()
             out.stats.collect()
             return n
@@ -75,6 +82,7 @@ def main() -> None:
         contenders = {
             "normalize, one process": one_normalize,
             "normalize, spark local[2]": spark_normalize,
+            "  the same, dedupe=False": spark_normalize_no_dedupe,
             "aggregate, one process": one_aggregate,
             "aggregate, spark local[2]": spark_aggregate,
         }

@@ -429,22 +429,21 @@ impl PricingFrame {
     pub fn new(usage: UsageFrame, unit: &Series, matches: &DataFrame, card: &RateCard) -> PolarsResult<PricingFrame> {
         let used = card.used_columns();
         let rows = unit.len();
-        let unit = encode_key("unit", unit.str()?);
-        // The used match columns, encoded in parallel; the others are constants.
-        let matches = MATCH_COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(k, name)| (*name, used.contains(&k)))
+        // The unit and the used match columns, encoded in parallel; the others are constants.
+        let mut encoded = std::iter::once(("unit", None))
+            .chain(MATCH_COLUMNS.iter().enumerate().map(|(k, name)| (*name, Some(used.contains(&k)))))
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|(name, used)| {
                 Ok(match used {
-                    true => encode_key(name, matches.column(name)?.str()?),
-                    false => KeyColumn::constant(name, None, rows),
+                    None => encode_key(name, unit.str()?),
+                    Some(true) => encode_key(name, matches.column(name)?.str()?),
+                    Some(false) => KeyColumn::constant(name, None, rows),
                 })
             })
             .collect::<PolarsResult<Vec<_>>>()?;
-        Ok(PricingFrame { usage, unit, matches })
+        let unit = encoded.remove(0);
+        Ok(PricingFrame { usage, unit, matches: encoded })
     }
 
     pub fn input(&self) -> PricingInput<'_> {
