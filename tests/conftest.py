@@ -63,3 +63,49 @@ def feeds(path: Path):
 @pytest.fixture
 def tmp_exports(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def run_cli(*args: str, cwd=None):
+    """The command line as a subprocess with no terminal and no standard input, as cron or
+    Airflow runs it."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "usagenorm", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+
+
+def stderr_on_a_terminal(argv: list[str]) -> tuple[str, int]:
+    """Runs ``argv`` with stderr on a pseudo-terminal: what the terminal showed, and the exit code."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv, stderr=slave, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = p.wait(timeout=60)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace"), code

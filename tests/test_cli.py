@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,23 +10,12 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from conftest import EXAMPLES, FIRST_WAVE_FILES, PROVIDERS
+from conftest import EXAMPLES, FIRST_WAVE_FILES, PROVIDERS, run_cli, stderr_on_a_terminal
 
 RATES = "provider,metric,sku,unit_price,unit\ngitpod,,,0.36,hour\nexabits,uptime,,0.005112,minute\nsuger,api_calls,,0.001,\n"
 
 
-def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    """The CLI with no terminal and no standard input, as cron or Airflow runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "usagenorm", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+run = run_cli
 
 
 def test_normalize_to_parquet_csv_and_ndjson_match_the_library(tmp_path):
@@ -245,8 +233,6 @@ def test_canonical_csv_and_ndjson_outputs_read_back_as_inputs(tmp_path):
 
 
 def test_progress_bar_on_a_terminal_and_quiet_silences_it(tmp_path):
-    import pty
-    import select
 
     gen = subprocess.run(
         [
@@ -265,38 +251,10 @@ def test_progress_bar_on_a_terminal_and_quiet_silences_it(tmp_path):
     assert gen.returncode == 0, gen.stderr
 
     def stderr_on_tty(*extra: str) -> str:
-        master, slave = pty.openpty()
-        p = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "usagenorm",
-                "normalize",
-                str(tmp_path / "data"),
-                "-o",
-                str(tmp_path / "u.parquet"),
-                *extra,
-            ],
-            stderr=slave,
-            stdout=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        os.close(slave)
-        chunks = []
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            if not ready:
-                break
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        p.wait(timeout=60)
-        os.close(master)
-        return b"".join(chunks).decode(errors="replace")
+        argv = [sys.executable, "-m", "usagenorm", "normalize", str(tmp_path / "data"), "-o", str(tmp_path / "u.parquet")]
+        shown, code = stderr_on_a_terminal([*argv, *extra])
+        assert code == 0
+        return shown
 
     shown = stderr_on_tty()
     assert "records/s" in shown and "/300 files" in shown

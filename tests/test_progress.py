@@ -4,9 +4,6 @@ log, tqdm when it is installed, and the command line's phases (issue 20)."""
 from __future__ import annotations
 
 import io
-import os
-import pty
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +12,7 @@ import polars as pl
 import pytest
 
 import usagenorm as un
-from conftest import EXAMPLES
+from conftest import EXAMPLES, stderr_on_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,26 +124,9 @@ def test_tqdm_is_used_when_installed(data):
 
 def on_a_terminal(code: str) -> str:
     """Runs ``code`` with stderr on a pseudo-terminal; what the terminal showed."""
-    master, slave = pty.openpty()
-    p = subprocess.Popen(
-        [sys.executable, "-c", code], stderr=slave, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert p.wait(timeout=60) == 0
-    os.close(master)
-    return b"".join(chunks).decode(errors="replace")
+    shown, exit_code = stderr_on_a_terminal([sys.executable, "-c", code])
+    assert exit_code == 0, shown
+    return shown
 
 
 def test_progress_true_redraws_one_line_on_a_terminal(data):

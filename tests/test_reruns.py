@@ -5,32 +5,19 @@ a day adds only that day (issue 20)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 import usagenorm as un
-from conftest import EXAMPLES, FIRST_WAVE_FILES
+from conftest import EXAMPLES, FIRST_WAVE_FILES, run_cli
 
 ACCOUNTING = ["records", "accepted", "rejected", "duplicates", "superseded"]
 
 
-def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "usagenorm", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
+cli = run_cli
 
 
 def balanced(stats: pl.DataFrame) -> None:
