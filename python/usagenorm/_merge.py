@@ -44,21 +44,23 @@ def merge(
     """The tables' rows, then the fresh records, deduplicated together; the accounting with
     one row per table added (records, accepted, duplicates, superseded, rows) and the fresh
     sources' counts moved by what the merge dropped; the conflicts with the merge's decisions."""
-    # Which fresh source (row of `stats`) each fresh row came from: sources are in order and
-    # `rows` counts each one's rows out.
-    src = pl.int_range(stats.height, dtype=pl.UInt32, eager=True).gather(
-        pl.int_range(stats.height, eager=True).repeat_by(stats["rows"]).explode().drop_nulls()
-    )
+    src = source_of_rows(stats)
     parts = [f.with_columns(pl.lit(i, pl.UInt32).alias("__part")) for i, (_, f) in enumerate(tables)]
     parts.append(fresh.with_columns(pl.lit(len(tables), pl.UInt32).alias("__part"), src.alias("__src")))
     everything = pl.concat(parts, how="diagonal_relaxed").with_row_index("__row")
 
-    records, recs, dups, superseded, conflicted = decide(everything, dedupe)
+    decided = decide(everything, dedupe)
     return (
-        records,
-        _stats(tables, stats, recs, dups, superseded),
-        _conflicts(len(tables), conflicts, conflicted),
+        decided.records,
+        _stats(tables, stats, decided),
+        _conflicts(len(tables), conflicts, decided.conflicted),
     )
+
+
+def source_of_rows(stats: pl.DataFrame) -> pl.Series:
+    """Which source (row of the core's ``stats``) each row of its records came from: the
+    sources come in order, and ``rows`` counts each one's rows out."""
+    return pl.int_range(stats.height, eager=True).repeat_by(stats["rows"]).explode().drop_nulls().cast(pl.UInt32)
 
 
 class Decided(NamedTuple):
@@ -71,13 +73,28 @@ class Decided(NamedTuple):
     superseded: pl.DataFrame
     conflicted: pl.DataFrame
 
+    def drops(self) -> pl.DataFrame:
+        """Per input and source (``__part``, ``__src``): the records dropped as duplicates
+        and as superseded, and their rows."""
+        one, none = pl.lit(1, pl.Int64), pl.lit(0, pl.Int64)
+        tagged = pl.concat(
+            [
+                self.dups.select("__part", "__src", "__n", one.alias("duplicates"), none.alias("superseded")),
+                self.superseded.select("__part", "__src", "__n", none.alias("duplicates"), one.alias("superseded")),
+            ]
+        )
+        return tagged.group_by("__part", "__src").agg(
+            pl.col("duplicates", "superseded").sum(), pl.col("__n").sum().cast(pl.Int64).alias("rows")
+        )
+
 
 def decide(everything: pl.DataFrame, dedupe: bool = True) -> Decided:
     """The dedupe rules on ``everything``: canonical rows in output order with ``__row`` (their
     position), ``__part`` (the input: records of different inputs never merge into one) and
     ``__src`` (the source to account a drop to). The Spark stage uses it too, per key."""
     content = _content()
-    rows, recs = _records(everything, content)
+    # Without dedupe only the records are needed, not their contents' hashes.
+    rows, recs = _records(everything, content if dedupe else [])
     version = [*_KEY, "__h", "__g", "__n"]
     if dedupe:
         recs = recs.with_columns(
@@ -188,13 +205,11 @@ def _hash(columns: list[str], seed: int) -> pl.Expr:
 def _check_copies(content: pl.DataFrame, rows: pl.DataFrame, dups: pl.DataFrame) -> None:
     """Every dropped copy equals the record it duplicates, row by row and value by value.
     ``rows`` gives each row its record (``__rec``, the record's first row) and its place in
-    it (``__ord``); ``dups`` each
-    dropped record its original (``__twin``)."""
+    it (``__ord``); ``dups`` each dropped record its original (``__twin``)."""
     if dups.is_empty():
         return
-    placed = rows
-    copies = placed.join(dups, on="__rec")
-    originals = placed.select(pl.col("__rec").alias("__twin"), "__ord", pl.col("__row").alias("__twin_row"))
+    copies = rows.join(dups, on="__rec")
+    originals = rows.select(pl.col("__rec").alias("__twin"), "__ord", pl.col("__row").alias("__twin_row"))
     paired = copies.join(originals, on=["__twin", "__ord"], how="left")
     if paired["__twin_row"].null_count():
         raise RuntimeError("usagenorm: two different records hashed alike while deduplicating; please report this")
@@ -210,46 +225,28 @@ def _check_copies(content: pl.DataFrame, rows: pl.DataFrame, dups: pl.DataFrame)
         raise RuntimeError("usagenorm: two different records hashed alike while deduplicating; please report this")
 
 
-def _stats(
-    tables: list[tuple[str, pl.DataFrame]],
-    stats: pl.DataFrame,
-    recs: pl.DataFrame,
-    dups: pl.DataFrame,
-    superseded: pl.DataFrame,
-) -> pl.DataFrame:
+def _stats(tables: list[tuple[str, pl.DataFrame]], stats: pl.DataFrame, decided: Decided) -> pl.DataFrame:
     """The fresh sources' accounting, moved by the merge's drops, then one row per table."""
-    fresh = len(tables)
-
-    drops = pl.concat(
-        [
-            dups.select("__part", "__src", "__n", pl.lit(1, pl.UInt64).alias("__dups"), pl.lit(0, pl.UInt64).alias("__sup")),
-            superseded.select(
-                "__part", "__src", "__n", pl.lit(0, pl.UInt64).alias("__dups"), pl.lit(1, pl.UInt64).alias("__sup")
-            ),
-        ]
-    )
-    fresh_drops = drops.filter(pl.col("__part") == fresh)
-    moved = fresh_drops.group_by("__src").agg(
-        pl.col("__dups").sum(), pl.col("__sup").sum(), pl.col("__n").sum().cast(pl.UInt64).alias("__rows")
-    )
+    drops = decided.drops()
+    moved = drops.filter(pl.col("__part") == len(tables)).drop("__part")
     out = (
         stats.with_row_index("__src")
         .with_columns(pl.col("__src").cast(pl.UInt32))
-        .join(moved, on="__src", how="left")
-        .with_columns(pl.col("__dups", "__sup", "__rows").fill_null(0))
+        .join(moved.rename({c: f"__{c}" for c in ("duplicates", "superseded", "rows")}), on="__src", how="left")
+        .with_columns(pl.col("__duplicates", "__superseded", "__rows").fill_null(0).cast(pl.UInt64))
         .with_columns(
-            (pl.col("accepted") - pl.col("__dups") - pl.col("__sup")).alias("accepted"),
-            (pl.col("duplicates") + pl.col("__dups")).alias("duplicates"),
-            (pl.col("superseded") + pl.col("__sup")).alias("superseded"),
+            (pl.col("accepted") - pl.col("__duplicates") - pl.col("__superseded")).alias("accepted"),
+            (pl.col("duplicates") + pl.col("__duplicates")).alias("duplicates"),
+            (pl.col("superseded") + pl.col("__superseded")).alias("superseded"),
             (pl.col("rows") - pl.col("__rows")).alias("rows"),
         )
         .select(stats.columns)
     )
     table_rows = []
     for i, (path, _) in enumerate(tables):
-        mine = recs.filter(pl.col("__part") == i)
+        mine = decided.recs.filter(pl.col("__part") == i)
         gone = drops.filter(pl.col("__part") == i)
-        n_dups, n_sup = int(gone["__dups"].sum()), int(gone["__sup"].sum())
+        n_dups, n_sup = int(gone["duplicates"].sum()), int(gone["superseded"].sum())
         table_rows.append(
             {
                 "source": path,
@@ -259,7 +256,7 @@ def _stats(
                 "rejected": 0,
                 "duplicates": n_dups,
                 "superseded": n_sup,
-                "rows": int(mine["__n"].sum()) - int(gone["__n"].sum()),
+                "rows": int(mine["__n"].sum()) - int(gone["rows"].sum()),
             }
         )
     if not table_rows:

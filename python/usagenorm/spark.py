@@ -187,8 +187,7 @@ def _read_stage(provider: str | None, period: str | None) -> Any:
                 formats=_formats.active(None),
             )
             ords = t["__ord"].cast(pl.Int64)
-            # Stats come in input order, and each source's rows in that order too.
-            by_source = ords.gather(pl.int_range(stats.height, eager=True).repeat_by(stats["rows"]).explode().drop_nulls())
+            by_source = ords.gather(_merge.source_of_rows(stats))
             ord_of = dict(zip(t["path"].to_list(), ords.to_list(), strict=True))
             parts = [
                 records.with_columns(
@@ -224,15 +223,7 @@ def _dedupe_stage() -> Any:
             .with_row_index("__row")
         )
         d = _merge.decide(everything)
-        drops = pl.concat(
-            [
-                d.dups.select("__src", "__n", pl.lit(1).alias("duplicates"), pl.lit(0).alias("superseded")),
-                d.superseded.select("__src", "__n", pl.lit(0).alias("duplicates"), pl.lit(1).alias("superseded")),
-            ]
-        )
-        moved = drops.group_by("__src").agg(
-            pl.col("duplicates", "superseded").sum().cast(pl.Int64), pl.col("__n").sum().cast(pl.Int64).alias("rows")
-        )
+        moved = d.drops()
         moves = moved.select(
             pl.lit(None, pl.String).alias("source"),
             pl.lit(None, pl.String).alias("provider"),
