@@ -51,74 +51,10 @@ struct Rec {
     hash: u64,
 }
 
-macro_rules! content_columns {
-    ($m:ident) => {
-        $m!(str record_id);
-        $m!(str account_id);
-        $m!(str customer_id);
-        $m!(str project_id);
-        $m!(str user_id);
-        $m!(str resource_id);
-        $m!(str resource_name);
-        $m!(str resource_type);
-        $m!(str metric);
-        $m!(str sku);
-        $m!(str unit);
-        $m!(str currency);
-        $m!(str status);
-        $m!(str tags);
-        $m!(str provider);
-        $m!(str charge_type);
-        $m!(vec usage_start);
-        $m!(opt usage_end);
-        $m!(opt cost);
-        $m!(opt unit_price);
-        $m!(vec billable);
-    };
-}
-
-fn hash_row(b: &CanonicalBatch, i: usize, h: &mut Fx) {
-    macro_rules! hash_col {
-        (str $f:ident) => {
-            b.$f.hash_value(i, h)
-        };
-        (vec $f:ident) => {
-            b.$f[i].hash(h)
-        };
-        (opt $f:ident) => {
-            b.$f.get(i).hash(h)
-        };
-    }
-    content_columns!(hash_col);
-    b.quantity.get(i).map(f64::to_bits).hash(h);
-}
-
-fn rows_equal(a: &CanonicalBatch, i: usize, b: &CanonicalBatch, j: usize) -> bool {
-    macro_rules! eq_col {
-        (str $f:ident) => {
-            if a.$f.get(i) != b.$f.get(j) {
-                return false;
-            }
-        };
-        (vec $f:ident) => {
-            if a.$f[i] != b.$f[j] {
-                return false;
-            }
-        };
-        (opt $f:ident) => {
-            if a.$f.get(i) != b.$f.get(j) {
-                return false;
-            }
-        };
-    }
-    content_columns!(eq_col);
-    a.quantity.get(i).map(f64::to_bits) == b.quantity.get(j).map(f64::to_bits)
-}
-
 fn same_content(batches: &[CanonicalBatch], x: &Rec, y: &Rec) -> bool {
     x.hash == y.hash
         && x.end - x.start == y.end - y.start
-        && (0..x.end - x.start).all(|k| rows_equal(&batches[x.batch], x.start + k, &batches[y.batch], y.start + k))
+        && (0..x.end - x.start).all(|k| batches[x.batch].same_content(x.start + k, &batches[y.batch], y.start + k))
 }
 
 /// A record's place packed into one number, batch in the high half and first row in the low
@@ -152,7 +88,7 @@ fn rec_at(batches: &[CanonicalBatch], at: Loc) -> Rec {
 
 fn content_hash(batches: &[CanonicalBatch], rec: &Rec) -> u64 {
     let mut h = Fx::default();
-    (rec.start..rec.end).for_each(|i| hash_row(&batches[rec.batch], i, &mut h));
+    (rec.start..rec.end).for_each(|i| batches[rec.batch].hash_content(i, &mut h));
     h.finish()
 }
 

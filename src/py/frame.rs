@@ -12,7 +12,8 @@ use crate::aggregate::{Aggregated, KeyColumn, Nullable, UsageColumns};
 use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS, OUTCOMES};
 use crate::providers::Registry;
-use crate::schema::{CanonicalBatch, OptColumn, StrColumn, StrParts};
+use crate::schema::kind::{self, Kind};
+use crate::schema::{CanonicalBatch, OptColumn, StrParts};
 
 fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
     StringChunked::from_iter_options(name.into(), it).into_column()
@@ -126,25 +127,6 @@ fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = u32>, va
     StringChunked::with_chunk(name.into(), array).into_column()
 }
 
-/// The text columns of a batch, in `schema::COLUMNS` order.
-type TextField = (&'static str, fn(&mut CanonicalBatch) -> &mut StrColumn);
-const TEXT_COLUMNS: [TextField; 14] = [
-    ("record_id", |b| &mut b.record_id),
-    ("account_id", |b| &mut b.account_id),
-    ("customer_id", |b| &mut b.customer_id),
-    ("project_id", |b| &mut b.project_id),
-    ("user_id", |b| &mut b.user_id),
-    ("resource_id", |b| &mut b.resource_id),
-    ("resource_name", |b| &mut b.resource_name),
-    ("resource_type", |b| &mut b.resource_type),
-    ("metric", |b| &mut b.metric),
-    ("sku", |b| &mut b.sku),
-    ("unit", |b| &mut b.unit),
-    ("currency", |b| &mut b.currency),
-    ("status", |b| &mut b.status),
-    ("tags", |b| &mut b.tags),
-];
-
 /// The canonical table, in the column order of `schema::COLUMNS`, built from the batches as
 /// they leave `out`: each batch (about `normalize::CHUNK_ROWS` rows) becomes one chunk of every
 /// column, its vectors and text handed over without copying. Polars keeps the chunks as they
@@ -166,50 +148,92 @@ pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
     }
 }
 
-/// One chunk of the canonical table from one batch, its columns built in parallel.
-fn canonical_chunk(mut b: CanonicalBatch, sources: &[String]) -> PolarsResult<DataFrame> {
-    type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
-    let (provider, charge_type) = (std::mem::take(&mut b.provider), std::mem::take(&mut b.charge_type));
-    let (usage_start, source, source_index) =
-        (std::mem::take(&mut b.usage_start), std::mem::take(&mut b.source), std::mem::take(&mut b.source_index));
-    let (usage_end, quantity) = (std::mem::take(&mut b.usage_end), std::mem::take(&mut b.quantity));
-    let (cost, unit_price) = (std::mem::take(&mut b.cost), std::mem::take(&mut b.unit_price));
-    let billable = std::mem::take(&mut b.billable);
-    let revision = std::mem::take(&mut b.revision);
-    let text: Vec<StrParts> =
-        TEXT_COLUMNS.iter().map(|(_, field)| std::mem::take(field(&mut b)).into_parts()).collect();
-    drop(b);
-    let datetimes = |name: &str, ca: Int64Chunked| {
-        ca.with_name(name.into()).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)).into_column()
-    };
-    let mut builders: Vec<Build<'_>> = vec![
-        Box::new(move || Ok(string_views("provider", provider.into_parts()))),
-        Box::new(move || Ok(string_views("charge_type", charge_type.into_parts()))),
-        Box::new(move || Ok(datetimes("usage_start", Int64Chunked::from_vec("usage_start".into(), usage_start)))),
-        Box::new(move || Ok(datetimes("usage_end", optional::<Int64Type>("usage_end", usage_end.into_parts())))),
-        Box::new(move || Ok(optional::<Float64Type>("quantity", quantity.into_parts()).into_column())),
-        Box::new(move || money("cost", cost)),
-        Box::new(move || money("unit_price", unit_price)),
-        Box::new(move || Ok(BooleanChunked::from_iter_values("billable".into(), billable.into_iter()).into_column())),
-        Box::new(move || {
-            let names: Vec<&str> = sources.iter().map(String::as_str).collect();
-            Ok(label_views("source", &names, source.into_iter(), None))
-        }),
-        Box::new(move || Ok(UInt64Chunked::from_vec("source_index".into(), source_index).into_column())),
-        Box::new(move || Ok(optional::<Int64Type>("revision", revision.into_parts()).into_column())),
-    ];
-    for ((name, _), part) in TEXT_COLUMNS.iter().zip(text) {
-        builders.push(Box::new(move || Ok(string_views(name, part))));
-    }
-    let mut columns: Vec<Column> =
-        builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
-    let order = |c: &Column| crate::schema::COLUMNS.iter().position(|(n, _, _)| *n == c.name().as_str());
-    columns.sort_by_key(|c| order(c));
-    if columns.len() != crate::schema::COLUMNS.len() || columns.iter().any(|c| order(c).is_none()) {
-        return Err(PolarsError::ComputeError("the canonical columns do not match the schema".into()));
-    }
-    DataFrame::new_infer_height(columns)
+/// How each kind of canonical column becomes a frame column.
+trait FrameKind: Kind {
+    fn column(name: &str, column: Self::Column, sources: &[String]) -> PolarsResult<Column>;
 }
+
+macro_rules! text_kinds {
+    ($($k:ident),*) => {$(
+        impl FrameKind for kind::$k {
+            fn column(name: &str, column: Self::Column, _: &[String]) -> PolarsResult<Column> {
+                Ok(string_views(name, column.into_parts()))
+            }
+        }
+    )*};
+}
+text_kinds!(OptStr, Text, Json, Label);
+
+fn datetimes(name: &str, ca: Int64Chunked) -> Column {
+    ca.with_name(name.into()).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)).into_column()
+}
+
+impl FrameKind for kind::Time {
+    fn column(name: &str, column: Vec<i64>, _: &[String]) -> PolarsResult<Column> {
+        Ok(datetimes(name, Int64Chunked::from_vec(name.into(), column)))
+    }
+}
+
+impl FrameKind for kind::OptTime {
+    fn column(name: &str, column: OptColumn<i64>, _: &[String]) -> PolarsResult<Column> {
+        Ok(datetimes(name, optional::<Int64Type>(name, column.into_parts())))
+    }
+}
+
+impl FrameKind for kind::OptF64 {
+    fn column(name: &str, column: OptColumn<f64>, _: &[String]) -> PolarsResult<Column> {
+        Ok(optional::<Float64Type>(name, column.into_parts()).into_column())
+    }
+}
+
+impl FrameKind for kind::OptMoney {
+    fn column(name: &str, column: OptColumn<crate::money::Decimal>, _: &[String]) -> PolarsResult<Column> {
+        money(name, column)
+    }
+}
+
+impl FrameKind for kind::Flag {
+    fn column(name: &str, column: Vec<bool>, _: &[String]) -> PolarsResult<Column> {
+        Ok(BooleanChunked::from_iter_values(name.into(), column.into_iter()).into_column())
+    }
+}
+
+impl FrameKind for kind::Revision {
+    fn column(name: &str, column: OptColumn<i64>, _: &[String]) -> PolarsResult<Column> {
+        Ok(optional::<Int64Type>(name, column.into_parts()).into_column())
+    }
+}
+
+impl FrameKind for kind::SourceId {
+    fn column(name: &str, column: Vec<u32>, sources: &[String]) -> PolarsResult<Column> {
+        let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+        Ok(label_views(name, &names, column.into_iter(), None))
+    }
+}
+
+impl FrameKind for kind::Index {
+    fn column(name: &str, column: Vec<u64>, _: &[String]) -> PolarsResult<Column> {
+        Ok(UInt64Chunked::from_vec(name.into(), column).into_column())
+    }
+}
+
+/// `canonical_chunk`, from the table of canonical columns.
+macro_rules! chunk_builder {
+    (all [$($c:ident: $ck:ident,)*] $($by_origin:tt)*) => {
+        /// One chunk of the canonical table from one batch, its columns built in parallel, in
+        /// the table's order.
+        fn canonical_chunk(b: CanonicalBatch, sources: &[String]) -> PolarsResult<DataFrame> {
+            type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
+            let CanonicalBatch { $($c,)* } = b;
+            let builders: Vec<Build<'_>> = vec![
+                $(Box::new(move || <kind::$ck as FrameKind>::column(stringify!($c), $c, sources)),)*
+            ];
+            let columns = builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
+            DataFrame::new_infer_height(columns)
+        }
+    };
+}
+crate::schema::canonical_table!(chunk_builder);
 
 /// One row per rejected record.
 pub fn rejected(out: &NormalizeOutput) -> PolarsResult<DataFrame> {

@@ -1,16 +1,20 @@
-//! The canonical usage table: its columns, and `CanonicalBatch`, the columnar builder providers
-//! push rows into. Strings are appended to one buffer per column (no allocation per value);
-//! the Python layer turns a batch into a Polars DataFrame.
+//! The canonical usage table: its columns, declared once in `canonical_table!`, and the two
+//! things generated from that table here: `Row`, one row as a provider produces it, and
+//! `CanonicalBatch`, the columnar builder rows are pushed into. Strings are appended to one
+//! buffer per column (no allocation per value); the binding turns a batch into a Polars
+//! DataFrame from the same table (`py/frame.rs`).
 
 use std::borrow::Cow;
 
-use crate::money::Decimal;
+use crate::hash::Fx;
 
 mod columns;
+pub mod kind;
 pub mod tags;
 #[cfg(feature = "python")]
 pub use columns::StrParts;
 pub use columns::{LabelColumn, OptColumn, StrColumn, MAX_VALUE_LEN};
+use kind::{Kind, Storage};
 pub use tags::Tags;
 
 /// The physical type of a canonical column.
@@ -27,34 +31,181 @@ pub enum ColumnType {
     I64,
 }
 
-/// Every canonical column, in output order, with its type and whether it may hold nulls.
-pub const COLUMNS: &[(&str, ColumnType, bool)] = &[
-    ("provider", ColumnType::Str, false),
-    ("record_id", ColumnType::Str, true),
-    ("account_id", ColumnType::Str, true),
-    ("customer_id", ColumnType::Str, true),
-    ("project_id", ColumnType::Str, true),
-    ("user_id", ColumnType::Str, true),
-    ("resource_id", ColumnType::Str, true),
-    ("resource_name", ColumnType::Str, true),
-    ("resource_type", ColumnType::Str, true),
-    ("metric", ColumnType::Str, false),
-    ("sku", ColumnType::Str, true),
-    ("charge_type", ColumnType::Str, false),
-    ("usage_start", ColumnType::Datetime, false),
-    ("usage_end", ColumnType::Datetime, true),
-    ("quantity", ColumnType::F64, true),
-    ("unit", ColumnType::Str, true),
-    ("cost", ColumnType::Decimal, true),
-    ("unit_price", ColumnType::Decimal, true),
-    ("currency", ColumnType::Str, true),
-    ("status", ColumnType::Str, true),
-    ("billable", ColumnType::Bool, false),
-    ("tags", ColumnType::Str, false),
-    ("revision", ColumnType::I64, true),
-    ("source", ColumnType::Str, false),
-    ("source_index", ColumnType::U64, false),
-];
+/// The canonical table: every column, in output order, with its kind (`schema::kind`: how a
+/// row holds it, how a batch stores it, its type, whether it may be null, whether it is part of
+/// a record's content). Calls `$then!` with the columns twice: all of them in order
+/// (`all [name: Kind, ...]`), then by where a value comes from — `given` with each push (the
+/// format's id), `row` (read from the record, in a `Row`; `= value` is what `Row::new` starts
+/// from, else the type's default) and `place` (where the record came from).
+///
+/// Adding a column is one line here (and its kind, when it is a new one).
+macro_rules! canonical_table {
+    ($then:ident) => {
+        $crate::schema::canonical_table! { @emit $then
+            given [provider: Label]
+            row [
+                record_id: OptStr,
+                account_id: OptStr,
+                customer_id: OptStr,
+                project_id: OptStr,
+                user_id: OptStr,
+                resource_id: OptStr,
+                resource_name: OptStr,
+                resource_type: OptStr,
+                metric: Text,
+                sku: OptStr,
+                charge_type: Label = $crate::schema::charge_type::USAGE,
+                usage_start: Time,
+                usage_end: OptTime,
+                quantity: OptF64,
+                unit: OptStr,
+                cost: OptMoney,
+                unit_price: OptMoney,
+                currency: OptStr,
+                status: OptStr,
+                billable: Flag = true,
+                tags: Json = String::from("{}"),
+                /// Orders two versions of one record (same provider and record_id, other
+                /// content) so deduplication keeps the newest: Suger's lastUpdateTime (µs),
+                /// Exabits' uptime (ms), a format file's `revision` column. Kept in the table
+                /// so that a canonical table read back dedupes against fresh records by the
+                /// same rule.
+                revision: Revision,
+            ]
+            place [source: SourceId, source_index: Index]
+        }
+    };
+    (@emit $then:ident
+        given [$($g:ident: $gk:ident),*]
+        row [$($(#[$m:meta])* $r:ident: $rk:ident $(= $rd:expr)?,)*]
+        place [$($p:ident: $pk:ident),*]
+    ) => {
+        $then! {
+            all [$($g: $gk,)* $($r: $rk,)* $($p: $pk,)*]
+            given [$($g: $gk),*]
+            row [$($(#[$m])* $r: $rk $(= $rd)?,)*]
+            place [$($p: $pk),*]
+        }
+    };
+}
+pub(crate) use canonical_table;
+
+/// `Row::new`'s starting value of a column: the one the table gives, else the type's default.
+macro_rules! start_value {
+    () => {
+        Default::default()
+    };
+    ($v:expr) => {
+        $v
+    };
+}
+
+/// Generates `COLUMNS`, `Row` and `CanonicalBatch` from the table.
+macro_rules! define_table {
+    (
+        all [$($c:ident: $ck:ident,)*]
+        given [$($g:ident: $gk:ident),*]
+        row [$($(#[$m:meta])* $r:ident: $rk:ident $(= $rd:expr)?,)*]
+        place [$($p:ident: $pk:ident),*]
+    ) => {
+        /// Every canonical column, in output order, with its type and whether it may hold nulls.
+        pub const COLUMNS: &[(&str, ColumnType, bool)] =
+            &[$((stringify!($c), <kind::$ck as Kind>::TYPE, <kind::$ck as Kind>::NULLABLE),)*];
+
+        /// One canonical row as a provider produces it; strings borrow from the input where
+        /// they can.
+        #[derive(Debug, Clone)]
+        pub struct Row<'a> {
+            $($(#[$m])* pub $r: <kind::$rk as Kind>::Value<'a>,)*
+        }
+
+        impl<'a> Row<'a> {
+            /// A usage row with the given metric and start; everything else empty.
+            pub fn new(metric: impl Into<Cow<'a, str>>, usage_start: i64) -> Row<'a> {
+                Row { metric: metric.into(), usage_start, ..Row::start() }
+            }
+
+            fn start() -> Row<'a> {
+                Row { $($r: start_value!($($rd)?),)* }
+            }
+
+            /// The first column whose value is longer than a column can hold, if any.
+            pub fn too_long(&self) -> Option<&'static str> {
+                $(if <kind::$rk as Kind>::too_long(&self.$r) {
+                    return Some(stringify!($r));
+                })*
+                None
+            }
+        }
+
+        /// Rows of the canonical table, column by column. `source` holds an index into the
+        /// call's sources.
+        #[derive(Debug, Default, Clone)]
+        pub struct CanonicalBatch {
+            $(pub $c: <kind::$ck as Kind>::Column,)*
+        }
+
+        impl CanonicalBatch {
+            /// Appends one row that came from record `source_index` of source `source`.
+            pub fn push(
+                &mut self,
+                $($g: <kind::$gk as Kind>::Value<'_>,)*
+                row: &Row,
+                $($p: <kind::$pk as Kind>::Value<'_>,)*
+            ) {
+                $(<kind::$gk as Kind>::push(&mut self.$g, &$g);)*
+                $(<kind::$rk as Kind>::push(&mut self.$r, &row.$r);)*
+                $(<kind::$pk as Kind>::push(&mut self.$p, &$p);)*
+            }
+
+            /// Room for `rows` more rows in every column that holds values or will when `other`
+            /// is appended: a batch that small batches are merged into gets its final size at
+            /// once instead of growing (and copying) by doubling.
+            pub fn reserve_for(&mut self, other: &CanonicalBatch, rows: usize) {
+                $(Storage::reserve_for(&mut self.$c, &other.$c, rows);)*
+            }
+
+            /// Appends every row of `other`, shifting its source indices by `index_offset`.
+            pub fn append(&mut self, other: CanonicalBatch, index_offset: u64) {
+                let from = self.source_index.len();
+                $(Storage::append(&mut self.$c, other.$c);)*
+                self.source_index.iter_mut().skip(from).for_each(|i| *i += index_offset);
+            }
+
+            /// Gives back the unused capacity of every column: a finished batch is kept until
+            /// the frame is built, and growth by doubling leaves up to half of each vector empty.
+            pub fn shrink_to_fit(&mut self) {
+                $(Storage::shrink_to_fit(&mut self.$c);)*
+            }
+
+            /// Keeps the rows whose `keep` flag is set.
+            pub fn filter(&self, keep: &[bool]) -> CanonicalBatch {
+                CanonicalBatch { $($c: Storage::filter(&self.$c, keep),)* }
+            }
+
+            /// Feeds row `i`'s content (every column a kind counts as content) to a hasher.
+            pub fn hash_content(&self, i: usize, h: &mut Fx) {
+                $(if <kind::$ck as Kind>::CONTENT {
+                    Storage::hash_at(&self.$c, i, h);
+                })*
+            }
+
+            /// Whether row `i` has the content of row `j` of `other`.
+            pub fn same_content(&self, i: usize, other: &CanonicalBatch, j: usize) -> bool {
+                $((!<kind::$ck as Kind>::CONTENT || Storage::same_at(&self.$c, i, &other.$c, j)))&&*
+            }
+
+            /// Row `i` as `column=value` text, every column (tests compare readers with it).
+            pub fn row_text(&self, i: usize) -> String {
+                let mut s = String::new();
+                $(s.push_str(&format!("{}={} ", stringify!($c), Storage::text_at(&self.$c, i)));)*
+                s
+            }
+        }
+    };
+}
+
+canonical_table!(define_table);
 
 /// The `charge_type` values.
 pub mod charge_type {
@@ -66,298 +217,13 @@ pub mod charge_type {
 /// The FOCUS spelling of the one unit every duration is converted to.
 pub const HOURS: &str = "Hours";
 
-/// One canonical row as a provider produces it; strings borrow from the input where they can.
-#[derive(Debug, Clone)]
-pub struct Row<'a> {
-    pub record_id: Option<Cow<'a, str>>,
-    pub account_id: Option<Cow<'a, str>>,
-    pub customer_id: Option<Cow<'a, str>>,
-    pub project_id: Option<Cow<'a, str>>,
-    pub user_id: Option<Cow<'a, str>>,
-    pub resource_id: Option<Cow<'a, str>>,
-    pub resource_name: Option<Cow<'a, str>>,
-    pub resource_type: Option<Cow<'a, str>>,
-    pub metric: Cow<'a, str>,
-    pub sku: Option<Cow<'a, str>>,
-    pub charge_type: &'static str,
-    pub usage_start: i64,
-    pub usage_end: Option<i64>,
-    pub quantity: Option<f64>,
-    pub unit: Option<Cow<'a, str>>,
-    pub cost: Option<Decimal>,
-    pub unit_price: Option<Decimal>,
-    pub currency: Option<Cow<'a, str>>,
-    pub status: Option<Cow<'a, str>>,
-    pub billable: bool,
-    pub tags: String,
-    /// Orders two versions of one record (same provider and record_id, other content) so
-    /// deduplication keeps the newest: Suger's lastUpdateTime (µs), Exabits' uptime (ms), a
-    /// format file's `revision` column. Kept in the table so that a canonical table read back
-    /// dedupes against fresh records by the same rule.
-    pub revision: Option<i64>,
-}
-
-impl<'a> Row<'a> {
-    /// The first string column whose value is longer than a column can hold, if any.
-    pub fn too_long(&self) -> Option<&'static str> {
-        let long = |v: Option<&str>| v.is_some_and(|s| s.len() > MAX_VALUE_LEN);
-        [
-            ("record_id", self.record_id.as_deref()),
-            ("account_id", self.account_id.as_deref()),
-            ("customer_id", self.customer_id.as_deref()),
-            ("project_id", self.project_id.as_deref()),
-            ("user_id", self.user_id.as_deref()),
-            ("resource_id", self.resource_id.as_deref()),
-            ("resource_name", self.resource_name.as_deref()),
-            ("resource_type", self.resource_type.as_deref()),
-            ("metric", Some(&self.metric)),
-            ("sku", self.sku.as_deref()),
-            ("unit", self.unit.as_deref()),
-            ("currency", self.currency.as_deref()),
-            ("status", self.status.as_deref()),
-            ("tags", Some(&self.tags)),
-        ]
-        .into_iter()
-        .find(|(_, v)| long(*v))
-        .map(|(name, _)| name)
-    }
-
-    /// A usage row with the given metric and start; everything else empty.
-    pub fn new(metric: impl Into<Cow<'a, str>>, usage_start: i64) -> Row<'a> {
-        Row {
-            record_id: None,
-            account_id: None,
-            customer_id: None,
-            project_id: None,
-            user_id: None,
-            resource_id: None,
-            resource_name: None,
-            resource_type: None,
-            metric: metric.into(),
-            sku: None,
-            charge_type: charge_type::USAGE,
-            usage_start,
-            usage_end: None,
-            quantity: None,
-            unit: None,
-            cost: None,
-            unit_price: None,
-            currency: None,
-            status: None,
-            billable: true,
-            tags: String::from("{}"),
-            revision: None,
-        }
-    }
-}
-
-/// Rows of the canonical table, column by column. `source` holds an index into `sources`.
-#[derive(Debug, Default, Clone)]
-pub struct CanonicalBatch {
-    pub provider: LabelColumn,
-    pub record_id: StrColumn,
-    pub account_id: StrColumn,
-    pub customer_id: StrColumn,
-    pub project_id: StrColumn,
-    pub user_id: StrColumn,
-    pub resource_id: StrColumn,
-    pub resource_name: StrColumn,
-    pub resource_type: StrColumn,
-    pub metric: StrColumn,
-    pub sku: StrColumn,
-    pub charge_type: LabelColumn,
-    pub usage_start: Vec<i64>,
-    pub usage_end: OptColumn<i64>,
-    pub quantity: OptColumn<f64>,
-    pub unit: StrColumn,
-    pub cost: OptColumn<Decimal>,
-    pub unit_price: OptColumn<Decimal>,
-    pub currency: StrColumn,
-    pub status: StrColumn,
-    pub billable: Vec<bool>,
-    pub tags: StrColumn,
-    pub source: Vec<u32>,
-    pub source_index: Vec<u64>,
-    pub revision: OptColumn<i64>,
-}
-
-/// Applies `$m!(field)` to every string column of a batch.
-macro_rules! str_columns {
-    ($m:ident) => {
-        $m!(record_id);
-        $m!(account_id);
-        $m!(customer_id);
-        $m!(project_id);
-        $m!(user_id);
-        $m!(resource_id);
-        $m!(resource_name);
-        $m!(resource_type);
-        $m!(metric);
-        $m!(sku);
-        $m!(unit);
-        $m!(currency);
-        $m!(status);
-        $m!(tags);
-    };
-}
-
-/// Applies `$m!(field)` to every plain `Vec` column of a batch.
-macro_rules! vec_columns {
-    ($m:ident) => {
-        $m!(usage_start);
-        $m!(billable);
-        $m!(source);
-        $m!(source_index);
-    };
-}
-
-/// Applies `$m!(field)` to every `OptColumn` and `LabelColumn` of a batch.
-macro_rules! opt_columns {
-    ($m:ident) => {
-        $m!(provider);
-        $m!(charge_type);
-        $m!(usage_end);
-        $m!(quantity);
-        $m!(cost);
-        $m!(unit_price);
-        $m!(revision);
-    };
-}
-
 impl CanonicalBatch {
-    /// Row `i` as `column=value` text, every column (tests compare readers with it).
-    pub fn row_text(&self, i: usize) -> String {
-        let mut s = String::new();
-        macro_rules! text {
-            ($f:ident) => {
-                s.push_str(&format!("{}={:?} ", stringify!($f), self.$f.get(i)));
-            };
-        }
-        str_columns!(text);
-        vec_columns!(text);
-        text!(provider);
-        text!(charge_type);
-        text!(usage_end);
-        text!(quantity);
-        text!(revision);
-        for (name, col) in [("cost", &self.cost), ("unit_price", &self.unit_price)] {
-            s.push_str(&format!("{name}={:?} ", col.get(i).map(|d| d.to_string())));
-        }
-        s
-    }
-
     pub fn len(&self) -> usize {
         self.usage_start.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.usage_start.is_empty()
-    }
-
-    /// Appends one row that came from record `source_index` of source `source`.
-    pub fn push(&mut self, provider: &'static str, row: &Row, source: u32, source_index: u64) {
-        self.provider.push(provider);
-        self.record_id.push(row.record_id.as_deref());
-        self.account_id.push(row.account_id.as_deref());
-        self.customer_id.push(row.customer_id.as_deref());
-        self.project_id.push(row.project_id.as_deref());
-        self.user_id.push(row.user_id.as_deref());
-        self.resource_id.push(row.resource_id.as_deref());
-        self.resource_name.push(row.resource_name.as_deref());
-        self.resource_type.push(row.resource_type.as_deref());
-        self.metric.push(Some(&row.metric));
-        self.sku.push(row.sku.as_deref());
-        self.charge_type.push(row.charge_type);
-        self.usage_start.push(row.usage_start);
-        self.usage_end.push(row.usage_end);
-        self.quantity.push(row.quantity);
-        self.unit.push(row.unit.as_deref());
-        self.cost.push(row.cost);
-        self.unit_price.push(row.unit_price);
-        self.currency.push(row.currency.as_deref());
-        self.status.push(row.status.as_deref());
-        self.billable.push(row.billable);
-        self.tags.push(Some(&row.tags));
-        self.source.push(source);
-        self.source_index.push(source_index);
-        self.revision.push(row.revision);
-    }
-
-    /// Room for `rows` more rows in every column that holds values or will when `other` is
-    /// appended: a batch that small batches are merged into gets its final size at once
-    /// instead of growing (and copying) by doubling.
-    pub fn reserve_for(&mut self, other: &CanonicalBatch, rows: usize) {
-        macro_rules! res {
-            ($f:ident) => {
-                self.$f.reserve_for(&other.$f, rows)
-            };
-        }
-        str_columns!(res);
-        opt_columns!(res);
-        macro_rules! res_vec {
-            ($f:ident) => {
-                self.$f.reserve(rows)
-            };
-        }
-        vec_columns!(res_vec);
-    }
-
-    /// Appends every row of `other`, shifting its source indices by `index_offset`.
-    pub fn append(&mut self, other: CanonicalBatch, index_offset: u64) {
-        macro_rules! app_str {
-            ($f:ident) => {
-                self.$f.append(other.$f)
-            };
-        }
-        str_columns!(app_str);
-        self.provider.append(other.provider);
-        self.charge_type.append(other.charge_type);
-        self.usage_start.extend_from_slice(&other.usage_start);
-        self.usage_end.append(other.usage_end);
-        self.quantity.append(other.quantity);
-        self.cost.append(other.cost);
-        self.unit_price.append(other.unit_price);
-        self.billable.extend_from_slice(&other.billable);
-        self.source.extend_from_slice(&other.source);
-        self.source_index.extend(other.source_index.iter().map(|i| i + index_offset));
-        self.revision.append(other.revision);
-    }
-
-    /// Gives back the unused capacity of every column: a finished batch is kept until the
-    /// frame is built, and growth by doubling leaves up to half of each vector empty.
-    pub fn shrink_to_fit(&mut self) {
-        macro_rules! shrink {
-            ($f:ident) => {
-                self.$f.shrink_to_fit()
-            };
-        }
-        str_columns!(shrink);
-        vec_columns!(shrink);
-        opt_columns!(shrink);
-    }
-
-    /// Keeps the rows whose `keep` flag is set.
-    pub fn filter(&self, keep: &[bool]) -> CanonicalBatch {
-        let mut out = CanonicalBatch::default();
-        macro_rules! filt_str {
-            ($f:ident) => {
-                out.$f = self.$f.filter(keep)
-            };
-        }
-        macro_rules! filt_vec {
-            ($f:ident) => {
-                out.$f = self.$f.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v.clone()).collect()
-            };
-        }
-        str_columns!(filt_str);
-        vec_columns!(filt_vec);
-        macro_rules! filt_opt {
-            ($f:ident) => {
-                out.$f = self.$f.filter(keep)
-            };
-        }
-        opt_columns!(filt_opt);
-        out
     }
 }
 

@@ -71,7 +71,7 @@ impl Kind {
 }
 
 impl Col {
-    const NAMES: &[(&str, Col)] = &[
+    pub(super) const NAMES: &[(&str, Col)] = &[
         ("record_id", Col::RecordId),
         ("account_id", Col::AccountId),
         ("customer_id", Col::CustomerId),
