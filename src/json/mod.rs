@@ -302,6 +302,22 @@ impl<'a> RawObject<'a> {
         self.fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
+    /// `get`, trying first the position `hint` holds (the records of one page usually list
+    /// their keys in one order) and keeping where the key was found. Keys are unique in a
+    /// `RawObject` (`new`), so a match at the hinted position is the value `get` gives.
+    #[inline]
+    pub fn get_hinted(&self, key: &str, hint: &std::sync::atomic::AtomicU32) -> Option<Raw<'a>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some((k, v)) = self.fields.get(hint.load(Relaxed) as usize) {
+            if k.len() == key.len() && k.as_bytes() == key.as_bytes() {
+                return Some(*v);
+            }
+        }
+        let at = self.fields.iter().rposition(|(k, _)| k == key)?;
+        hint.store(at as u32, Relaxed);
+        self.fields.get(at).map(|(_, v)| *v)
+    }
+
     /// The value of `key` unless absent or null.
     fn present(&self, key: &str) -> Option<Raw<'a>> {
         self.get(key).filter(|v| Kind::of(*v) != Kind::Null)

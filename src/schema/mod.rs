@@ -64,7 +64,8 @@ macro_rules! canonical_table {
                 currency: OptStr,
                 status: OptStr,
                 billable: Flag = true,
-                tags: Json = String::from("{}"),
+                /// `{}` from `Row::new`; empty from `Row::untagged`.
+                tags: Json,
                 /// Orders two versions of one record (same provider and record_id, other
                 /// content) so deduplication keeps the newest: Suger's lastUpdateTime (µs),
                 /// Exabits' uptime (ms), a format file's `revision` column. Kept in the table
@@ -120,8 +121,13 @@ macro_rules! define_table {
         }
 
         impl<'a> Row<'a> {
-            /// A usage row with the given metric and start; everything else empty.
+            /// A usage row with the given metric and start, tags `{}`; everything else empty.
             pub fn new(metric: impl Into<Cow<'a, str>>, usage_start: i64) -> Row<'a> {
+                Row { tags: String::from("{}"), ..Row::untagged(metric, usage_start) }
+            }
+
+            /// `new` with empty tags (no allocation), for a reader that writes the tags itself.
+            pub fn untagged(metric: impl Into<Cow<'a, str>>, usage_start: i64) -> Row<'a> {
                 Row { metric: metric.into(), usage_start, ..Row::start() }
             }
 

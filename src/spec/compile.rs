@@ -38,6 +38,18 @@ pub enum Col {
     Revision,
 }
 
+/// The values a row reads without the general evaluation: most columns of most formats are
+/// a constant or one field of the record read as text, an id or a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fast {
+    No,
+    /// A constant with nothing to check.
+    Const,
+    /// `direct` read as a string, id or time, with no map, case or arithmetic (null markers,
+    /// `otherwise`, a default and `required` allowed).
+    Field,
+}
+
 /// How a column's value is typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -161,6 +173,13 @@ pub struct ValueRule {
     pub to_hours: bool,
     /// No default, requirement, check or arithmetic: the value read is the value.
     pub plain: bool,
+    /// A `usage_start` / `usage_end` read as a time from one path, plainly: the row keeps it,
+    /// so that `hours_between` the same path does not read it again.
+    pub known_time: bool,
+    /// This rule's slot among the page's field-position hints (`SpecPage::hints`).
+    pub hint_slot: usize,
+    /// How a row reads it without the general evaluation (`SpecPage::row`).
+    pub fast: Fast,
     /// The slot of the per-record cache this value is kept in when a record gives several rows
     /// (a value that does not depend on the row's field or `each` element is read once).
     pub shared: Option<usize>,
@@ -363,6 +382,10 @@ pub fn compile(file: FormatFile, origin: &str) -> Checked<Compiled> {
         if !rows.iter().all(|r| r.columns.iter().any(|c| c.col == required)) {
             return Err(mistake("columns", format!("every row needs {}: give it in [columns]", required.name())));
         }
+    }
+    // Every rule gets its own field-position hint.
+    for (slot, rule) in rows.iter_mut().flat_map(|r| r.columns.iter_mut()).enumerate() {
+        rule.hint_slot = slot;
     }
     let mut compiled = Compiled {
         info,
@@ -671,10 +694,34 @@ fn value_rule(name: &str, f: &FieldRules, key: &str) -> Checked<ValueRule> {
         && f.divide.is_none()
         && hours_per.is_none()
         && upper.is_none();
+    let checked_only = !f.non_negative
+        && f.divide.is_none()
+        && hours_per.is_none()
+        && upper.is_none()
+        && f.map.as_ref().is_none_or(|m| m.is_empty());
+    let fast = match &source {
+        Source::Const(_) if plain && f.map.as_ref().is_none_or(|m| m.is_empty()) => Fast::Const,
+        Source::Paths(_)
+            if direct.is_some() && checked_only && matches!(kind, Kind::String | Kind::Id | Kind::Time) =>
+        {
+            Fast::Field
+        }
+        _ => Fast::No,
+    };
+    let known_time = matches!(col, Col::UsageStart | Col::UsageEnd)
+        && kind == Kind::Time
+        && f.default.is_none()
+        && f.map.as_ref().is_none_or(|m| m.is_empty())
+        && f.null_if.as_ref().is_none_or(|n| n.is_empty())
+        && f.otherwise.is_none()
+        && matches!(&source, Source::Paths(p) if p.len() == 1);
     Ok(ValueRule {
         col,
         shared: None,
         plain,
+        known_time,
+        hint_slot: 0,
+        fast,
         direct,
         source,
         kind,

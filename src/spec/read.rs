@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::compile::{Col, Compiled, Const, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
+use super::compile::{Col, Compiled, Const, Fast, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
 use super::cond::CondRule;
 use super::path::{Path, Scope};
 use crate::json::{join_path, value, ErrorKind, FieldError, FieldResult, Kind as JsonKind, Raw, RawObject};
@@ -93,6 +93,7 @@ impl FormatReader for Compiled {
             parents: Vec::new(),
             parent_of: Vec::new(),
             warning: None,
+            hints: self.rows.iter().flat_map(|r| &r.columns).map(|_| Default::default()).collect(),
         };
         if let (RecordsAt::Nested { outer, .. }, Some(env)) = (&self.records, envelope) {
             // Each record's parent is the element whose text holds the record's text (both are
@@ -177,6 +178,8 @@ struct SpecPage<'s> {
     /// Per record of the page, the index of its parent.
     parent_of: Vec<u32>,
     warning: Option<String>,
+    /// Per rule (`ValueRule::hint_slot`), where its record field was last found.
+    hints: Vec<std::sync::atomic::AtomicU32>,
 }
 
 /// A value as it is read, before it goes into its column.
@@ -283,11 +286,42 @@ impl SpecPage<'_> {
         .as_ref()
     }
 
+    /// A `Fast::Field` column's value: its record field read by its type.
+    #[inline(always)]
+    fn field<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>) -> FieldResult<V<'a>> {
+        let Some(key) = &rule.direct else { return Ok(V::Null) };
+        let raw = match self.hints.get(rule.hint_slot) {
+            Some(hint) => sc.record.get_hinted(key, hint),
+            None => sc.record.get(key),
+        };
+        let Some(raw) = value::present(raw) else { return finish(rule, V::Null, Some(key)) };
+        if !rule.null_if.is_empty() {
+            let text = text_of(raw);
+            if rule.null_if.iter().any(|n| *n == *text) {
+                return finish(rule, V::Null, Some(key));
+            }
+        }
+        if let Some(c) = &rule.otherwise {
+            return finish(rule, V::of(c), Some(key));
+        }
+        let some = Some(raw);
+        let v = match rule.kind {
+            Kind::Id => value::id(key, some)?.map_or(V::Null, V::Str),
+            Kind::Time => value::time(key, some)?.map_or(V::Null, V::Time),
+            _ => value::str(key, some)?.map_or(V::Null, V::Str),
+        };
+        finish(rule, v, Some(key))
+    }
+
     /// A column's value for one row; `known` holds the times this row has read already (a
     /// Gitpod quantity is the hours between the row's own start and end: not read twice).
     fn eval<'a>(&self, rule: &ValueRule, sc: &Scope2<'_, 'a>, known: &[(&Path, Option<i64>)]) -> FieldResult<V<'a>> {
         if let Some(key) = &rule.direct {
-            return match value::present(sc.record.get(key)) {
+            let raw = match self.hints.get(rule.hint_slot) {
+                Some(hint) => sc.record.get_hinted(key, hint),
+                None => sc.record.get(key),
+            };
+            return match value::present(raw) {
                 None => finish(rule, V::Null, Some(key)),
                 Some(raw) => finish(rule, typed(rule, raw, key)?, Some(key)),
             };
@@ -409,30 +443,29 @@ impl SpecPage<'_> {
                 return Ok(None);
             }
         }
-        let mut row = Row::new("", 0);
+        let mut row = Row::untagged("", 0);
         let (mut start, mut start_name): (Option<i64>, Option<&ValueRule>) = (None, None);
         let mut converted = None;
         let mut known: [(&Path, Option<i64>); 2] = [(&NO_PATH, None), (&NO_PATH, None)];
         let mut n_known = 0;
         for col in &rule.columns {
-            let v = match col.shared.and_then(|i| cache.get(i)) {
-                None => self.eval(col, sc, &known[..n_known])?,
-                Some(slot) => match slot.get() {
-                    Some(v) => v.clone(),
-                    None => {
-                        let v = self.eval(col, sc, &known[..n_known])?;
-                        let _ = slot.set(v.clone());
-                        v
-                    }
+            let v = match (col.fast, &col.source) {
+                (Fast::Const, Source::Const(c)) => V::of(c),
+                (Fast::Field, _) => self.field(col, sc)?,
+                _ => match col.shared.and_then(|i| cache.get(i)) {
+                    None => self.eval(col, sc, &known[..n_known])?,
+                    Some(slot) => match slot.get() {
+                        Some(v) => v.clone(),
+                        None => {
+                            let v = self.eval(col, sc, &known[..n_known])?;
+                            let _ = slot.set(v.clone());
+                            v
+                        }
+                    },
                 },
             };
             let name = || col.name();
-            let plain = col.kind == Kind::Time
-                && col.default.is_none()
-                && col.map.is_empty()
-                && col.null_if.is_empty()
-                && col.otherwise.is_none();
-            if let (Col::UsageStart | Col::UsageEnd, Source::Paths(paths), true) = (col.col, &col.source, plain) {
+            if let (true, Source::Paths(paths)) = (col.known_time, &col.source) {
                 if let ([only], Some(slot)) = (paths.as_slice(), known.get_mut(n_known)) {
                     *slot = (only, if let V::Time(t) = v { Some(t) } else { None });
                     n_known += 1;
@@ -520,8 +553,8 @@ impl SpecPage<'_> {
                 tags.get_or_init(|| t.finish())
             }
         };
-        // A row without a converted unit gets the record's tags when the record is done (moved
-        // into its last row, not copied).
+        // A row without a converted unit keeps its empty tags (`Row::untagged`) until the record
+        // is done: then it gets the record's (moved into its last row, not copied).
         if let Some(unit) = converted {
             // The unit as written goes first.
             let mut t = Tags::new();
@@ -535,8 +568,6 @@ impl SpecPage<'_> {
             }
             t.extend(record_tags);
             row.tags = t.finish();
-        } else {
-            row.tags = String::new();
         }
         Ok(Some(row))
     }
@@ -612,10 +643,15 @@ fn typed<'x>(rule: &ValueRule, raw: Raw<'x>, name: &str) -> FieldResult<V<'x>> {
 
 /// A value's default, `required`, and its arithmetic and checks; `name` names the value in
 /// errors (by default the rule's own name, worked out only for an error).
+#[inline(always)]
 fn finish<'a>(rule: &ValueRule, v: V<'a>, name: Option<&str>) -> FieldResult<V<'a>> {
     if rule.plain {
         return Ok(v);
     }
+    finish_checked(rule, v, name)
+}
+
+fn finish_checked<'a>(rule: &ValueRule, v: V<'a>, name: Option<&str>) -> FieldResult<V<'a>> {
     let name = || name.unwrap_or_else(|| rule.name());
     let v = match (v, &rule.default) {
         (V::Null, Some(d)) => V::of(d),
