@@ -14,9 +14,9 @@ import pytest
 
 import usagenorm as un
 from conftest import EXAMPLES, ROOT
-from usagenorm import _aggregate, _canonical, _core, _focus, _frames, _pricing, _sources, cli
+from usagenorm import _aggregate, _canonical, _core, _focus, _frames, _pricing, _scan, _sources, cli
 
-MODULES = [un, _aggregate, _canonical, _focus, _pricing, _sources, cli]
+MODULES = [un, _aggregate, _canonical, _focus, _pricing, _scan, _sources, cli]
 STUB = ROOT / "python" / "usagenorm" / "_core.pyi"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -17,6 +17,7 @@ from ._errors import ColumnError, FormatError, NormalizeError, RateCardError
 from ._focus import check_focus, to_focus
 from ._formats import Format, register_format
 from ._pricing import RateCard, UnpricedRowsWarning, price, reconcile
+from ._scan import ScanReport, scan
 
 __version__: str = _core.__version__
 
@@ -29,6 +30,7 @@ __all__ = [
     "RateCard",
     "RateCardError",
     "RunningRecordsWarning",
+    "ScanReport",
     "UnpricedRowsWarning",
     "__version__",
     "aggregate",
@@ -38,6 +40,7 @@ __all__ = [
     "price",
     "reconcile",
     "register_format",
+    "scan",
     "to_focus",
 ]
 

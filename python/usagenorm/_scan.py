@@ -1,0 +1,194 @@
+"""``scan``: the canonical table as a Polars LazyFrame (a Polars IO source).
+
+The sources are listed when ``scan`` is called and read when the frame is collected: in groups
+of consecutive sources of about ``GROUP_BYTES`` each (every group one call of the core, in
+parallel within it), so that a query that needs few rows (``head``) stops reading early and,
+with ``dedupe=False``, memory holds one group at a time. Deduplication compares every record
+with every other, so with ``dedupe=True`` (the default) the sources are read in one call, as
+``normalize`` reads them, and handed to Polars in batches.
+
+Rejects and the accounting are never lost: with ``errors="collect"`` a ``rejects=`` target is
+required, and it gets the rejected rows, the per-source statistics and the conflicts of every
+source read once the scan ends (also when a query stopped reading early: then the statistics
+list the sources read).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from . import _canonical, _core, _formats, _sources
+
+#: Sources are read in groups of about this many bytes when records need not be compared
+#: across groups (``dedupe=False``).
+GROUP_BYTES = 64 << 20
+#: The most rows one batch handed to Polars holds (when Polars gives no batch size).
+BATCH_ROWS = 65_536
+
+
+class ScanReport(NamedTuple):
+    """What a scan with ``errors="collect"`` hands to ``rejects`` when it ends."""
+
+    rejected: pl.DataFrame
+    stats: pl.DataFrame
+    conflicts: pl.DataFrame
+
+
+Rejects = str | os.PathLike[str] | Callable[[ScanReport], object]
+
+
+def _size(source: _sources.Source) -> int:
+    name, data = source
+    if data is not None:
+        return len(data)
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        # The core reports it, naming the file, when the group holding it is read.
+        return 0
+
+
+Group = list[tuple[str, bytes | bytearray | None]]
+
+
+def _groups(sources: list[_sources.Source], group_bytes: int) -> list[Group]:
+    groups: list[Group] = []
+    size = 0
+    for s in sources:
+        if not groups or size >= group_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(s)
+        size += _size(s)
+    return groups
+
+
+def _deliver(rejects: Rejects, report: ScanReport) -> None:
+    if callable(rejects):
+        rejects(report)
+        return
+    out = Path(rejects)
+    out.mkdir(parents=True, exist_ok=True)
+    report.rejected.write_parquet(out / "rejected.parquet")
+    report.stats.write_parquet(out / "stats.parquet")
+    report.conflicts.write_parquet(out / "conflicts.parquet")
+
+
+def scan(
+    sources: Any,
+    /,
+    *,
+    provider: str | None = None,
+    formats: list[_formats.Format] | None = None,
+    period: str | None = None,
+    dedupe: bool = True,
+    errors: str = "raise",
+    rejects: Rejects | None = None,
+) -> pl.LazyFrame:
+    """The canonical table of ``sources`` as a ``polars.LazyFrame``, read when collected.
+
+    Arguments are ``normalize``'s (sources, provider, formats, period, dedupe, errors), and:
+        rejects: with ``errors="collect"`` (where it is required), where the rejected rows, the
+            per-source statistics and the conflicts go when the scan ends: a directory
+            (``rejected.parquet``, ``stats.parquet`` and ``conflicts.parquet`` are written
+            in it) or a callable given a ``ScanReport(rejected, stats, conflicts)``.
+
+    Only the selected columns are handed on, filters (``filter``) are applied batch by batch
+    as they are read, and ``head(n)`` stops reading once it has its rows. With
+    ``dedupe=False`` the sources are read in groups of about 64 MB: memory holds one group.
+
+    Raises:
+        ValueError: an unknown errors mode, or ``errors="collect"`` without ``rejects``.
+        FileNotFoundError, TypeError: as ``normalize`` (when ``scan`` is called).
+        NormalizeError: a bad record with ``errors="raise"`` (when the frame is collected).
+
+    Example:
+        >>> lf = scan("exports/")
+        >>> gitpod = lf.filter(pl.col("provider") == "gitpod").select("usage_start", "quantity").collect()
+        >>> gitpod.columns
+        ['usage_start', 'quantity']
+    """
+    if errors not in ("raise", "collect"):
+        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
+    if errors == "collect" and rejects is None:
+        raise ValueError(
+            'errors="collect" in a scan needs rejects=: a directory or a callable that gets the rejected '
+            "rows, the statistics and the conflicts when the scan ends (a lazy frame has nowhere else to "
+            "return them)"
+        )
+    if rejects is not None and errors != "collect":
+        raise ValueError('rejects= goes with errors="collect"')
+    given = list(sources) if isinstance(sources, list | tuple) else [sources]
+    _, tables = _canonical.split(given)
+    if tables:
+        raise ValueError(
+            f"{tables[0]}: scan reads providers' exports; a canonical table written earlier is read with "
+            "pl.scan_parquet / pl.scan_csv, or given to normalize() to merge with fresh records"
+        )
+    listed = _sources.collect(sources)
+    active = _formats.active(formats)
+    replace = _formats.replacements()
+    schema = _canonical.schema()
+    groups: list[Group] = [list(listed)] if dedupe else _groups(listed, GROUP_BYTES)
+
+    def read(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
+        left = n_rows
+        try:
+            for group in groups:
+                if left is not None and left <= 0:
+                    break
+                records, rejected, stats, conflicts = _core.normalize(
+                    group,
+                    provider=provider,
+                    errors=errors,
+                    period=period,
+                    dedupe=dedupe,
+                    formats=active,
+                    replace=replace,
+                    progress=None,
+                )
+                if rejects is not None:
+                    parts.append((rejected, stats, conflicts))
+                if with_columns is not None:
+                    records = records.select(with_columns)
+                step = max(batch_size or BATCH_ROWS, 1)
+                for offset in range(0, records.height, step):
+                    batch = records.slice(offset, step)
+                    if predicate is not None:
+                        batch = batch.filter(predicate)
+                    if left is not None:
+                        batch = batch.head(left)
+                        left -= batch.height
+                    if batch.height:
+                        yield batch
+                    if left is not None and left <= 0:
+                        break
+        finally:
+            if rejects is not None:
+                _deliver(
+                    rejects,
+                    ScanReport(
+                        pl.concat([p[0] for p in parts]) if parts else _empty_report()[0],
+                        pl.concat([p[1] for p in parts]) if parts else _empty_report()[1],
+                        pl.concat([p[2] for p in parts]) if parts else _empty_report()[2],
+                    ),
+                )
+
+    # The plan's label (`explain()`) where this polars has one (1.34+).
+    named: dict[str, Any] = {"explain_name": "usagenorm"} if "explain_name" in inspect.signature(register_io_source).parameters else {}
+    return register_io_source(read, schema=schema, **named)
+
+
+def _empty_report() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    _, rejected, stats, conflicts = _core.normalize([], errors="collect")
+    return rejected, stats, conflicts
