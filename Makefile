@@ -11,8 +11,8 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: help setup build dev demo wheel test test-rust test-python test-wheel test-polars-lowest lint bench bench-ci fuzz focus-conformance
 
-# The Python test dependencies, and the lowest polars the package declares (tested, with the newest).
-TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" "pyarrow>=14" "tqdm>=4.66" numpy mypy
+# The Python test dependencies (obstore for remote sources, moto's S3 server to test them), and the lowest polars the package declares (tested, with the newest).
+TEST_DEPS := "pytest>=8" "hypothesis>=6.100" "pandas>=2" "pyarrow>=14" "tqdm>=4.66" numpy mypy "obstore>=0.12" "moto[server]>=5"
 POLARS_LOWEST := 1.30.0
 # Spark in local mode for tests/test_spark.py (Java 17 is on these machines); pyspark wants pandas < 3.
 SPARK_DEPS := "pyspark==4.3.0" "pandas>=2.2,<3"

@@ -316,7 +316,9 @@ def test_outputs_are_checked_before_anything_is_read(tmp_path):
     for args, message in (
         (["-o", str(tmp_path / "x.xlsx")], "-o "),
         (["-o", str(tmp_path / "missing" / "x.csv")], "no such folder"),
-        (["-o", "s3://bucket/x.parquet"], "writes local files only"),
+        (["-o", "ftp://host/x.parquet"], "outputs are local files or s3://"),
+        (["-o", "https://host/x.parquet"], "outputs are local files or s3://"),
+        (["-o", "s3://bucket/x.xlsx"], "the output format comes from its suffix"),
         (["-o", str(tmp_path / "x.csv"), "--rejects", str(tmp_path / "r.txt")], "--rejects "),
         (["-o", str(tmp_path / "x.csv"), "--stats", str(tmp_path / "s.csv")], "--stats "),
     ):

@@ -79,6 +79,7 @@ def normalize(
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
     progress: bool | Callable[[dict[str, Any]], object] | None = ...,
+    storage_options: dict[str, Any] | None = ...,
 ) -> pl.DataFrame: ...
 @overload
 def normalize(
@@ -91,6 +92,7 @@ def normalize(
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
     progress: bool | Callable[[dict[str, Any]], object] | None = ...,
+    storage_options: dict[str, Any] | None = ...,
 ) -> Collected: ...
 @overload
 def normalize(
@@ -103,6 +105,7 @@ def normalize(
     dedupe: bool = ...,
     formats: list[Format] | None = ...,
     progress: bool | Callable[[dict[str, Any]], object] | None = ...,
+    storage_options: dict[str, Any] | None = ...,
 ) -> pl.DataFrame | Collected: ...
 def normalize(
     sources: Any,
@@ -114,6 +117,7 @@ def normalize(
     dedupe: bool = True,
     formats: list[Format] | None = None,
     progress: bool | Callable[[dict[str, Any]], object] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> pl.DataFrame | Collected:
     """Read usage exports into the canonical table.
 
@@ -140,6 +144,10 @@ def normalize(
             (``reading``, ``dedupe``, ``building the frame``, ``merging tables``, ``done``),
             ``sources`` / ``sources_total``, ``bytes`` / ``bytes_total`` (of finished
             sources) and ``records`` read; an exception it raises stops the call.
+        storage_options: for ``s3://``, ``gs://``, ``az://`` and ``http(s)://`` sources (an
+            object, or a prefix listed like a folder; ``pip install "usagenorm[remote]"``):
+            Polars' keys (``aws_region``, ``aws_endpoint_url``, ``allow_http``, ...); without
+            them, credentials come from the standard environment variables.
 
     Returns:
         The canonical ``polars.DataFrame``, or a ``Collected`` with ``errors="collect"``.
@@ -165,7 +173,7 @@ def normalize(
     relay = _progress.Relay(bar if bar is not None else progress) if progress not in (None, False) else None
     try:
         records, rejected, stats, conflicts = _core.normalize(
-            _sources.collect(exports if tables else sources),
+            _sources.fetch(_sources.collect(exports if tables else sources, storage_options), storage_options),
             provider=provider,
             errors=errors,
             period=period,

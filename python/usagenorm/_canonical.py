@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from . import _core
+from . import _core, _remote
 from ._errors import ColumnError
 
 TABLE_SUFFIXES = (".parquet", ".csv")
@@ -111,6 +111,9 @@ def split(sources: list) -> tuple[list, list[Path]]:
     str or os.PathLike that name a canonical file)."""
     exports, tables = [], []
     for s in sources:
+        if isinstance(s, str) and _remote.is_url(s):
+            exports.append(s)
+            continue
         if isinstance(s, str | os.PathLike):
             p = Path(s)
             if is_canonical(p):

@@ -1,7 +1,7 @@
 """The native core of usagenorm (Rust, via pyo3). Use the wrappers in ``usagenorm`` instead:
 they accept paths, globs, folders, file objects and dicts, and shape the results."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -11,7 +11,7 @@ MATCH_COLUMNS: list[str]
 """The usage columns a rate card can match on, in rate-card order (the core's own list)."""
 
 def normalize(
-    sources: list[tuple[str, bytes | bytearray | None]],
+    sources: Sequence[tuple[str, bytes | bytearray | None]],
     /,
     *,
     provider: str | None = None,

@@ -15,6 +15,7 @@ list the sources read).
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from typing import Any, NamedTuple
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from . import _canonical, _core, _formats, _sources
+from . import _canonical, _core, _formats, _remote, _sources
 
 #: Sources are read in groups of about this many bytes when records need not be compared
 #: across groups (``dedupe=False``).
@@ -48,6 +49,8 @@ def _size(source: _sources.Source) -> int:
     name, data = source
     if data is not None:
         return len(data)
+    if name in _remote.SIZES:
+        return _remote.SIZES[name]
     try:
         return os.path.getsize(name)
     except OSError:
@@ -91,6 +94,7 @@ def scan(
     dedupe: bool = True,
     errors: str = "raise",
     rejects: Rejects | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> pl.LazyFrame:
     """The canonical table of ``sources`` as a ``polars.LazyFrame``, read when collected.
 
@@ -99,6 +103,9 @@ def scan(
             per-source statistics and the conflicts go when the scan ends: a directory
             (``rejected.parquet``, ``stats.parquet`` and ``conflicts.parquet`` are written
             in it) or a callable given a ``ScanReport(rejected, stats, conflicts)``.
+        storage_options: as ``normalize``'s, for sources in object stores. They are listed
+            when ``scan`` is called; each group is downloaded (in parallel) while the one before
+            it is parsed.
 
     Only the selected columns are handed on, filters (``filter``) are applied batch by batch
     as they are read, and ``head(n)`` stops reading once it has its rows. With
@@ -107,7 +114,8 @@ def scan(
     Raises:
         ValueError: an unknown errors mode, or ``errors="collect"`` without ``rejects``.
         FileNotFoundError, TypeError: as ``normalize`` (when ``scan`` is called).
-        NormalizeError: a bad record with ``errors="raise"`` (when the frame is collected).
+        NormalizeError: a bad record with ``errors="raise"`` (when the frame is collected;
+            Polars 1.x reports it as a ``ComputeError`` that carries the same message).
 
     Example:
         >>> lf = scan("exports/")
@@ -132,7 +140,7 @@ def scan(
             f"{tables[0]}: scan reads providers' exports; a canonical table written earlier is read with "
             "pl.scan_parquet / pl.scan_csv, or given to normalize() to merge with fresh records"
         )
-    listed = _sources.collect(sources)
+    listed = _sources.collect(sources, storage_options)
     active = _formats.active(formats)
     replace = _formats.replacements()
     schema = _canonical.schema()
@@ -143,10 +151,18 @@ def scan(
     ) -> Iterator[pl.DataFrame]:
         parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
         left = n_rows
+        prefetch = concurrent.futures.ThreadPoolExecutor(1)
+        # The next group downloads (objects in stores) while this one is parsed.
+        coming: concurrent.futures.Future[Group] | None = None
         try:
-            for group in groups:
-                if left is not None and left <= 0:
+            coming = prefetch.submit(_sources.fetch, groups[0], storage_options) if groups else None
+            for i in range(len(groups)):
+                if coming is None or (left is not None and left <= 0):
                     break
+                group = coming.result()
+                coming = (
+                    prefetch.submit(_sources.fetch, groups[i + 1], storage_options) if i + 1 < len(groups) else None
+                )
                 records, rejected, stats, conflicts = _core.normalize(
                     group,
                     provider=provider,
@@ -174,6 +190,9 @@ def scan(
                     if left is not None and left <= 0:
                         break
         finally:
+            if coming is not None:
+                coming.cancel()
+            prefetch.shutdown(wait=False)
             if rejects is not None:
                 _deliver(
                     rejects,
@@ -185,7 +204,9 @@ def scan(
                 )
 
     # The plan's label (`explain()`) where this polars has one (1.34+).
-    named: dict[str, Any] = {"explain_name": "usagenorm"} if "explain_name" in inspect.signature(register_io_source).parameters else {}
+    named: dict[str, Any] = (
+        {"explain_name": "usagenorm"} if "explain_name" in inspect.signature(register_io_source).parameters else {}
+    )
     return register_io_source(read, schema=schema, **named)
 
 

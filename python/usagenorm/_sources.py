@@ -10,10 +10,10 @@ from __future__ import annotations
 import glob
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import _core
+from . import _core, _remote
 
 MEMORY = "<memory>"
 EXTENSIONS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
@@ -61,7 +61,10 @@ def _dumps(obj: Any) -> bytes:
     return _core.dumps(obj)
 
 
-def _one(obj: Any) -> list[Source]:
+def _one(obj: Any, options: Mapping[str, Any] | None) -> list[Source]:
+    if isinstance(obj, str) and _remote.is_url(obj):
+        # Listed now, downloaded by `fetch`.
+        return [(url, None) for url in _remote.expand(obj, options, EXTENSIONS)]
     if isinstance(obj, str | os.PathLike):
         return _expand_path(os.fspath(obj))
     if isinstance(obj, bytes):
@@ -81,8 +84,20 @@ def _one(obj: Any) -> list[Source]:
     )
 
 
-def collect(sources: Any) -> list[Source]:
-    """Expands ``sources`` into ``(name, data)`` pairs; ``data`` is None for files."""
+def fetch(
+    sources: Sequence[tuple[str, bytes | bytearray | None]], options: Mapping[str, Any] | None = None
+) -> list[tuple[str, bytes | bytearray | None]]:
+    """``sources`` with the objects of URL sources downloaded (in parallel)."""
+    remote = [name for name, data in sources if data is None and _remote.is_url(name)]
+    if not remote:
+        return list(sources)
+    got = dict(_remote.download(remote, options))
+    return [(name, got[name]) if data is None and name in got else (name, data) for name, data in sources]
+
+
+def collect(sources: Any, options: Mapping[str, Any] | None = None) -> list[Source]:
+    """Expands ``sources`` into ``(name, data)`` pairs; ``data`` is None for files and for
+    objects in stores (``fetch`` downloads those)."""
     if isinstance(sources, list | tuple) and sources and all(isinstance(s, dict) for s in sources):
         # The list a paginated API call returned: one in-memory document.
         return [(MEMORY, _dumps(list(sources)))]
@@ -94,6 +109,6 @@ def collect(sources: Any) -> list[Source]:
     ):
         out: list[Source] = []
         for s in sources:
-            out.extend(_one(s))
+            out.extend(_one(s, options))
         return out
-    return _one(sources)
+    return _one(sources, options)

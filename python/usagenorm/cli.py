@@ -103,7 +103,8 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
 
     given = [sys.stdin.buffer if s == "-" else s for s in args.sources]
     exports, tables = _canonical.split(given)
-    sources = _sources.collect(exports) if exports else []  # reads standard input, once
+    storage = STORAGE_OPTIONS
+    sources = _sources.collect(exports, storage) if exports else []  # reads standard input, once
     inputs = [name if data is None else _named(name, data) for name, data in sources]
     args.progress = Progress(not args.quiet)
     try:
@@ -116,6 +117,7 @@ def load(args: argparse.Namespace) -> tuple[pl.DataFrame, dict]:
             dedupe=not args.no_dedupe,
             formats=_format_files(args),
             progress=args.progress.callback,
+            storage_options=storage,
         )
     except BaseException:
         args.progress.close()
@@ -186,7 +188,13 @@ def write_stats(target: str, stats: pl.DataFrame | None, summary: dict, tables: 
         "sources": sources,
         "canonical_inputs": tables,
     }
-    Path(target).write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    text = json.dumps(doc, indent=2, default=str) + "\n"
+    if "://" in target:
+        from . import _remote
+
+        _remote.upload(target, text.encode(), STORAGE_OPTIONS)
+    else:
+        Path(target).write_text(text)
 
 
 def max_rejects(text: str) -> tuple[float, bool]:
@@ -211,7 +219,13 @@ def check_output(target: str | None, flag: str, suffixes: tuple[str, ...] = OUTP
         return
     path = Path(target)
     if "://" in target:
-        raise UsageError(f"{flag} {target}: this build writes local files only")
+        from . import _remote
+
+        if not _remote.is_url(target) or target.lower().startswith(("http://", "https://")):
+            raise UsageError(f"{flag} {target}: outputs are local files or s3://, gs://, az:// objects")
+        if not target.lower().endswith(suffixes):
+            raise UsageError(f"{flag} {target}: the output format comes from its suffix: {', '.join(suffixes)}")
+        return
     if path.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {target}: the output format comes from its suffix: {', '.join(suffixes)}")
     folder = path.parent if str(path.parent) else Path(".")
@@ -225,7 +239,11 @@ def check_output(target: str | None, flag: str, suffixes: tuple[str, ...] = OUTP
 FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def write(df: pl.DataFrame, target: str, datetime_format: str | None = None) -> None:
+#: ``--storage-option KEY=VALUE``s of this run, for objects read and written.
+STORAGE_OPTIONS: dict[str, str] = {}
+
+
+def write(df: pl.DataFrame, target: str | io.BytesIO, datetime_format: str | None = None, suffix: str = "") -> None:
     if target == "-":
         try:
             df.write_csv(sys.stdout, datetime_format=datetime_format)
@@ -236,8 +254,16 @@ def write(df: pl.DataFrame, target: str, datetime_format: str | None = None) -> 
                 raise BrokenPipeError(errno.EPIPE, "broken pipe") from None
             raise
         return
-    path = Path(target)
-    suffix = path.suffix.lower()
+    if isinstance(target, str) and "://" in target:
+        # Written in memory, then uploaded: an object is whole or absent.
+        from . import _remote
+
+        buffer = io.BytesIO()
+        write(df, buffer, datetime_format, suffix=Path(target.split("?")[0]).suffix.lower())
+        _remote.upload(target, buffer.getvalue(), STORAGE_OPTIONS)
+        return
+    path: Path | io.BytesIO = target if isinstance(target, io.BytesIO) else Path(target)
+    suffix = suffix or (Path(target).suffix.lower() if isinstance(target, str) else "")
     if suffix == ".parquet":
         df.write_parquet(path)
     elif suffix == ".csv":
@@ -450,6 +476,14 @@ def parser() -> argparse.ArgumentParser:
             help="with --errors collect: fail (exit 1) when more records than this are rejected",
         )
         format_file(p)
+        p.add_argument(
+            "--storage-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="for s3://, gs://, az://, http(s):// sources and outputs, Polars' keys (aws_region=..., "
+            "aws_endpoint_url=...); credentials otherwise come from the environment",
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary line")
         if output:
             p.add_argument(
@@ -523,6 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _warn
     try:
         # Outputs the run could not write fail now, not after reading everything.
+        for option in getattr(args, "storage_option", []):
+            key, eq, value = option.partition("=")
+            if not eq or not key:
+                raise UsageError(f"--storage-option {option}: expected KEY=VALUE")
+            STORAGE_OPTIONS[key.strip()] = value
         for flag, attr in (("-o", "output"), ("--rejects", "rejects"), ("--reconcile", "reconcile")):
             check_output(getattr(args, attr, None), flag)
         check_output(getattr(args, "stats", None), "--stats", (".json",))
