@@ -18,7 +18,9 @@ mod time;
 
 // The library's API: normalize, aggregate, price, the canonical batch they exchange, and the
 // registry of formats (Rust ones and format files). Everything else is private to the crate.
-pub use aggregate::{aggregate, AggregateSpec, Aggregated, ExactSum, GroupColumn, KeyColumn, Nullable, UsageColumns};
+pub use aggregate::{
+    aggregate, AggregateSpec, Aggregated, Aggregator, ExactSum, GroupColumn, KeyColumn, Nullable, UsageColumns,
+};
 pub use cancel::{run as run_cancellable, Phase, Snapshot, Token as CancelToken};
 pub use dedupe::Conflict;
 pub use error::{Error, Result};

@@ -221,7 +221,9 @@ def test_start_end_clip_and_billable_only():
 
 def test_lazyframe_and_non_string_group_columns():
     df = un.normalize(EXAMPLES)
-    lazy = un.aggregate(df.lazy(), every=None, by=["billable", "source_index"], as_of="2024-09-01", billable_only=False)
+    lazy = un.aggregate(
+        df.lazy(), every=None, by=["billable", "source_index"], as_of="2024-09-01", billable_only=False
+    ).collect()
     assert lazy.schema["billable"] == pl.Boolean and lazy.schema["source_index"] == pl.UInt64
     assert lazy.filter(~pl.col("billable"))["quantity"].item() == 12.0
     # By default the non-billable (DELETED) Suger group is left out.

@@ -26,7 +26,7 @@ def stub_tests() -> list[doctest.DocTest]:
     tree = ast.parse(STUB.read_text())
     found = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and (doc := ast.get_docstring(node, clean=True)):
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and (doc := ast.get_docstring(node, clean=True)):
             test = parser.get_doctest(doc, {}, f"_core.{node.name}", str(STUB), node.lineno)
             if test.examples:
                 found.append(test)
@@ -64,7 +64,7 @@ def namespace(tmp_path_factory) -> dict:
 
 def test_every_docstring_example_is_collected():
     names = {t.name for t in ALL}
-    for expected in ("usagenorm", "usagenorm.normalize", "_core.normalize", "_core.aggregate", "_core.price"):
+    for expected in ("usagenorm", "usagenorm.normalize", "_core.normalize", "_core.Aggregator", "_core.price"):
         assert expected in names, sorted(names)
 
 

@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import overload
 
 import polars as pl
 
-from . import _core, _frames
+from . import _core, _frames, _lazy
 
 
 class RunningRecordsWarning(UserWarning):
     """Running records (usage_end null) were placed whole in their start bucket: pass ``as_of``."""
 
 
+@overload
+def aggregate(
+    df: pl.DataFrame,
+    every: str | None = ...,
+    by: str | Sequence[str] = ...,
+    *,
+    tz: str = ...,
+    start: datetime | date | str | None = ...,
+    end: datetime | date | str | None = ...,
+    as_of: datetime | date | str | None = ...,
+    billable_only: bool = ...,
+) -> pl.DataFrame: ...
+@overload
+def aggregate(
+    df: pl.LazyFrame,
+    every: str | None = ...,
+    by: str | Sequence[str] = ...,
+    *,
+    tz: str = ...,
+    start: datetime | date | str | None = ...,
+    end: datetime | date | str | None = ...,
+    as_of: datetime | date | str | None = ...,
+    billable_only: bool = ...,
+) -> pl.LazyFrame: ...
 def aggregate(
     df: pl.DataFrame | pl.LazyFrame,
     every: str | None = "1d",
@@ -25,7 +50,7 @@ def aggregate(
     end: datetime | date | str | None = None,
     as_of: datetime | date | str | None = None,
     billable_only: bool = True,
-) -> pl.DataFrame:
+) -> pl.DataFrame | pl.LazyFrame:
     """Split usage across calendar buckets and sum it per (bucket, group).
 
     Arguments:
@@ -40,17 +65,22 @@ def aggregate(
 
     Returns:
         One row per (bucket, group), sorted: ``bucket_start``, ``bucket_end``, the ``by``
-        columns, ``unit``, ``currency``, ``quantity``, ``cost``, ``records``.
+        columns, ``unit``, ``currency``, ``quantity``, ``cost``, ``records``. A DataFrame for a
+        DataFrame; for a LazyFrame a LazyFrame that, when collected, reads its input batch by
+        batch (streaming; ``un.scan(...)`` included) and holds only the sums: the result is
+        the eager one, bit for bit (the sums are exact, so batches do not change them).
 
     Raises:
-        ColumnError: a missing or mistyped column.
+        ColumnError: a missing or mistyped column (for a LazyFrame: when ``aggregate`` is called).
         ValueError: a bad ``every``, ``tz`` or time argument.
 
     Warns:
-        RunningRecordsWarning: running records were counted whole in their start bucket.
+        RunningRecordsWarning: running records were counted whole in their start bucket
+            (for a LazyFrame: when it is collected).
 
     Example:
         >>> daily = aggregate(df, every="1d", by=["provider", "project_id"])
+        >>> lazy_daily = aggregate(scan("exports/"), every="1d", by=["provider"])  # a LazyFrame
     """
     fn = "aggregate"
     lf = _frames.lazy(df, fn)
@@ -60,28 +90,38 @@ def aggregate(
     _frames.zone(tz)
     keys = by + [k for k in ("unit", "currency") if k not in by]
     usage = ["usage_start", "usage_end", "quantity", "cost", "billable"]
-    frame = lf.select(list(dict.fromkeys(c for c in [*usage, *keys] if c in schema))).collect()
-    out, running = _core.aggregate(
-        *_frames.usage_series(frame, fn),
-        frame.select(_frames.text_or_null(k, schema, fn) for k in keys),
-        every=every,
-        tz=tz,
-        start=_frames.micros(start, tz, "start"),
-        end=_frames.micros(end, tz, "end"),
-        as_of=_frames.micros(as_of, tz, "as_of"),
-        billable_only=billable_only,
-    )
-    # Group columns come back as text; give them their own dtype again.
-    restore = {k: schema[k] for k in keys if k in schema and schema[k] != pl.String}
-    if restore:
-        out = out.with_columns(
-            (pl.col(k) == "true") if t == pl.Boolean else pl.col(k).cast(t) for k, t in restore.items()
-        )
-    if running:
-        warnings.warn(
-            f"{running} running record(s) (usage_end null) were counted whole in the bucket of their start; "
-            "pass as_of= to split them up to that time",
-            RunningRecordsWarning,
-            stacklevel=2,
-        )
-    return out
+    columns = list(dict.fromkeys(c for c in [*usage, *keys] if c in schema))
+    options = {
+        "every": every,
+        "tz": tz,
+        "start": _frames.micros(start, tz, "start"),
+        "end": _frames.micros(end, tz, "end"),
+        "as_of": _frames.micros(as_of, tz, "as_of"),
+        "billable_only": billable_only,
+    }
+
+    def run(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
+        sums = _core.Aggregator(keys, **options)
+        for frame in frames:
+            sums.add(*_frames.usage_series(frame, fn), frame.select(_frames.text_or_null(k, schema, fn) for k in keys))
+        out, running = sums.finish()
+        # Group columns come back as text; give them their own dtype again.
+        restore = {k: schema[k] for k in keys if k in schema and schema[k] != pl.String}
+        if restore:
+            out = out.with_columns(
+                (pl.col(k) == "true") if t == pl.Boolean else pl.col(k).cast(t) for k, t in restore.items()
+            )
+        if running:
+            warnings.warn(
+                f"{running} running record(s) (usage_end null) were counted whole in the bucket of their start; "
+                "pass as_of= to split them up to that time",
+                RunningRecordsWarning,
+                stacklevel=3,
+            )
+        return out
+
+    if isinstance(df, pl.DataFrame):
+        return run([df.select(columns)])
+    # The result's schema, and every column check, from the same code on no rows.
+    result_schema = run([pl.DataFrame(schema={c: schema[c] for c in columns})]).schema
+    return _lazy.source(result_schema, lambda: iter([run(_lazy.batches(lf.select(columns)))]))

@@ -93,49 +93,72 @@ def formats(formats: list[CompiledFormat] = ..., replace: list[CompiledFormat] =
         'record_id'
     """
 
-def aggregate(
-    usage_start: pl.Series,
-    usage_end: pl.Series,
-    quantity: pl.Series,
-    cost: pl.Series,
-    billable: pl.Series,
-    keys: pl.DataFrame,
-    /,
-    *,
-    every: str | None,
-    tz: str = "UTC",
-    start: int | None = None,
-    end: int | None = None,
-    as_of: int | None = None,
-    billable_only: bool = True,
-) -> tuple[pl.DataFrame, int]:
-    """Split usage across calendar buckets and sum it per group, in parallel, GIL released.
+class Aggregator:
+    """Splits usage across calendar buckets and sums it per group, batch by batch, in
+    parallel with the GIL released. The sums are exact (cost in 10⁻⁹ units, quantity in a
+    256-bit fixed-point sum rounded once), so the result is the same bit for bit however the
+    rows are split into batches. It holds one sum per (bucket, group): memory is the result's.
 
     Arguments:
-        usage_start, usage_end: datetime[μs, UTC] (an end equal to the start: a point record).
-        quantity: f64. cost: decimal(38, 9). billable: bool. All of one length.
-        keys: the group columns as text, in order (``unit`` and ``currency`` among them); any
-            names, they never clash with the usage columns.
+        keys: the names of the group columns every batch gives, in order (``unit`` and
+            ``currency`` among them).
         every: a bucket size (``1h``, ``1d``, ``1w``, ``1mo``, ``1q``, ``1y``, ...) or ``None``.
         tz: the IANA time zone whose calendar the buckets follow.
         start, end: clip to [start, end), in µs since the epoch.
         as_of: the end of running records, in µs since the epoch.
         billable_only: leave out rows whose ``billable`` is false.
 
-    Returns:
-        ``(result, running_unsplit)``: one row per (bucket, group) with ``bucket_start``,
-        ``bucket_end`` (datetime[μs, tz], when bucketed), the keys, ``quantity``, ``cost`` and
-        ``records``; and how many running records went whole into their start bucket.
-
     Raises:
-        usagenorm.ColumnError: a null usage_start, or an end before its start.
-        ValueError: a bad ``every`` or ``tz``.
+        ValueError: a bad ``every`` or ``tz``, or ``end`` not after ``start``.
 
     Example:
-        >>> result, running_unsplit = aggregate(*usage, df.select("project_id", "unit", "currency"), every="1d")
+        >>> sums = Aggregator(["project_id", "unit", "currency"], every="1d")
+        >>> sums.add(*usage, df.select("project_id", "unit", "currency"))
+        >>> result, running_unsplit = sums.finish()
         >>> result.columns
         ['bucket_start', 'bucket_end', 'project_id', 'unit', 'currency', 'quantity', 'cost', 'records']
     """
+
+    def __init__(
+        self,
+        keys: list[str],
+        /,
+        *,
+        every: str | None,
+        tz: str = "UTC",
+        start: int | None = None,
+        end: int | None = None,
+        as_of: int | None = None,
+        billable_only: bool = True,
+    ) -> None: ...
+    def add(
+        self,
+        usage_start: pl.Series,
+        usage_end: pl.Series,
+        quantity: pl.Series,
+        cost: pl.Series,
+        billable: pl.Series,
+        keys: pl.DataFrame,
+        /,
+    ) -> None:
+        """Sums one batch.
+
+        Arguments:
+            usage_start, usage_end: datetime[μs, UTC] (an end equal to the start: a point record).
+            quantity: f64. cost: decimal(38, 9). billable: bool. All of one length.
+            keys: the group columns as text, named and ordered as ``keys``; any names, they
+                never clash with the usage columns.
+
+        Raises:
+            usagenorm.ColumnError: a null usage_start, or an end before its start.
+            ValueError: group columns other than ``keys``, or ``finish`` was called.
+        """
+    def finish(self) -> tuple[pl.DataFrame, int]:
+        """``(result, running_unsplit)``: one row per (bucket, group), sorted, with
+        ``bucket_start``, ``bucket_end`` (datetime[μs, tz], when bucketed), the keys,
+        ``quantity``, ``cost`` and ``records``; and how many running records went whole into
+        their start bucket. Once only.
+        """
 
 def check_rate_card(card: pl.DataFrame) -> int:
     """Validate a rate card given as text columns and return its row count.

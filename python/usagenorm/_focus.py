@@ -32,11 +32,13 @@ Choices where FOCUS needs a value the export does not have (README "FOCUS"):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
+from typing import overload
 
 import polars as pl
 
-from . import _core
+from . import _core, _frames, _lazy
 from ._aggregate import RunningRecordsWarning, aggregate
 from ._frames import MONEY, micros
 
@@ -157,9 +159,13 @@ def _by_month(frame: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
 VERSIONS = ("1.2", "1.3")
 
 
+@overload
+def to_focus(df: pl.DataFrame, *, as_of: datetime | date | str | None = ..., version: str = ...) -> pl.DataFrame: ...
+@overload
+def to_focus(df: pl.LazyFrame, *, as_of: datetime | date | str | None = ..., version: str = ...) -> pl.LazyFrame: ...
 def to_focus(
     df: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | date | str | None = None, version: str = "1.2"
-) -> pl.DataFrame:
+) -> pl.DataFrame | pl.LazyFrame:
     """Map a canonical frame to FOCUS 1.2 columns (see the module docstring for the choices).
 
     Arguments:
@@ -175,26 +181,50 @@ def to_focus(
     Returns:
         One FOCUS row per canonical row and calendar month it covers (UTC billing periods): the
         FOCUS columns with their FOCUS types, then every other canonical column as
-        ``x_<Name>``, ``x_CostStatus`` and ``x_QuantitySource``.
+        ``x_<Name>``, ``x_CostStatus`` and ``x_QuantitySource``. A DataFrame for a DataFrame;
+        for a LazyFrame a LazyFrame that maps its input batch by batch when collected (the
+        default ``as_of`` is the time of the call; the warning comes when it is collected).
 
     Example:
         >>> focus = to_focus(price(normalize("exports/"), rates), as_of="2026-12-01T00:00:00Z")
     """
     if version not in VERSIONS:
         raise ValueError(f"version {version!r}: one of {', '.join(VERSIONS)}")
-    frame = df.collect() if isinstance(df, pl.LazyFrame) else df
-    running = int(frame["usage_end"].null_count()) if "usage_end" in frame.columns else 0
-    if as_of is not None:
-        as_of = EPOCH + timedelta(microseconds=micros(as_of, "UTC", "as_of") or 0)
-    else:
-        as_of = datetime.now(timezone.utc)
-        if running:
+    lf = _frames.lazy(df, "to_focus")
+    end = EPOCH + timedelta(microseconds=micros(as_of, "UTC", "as_of") or 0) if as_of is not None else None
+    when = end or datetime.now(timezone.utc)
+
+    def running(frame: pl.DataFrame) -> int:
+        return int(frame["usage_end"].null_count()) if "usage_end" in frame.columns else 0
+
+    def warn(running: int) -> None:
+        if running and end is None:
             warnings.warn(
                 f"{running} running record(s) (usage_end null) are charged up to now; "
                 "pass as_of= (--as-of on the command line) for output that is the same on every run",
                 RunningRecordsWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+
+    if isinstance(df, pl.DataFrame):
+        warn(running(df))
+        return _focus_frame(df, when, version)
+    schema = _focus_frame(pl.DataFrame(schema=lf.collect_schema()), when, version).schema
+
+    def produce() -> Iterator[pl.DataFrame]:
+        seen = 0
+        try:
+            for batch in _lazy.batches(lf):
+                seen += running(batch)
+                yield _focus_frame(batch, when, version)
+        finally:
+            warn(seen)
+
+    return _lazy.source(schema, produce)
+
+
+def _focus_frame(frame: pl.DataFrame, as_of: datetime, version: str) -> pl.DataFrame:
+    """``to_focus`` of one frame, running records charged up to ``as_of``."""
     col = pl.col
     if "tags" in frame.columns:
         frame = frame.with_columns(_core.focus_tags(frame.select(col("tags").cast(pl.String)))["tags"].alias("__tags"))

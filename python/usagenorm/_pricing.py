@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, overload
 
 import polars as pl
 
-from . import _core, _frames
+from . import _core, _frames, _lazy
 from ._errors import ColumnError, RateCardError
 
 MATCH_COLUMNS = tuple(_core.MATCH_COLUMNS)
@@ -121,7 +121,7 @@ def _usage_row(frame: pl.DataFrame, i: int) -> str:
 
 @overload
 def price(
-    df: pl.DataFrame | pl.LazyFrame,
+    df: pl.DataFrame,
     rates: RateCard,
     *,
     overwrite: bool = ...,
@@ -130,7 +130,16 @@ def price(
 ) -> pl.DataFrame: ...
 @overload
 def price(
-    df: pl.DataFrame | pl.LazyFrame,
+    df: pl.LazyFrame,
+    rates: RateCard,
+    *,
+    overwrite: bool = ...,
+    billable_only: bool = ...,
+    summary: Literal[False] = ...,
+) -> pl.LazyFrame: ...
+@overload
+def price(
+    df: pl.DataFrame,
     rates: RateCard,
     *,
     overwrite: bool = ...,
@@ -139,7 +148,7 @@ def price(
 ) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 @overload
 def price(
-    df: pl.DataFrame | pl.LazyFrame,
+    df: pl.DataFrame,
     rates: RateCard,
     *,
     overwrite: bool = ...,
@@ -153,7 +162,7 @@ def price(
     overwrite: bool = False,
     billable_only: bool = True,
     summary: bool = False,
-) -> pl.DataFrame | tuple[pl.DataFrame, pl.DataFrame]:
+) -> pl.DataFrame | pl.LazyFrame | tuple[pl.DataFrame, pl.DataFrame]:
     """Fill ``cost``, ``unit_price`` and ``currency`` from a rate card, exactly.
 
     Arguments:
@@ -168,9 +177,13 @@ def price(
     Returns:
         The frame with ``cost`` / ``unit_price`` / ``currency`` filled where a rate applied;
         with ``summary=True``, ``(priced, summary)``. Outcomes: ``priced``, ``provider_cost``
-        (kept), ``no_rate``, ``not_billable``, ``no_quantity``; and ``unused_rate``.
+        (kept), ``no_rate``, ``not_billable``, ``no_quantity``; and ``unused_rate``. For a
+        LazyFrame, a LazyFrame that prices its input batch by batch when collected (rows are
+        priced one by one, so batches do not change a cost; the warning comes once, when it
+        is collected).
 
     Raises:
+        ValueError: ``summary=True`` with a LazyFrame (a summary counts every row: collect first).
         RateCardError: two rates match a row equally well (both rate rows named, and the usage
             row by its source, record and record_id).
         ColumnError: a missing or mistyped column.
@@ -183,34 +196,26 @@ def price(
     """
     if not isinstance(rates, RateCard):
         raise TypeError(f"price: rates must be a RateCard, got {type(rates).__name__}")
-    frame = _collect(df, "price")
-    try:
-        result, unused = _core.price(
-            *_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only
-        )
-    except RateCardError as e:
-        if e.usage_row is None:
-            raise
-        raise RateCardError(
-            f"{e}: {_usage_row(frame, e.usage_row)}", row=e.row, usage_row=e.usage_row
-        ) from None
-    done = result["outcome"] == "priced"
+    lf = _frames.lazy(df, "price")
+    if isinstance(df, pl.LazyFrame):
+        if summary:
+            raise ValueError("price: summary=True counts every row; give it a DataFrame (collect the LazyFrame)")
+        schema = _priced(pl.DataFrame(schema=lf.collect_schema()), rates, overwrite, billable_only)[0].schema
 
-    def merged(name: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
-        # Priced rows take the rate card's values; every other row keeps what it had. The
-        # result is null wherever a row was not priced, so it is the column a frame lacked.
-        if name not in frame.columns:
-            return result[name]
-        return result[name].zip_with(done, frame[name].cast(dtype)).alias(name)
+        def produce() -> Iterator[pl.DataFrame]:
+            missing = 0
+            try:
+                for batch in _lazy.batches(lf):
+                    out, result, _ = _priced(batch, rates, overwrite, billable_only)
+                    missing += int((result["outcome"] == "no_rate").sum())
+                    yield out
+            finally:
+                _warn_unpriced(missing)
 
-    out = frame.with_columns(
-        merged("cost", _frames.MONEY), merged("unit_price", _frames.MONEY), merged("currency", pl.String)
-    )
-    missing = int((result["outcome"] == "no_rate").sum())
-    if missing:
-        warnings.warn(
-            f"{missing} billable row(s) matched no rate; their cost stays null", UnpricedRowsWarning, stacklevel=2
-        )
+        return _lazy.source(schema, produce)
+    frame = lf.collect()
+    out, result, unused = _priced(frame, rates, overwrite, billable_only)
+    _warn_unpriced(int((result["outcome"] == "no_rate").sum()))
     if not summary:
         return out
     counts = (
@@ -237,6 +242,42 @@ def price(
         schema=counts.schema,
     )
     return out, pl.concat([counts, unmatched])
+
+
+def _warn_unpriced(missing: int) -> None:
+    if missing:
+        warnings.warn(
+            f"{missing} billable row(s) matched no rate; their cost stays null", UnpricedRowsWarning, stacklevel=4
+        )
+
+
+def _priced(
+    frame: pl.DataFrame, rates: RateCard, overwrite: bool, billable_only: bool
+) -> tuple[pl.DataFrame, pl.DataFrame, list[int]]:
+    """``frame`` priced, the core's per-row result (``outcome`` among it), and the unused card rows."""
+    try:
+        result, unused = _core.price(
+            *_prepared(frame, "price"), rates.frame, overwrite=overwrite, billable_only=billable_only
+        )
+    except RateCardError as e:
+        if e.usage_row is None:
+            raise
+        raise RateCardError(
+            f"{e}: {_usage_row(frame, e.usage_row)}", row=e.row, usage_row=e.usage_row
+        ) from None
+    done = result["outcome"] == "priced"
+
+    def merged(name: str, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+        # Priced rows take the rate card's values; every other row keeps what it had. The
+        # result is null wherever a row was not priced, so it is the column a frame lacked.
+        if name not in frame.columns:
+            return result[name]
+        return result[name].zip_with(done, frame[name].cast(dtype)).alias(name)
+
+    out = frame.with_columns(
+        merged("cost", _frames.MONEY), merged("unit_price", _frames.MONEY), merged("currency", pl.String)
+    )
+    return out, result, unused
 
 
 def reconcile(df: pl.DataFrame | pl.LazyFrame, rates: RateCard, *, tolerance: Decimal | str | int = 0) -> pl.DataFrame:

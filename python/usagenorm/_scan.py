@@ -16,7 +16,6 @@ list the sources read).
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,13 +24,13 @@ from typing import Any, NamedTuple
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from . import _canonical, _core, _formats, _remote, _sources
+from . import _canonical, _core, _formats, _lazy, _remote, _sources
 
 #: Sources are read in groups of about this many bytes when records need not be compared
 #: across groups (``dedupe=False``).
 GROUP_BYTES = 64 << 20
 #: The most rows one batch handed to Polars holds (when Polars gives no batch size).
-BATCH_ROWS = 65_536
+BATCH_ROWS = _lazy.BATCH_ROWS
 
 
 class ScanReport(NamedTuple):
@@ -203,11 +202,7 @@ def scan(
                     ),
                 )
 
-    # The plan's label (`explain()`) where this polars has one (1.34+).
-    named: dict[str, Any] = (
-        {"explain_name": "usagenorm"} if "explain_name" in inspect.signature(register_io_source).parameters else {}
-    )
-    return register_io_source(read, schema=schema, **named)
+    return register_io_source(read, schema=schema, **_lazy.named("usagenorm"))
 
 
 def _empty_report() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -188,38 +188,72 @@ fn normalize(
     Ok((pl(frames.0)?, pl(frames.1)?, pl(frames.2)?, pl(frames.3)?))
 }
 
-/// Splits usage into calendar buckets and sums it per group. The usage columns come as Series
-/// (see `usagenorm.aggregate`); `keys` holds the group columns as text, `unit` among them.
-#[pyfunction]
-#[pyo3(signature = (usage_start, usage_end, quantity, cost, billable, keys, /, *, every, tz="UTC", start=None, end=None, as_of=None, billable_only=true))]
-#[allow(clippy::too_many_arguments)]
-fn aggregate(
-    py: Python<'_>,
-    usage_start: PySeries,
-    usage_end: PySeries,
-    quantity: PySeries,
-    cost: PySeries,
-    billable: PySeries,
-    keys: PyDataFrame,
-    every: Option<&str>,
-    tz: &str,
-    start: Option<i64>,
-    end: Option<i64>,
-    as_of: Option<i64>,
-    billable_only: bool,
-) -> PyResult<(PyDataFrame, u64)> {
-    let every = every.map(Every::parse).transpose().map_err(crate::Error::InvalidArgument)?;
-    let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
-    let names: Vec<String> = keys.0.get_column_names().iter().map(|n| n.to_string()).collect();
-    let unit_key = names.iter().position(|k| k == "unit");
-    let result = interruptible(py, || {
-        let usage = frame::UsageFrame::new(&usage_start.0, &usage_end.0, &quantity.0, &cost.0, &billable.0)
-            .map_err(PyPolarsErr::from)?;
-        let key_columns = frame::key_columns(&keys.0, &names).map_err(PyPolarsErr::from)?;
-        let out = crate::aggregate::aggregate(&usage.view(), &key_columns, unit_key, &spec)?;
-        Ok((frame::aggregated(&out, &spec.tz, every.is_some()).map_err(PyPolarsErr::from)?, out.running_unsplit))
-    })?;
-    Ok((PyDataFrame(result.0), result.1))
+/// Splits usage into calendar buckets and sums it per group, batch by batch (see
+/// `usagenorm.aggregate`): `add` takes the usage columns as Series and the group columns as a
+/// frame of text (`unit` among them), `finish` gives the result. An eager call is one `add`.
+#[pyclass(frozen, name = "Aggregator", module = "usagenorm._core")]
+struct Aggregator {
+    /// `None` once finished.
+    state: std::sync::Mutex<Option<crate::aggregate::Aggregator>>,
+    tz: String,
+    bucketed: bool,
+}
+
+#[pymethods]
+impl Aggregator {
+    #[new]
+    #[pyo3(signature = (keys, /, *, every, tz="UTC", start=None, end=None, as_of=None, billable_only=true))]
+    fn new(
+        keys: Vec<String>,
+        every: Option<&str>,
+        tz: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+        as_of: Option<i64>,
+        billable_only: bool,
+    ) -> PyResult<Self> {
+        let every = every.map(Every::parse).transpose().map_err(crate::Error::InvalidArgument)?;
+        let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
+        let unit_key = keys.iter().position(|k| k == "unit");
+        let state = crate::aggregate::Aggregator::new(spec, keys, unit_key)?;
+        Ok(Aggregator { state: std::sync::Mutex::new(Some(state)), tz: tz.to_string(), bucketed: every.is_some() })
+    }
+
+    #[pyo3(signature = (usage_start, usage_end, quantity, cost, billable, keys, /))]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &self,
+        py: Python<'_>,
+        usage_start: PySeries,
+        usage_end: PySeries,
+        quantity: PySeries,
+        cost: PySeries,
+        billable: PySeries,
+        keys: PyDataFrame,
+    ) -> PyResult<()> {
+        interruptible(py, || {
+            let usage = frame::UsageFrame::new(&usage_start.0, &usage_end.0, &quantity.0, &cost.0, &billable.0)
+                .map_err(PyPolarsErr::from)?;
+            let names: Vec<String> = keys.0.get_column_names().iter().map(|n| n.to_string()).collect();
+            let key_columns = frame::key_columns(&keys.0, &names).map_err(PyPolarsErr::from)?;
+            let mut state =
+                self.state.lock().map_err(|_| crate::Error::InvalidArgument("the aggregator failed".into()))?;
+            let state = state.as_mut().ok_or_else(|| crate::Error::InvalidArgument("finish() was called".into()))?;
+            Ok(state.add(&usage.view(), &key_columns)?)
+        })
+    }
+
+    /// The result and how many running records went whole into their start bucket.
+    fn finish(&self, py: Python<'_>) -> PyResult<(PyDataFrame, u64)> {
+        let state = self.state.lock().map(|mut s| s.take()).ok().flatten();
+        let state = state.ok_or_else(|| crate::Error::InvalidArgument("finish() was called".into()))?;
+        let (tz, bucketed) = (self.tz.as_str(), self.bucketed);
+        let (out, running) = interruptible(py, move || {
+            let out = state.finish();
+            Ok((frame::aggregated(&out, tz, bucketed).map_err(PyPolarsErr::from)?, out.running_unsplit))
+        })?;
+        Ok((PyDataFrame(out), running))
+    }
 }
 
 /// Validates a rate card given as text columns; raises `RateCardError` naming the row.
@@ -293,7 +327,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CompiledFormat>()?;
     m.add_function(wrap_pyfunction!(_frame_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(dumps::dumps, m)?)?;
-    m.add_function(wrap_pyfunction!(aggregate, m)?)?;
+    m.add_class::<Aggregator>()?;
     m.add_function(wrap_pyfunction!(check_rate_card, m)?)?;
     m.add_function(wrap_pyfunction!(price, m)?)?;
     m.add_function(wrap_pyfunction!(focus_tags, m)?)?;

@@ -21,6 +21,10 @@ use crate::hash::FastMap;
 use crate::schema::HOURS;
 use crate::time::{Calendar, Every, MICROS_PER_HOUR};
 
+mod exact;
+pub use exact::ExactSum;
+use exact::EXACT_LIMIT;
+
 /// A borrowed column with optional validity (`None`: no nulls).
 #[derive(Debug, Clone, Copy)]
 pub struct Nullable<'a, T> {
@@ -147,53 +151,142 @@ pub fn aggregate(
     unit_key: Option<usize>,
     spec: &AggregateSpec,
 ) -> Result<Aggregated> {
-    let rows = usage.usage_start.values.len();
-    let calendar = match spec.every {
-        Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
-        None => {
-            Calendar::new(Every::Days(1), &spec.tz).map_err(Error::InvalidArgument)?;
-            None
-        }
-    };
-    if let (Some(s), Some(e)) = (spec.start, spec.end) {
-        if e <= s {
-            return Err(Error::InvalidArgument("end must be after start".into()));
-        }
-    }
-    let groups = GroupIds::new(keys.iter().collect(), rows);
-    let hours_unit: Vec<bool> = match unit_key {
-        Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
-        None => Vec::new(),
-    };
-    let ctx =
-        Ctx { usage, calendar: calendar.as_ref(), spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
+    let mut all = Aggregator::new(spec.clone(), keys.iter().map(|k| k.name.clone()).collect(), unit_key)?;
+    all.add(usage, keys)?;
+    Ok(all.finish())
+}
 
-    // Chunks of rows in parallel, each emitting contributions into hash partitions; then the
-    // partitions in parallel, each summed in its own map. Sums are exact, so no order matters.
-    let chunks: Vec<(usize, usize)> = (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
-    let partials = chunks
-        .par_iter()
-        .map(|&(from, to)| {
-            let mut out = Partial::default();
-            ctx.run(from, to, &mut out).map(|()| out)
-        })
-        .collect::<Result<Vec<Partial>>>()?;
-    let running_unsplit = partials.iter().map(|p| p.running_unsplit).sum();
-    let summed: Vec<Vec<((i64, u64), Acc)>> = (0..PARTITIONS)
-        .into_par_iter()
-        .map(|part| {
-            let mut map: FastMap<(i64, u64), Acc> = FastMap::default();
-            for p in &partials {
-                for c in &p.parts[part] {
-                    map.entry((c.bucket, c.group)).or_default().add(c);
-                }
+/// `aggregate` batch by batch: each `add` sums one batch of rows into the totals, `finish`
+/// gives the result `aggregate` gives on all the rows at once, bit for bit (the sums are
+/// exact, so neither the batches nor their order matter). It holds one sum per (bucket, group)
+/// seen and the group values' dictionaries: memory is the result's size, not the rows'.
+#[derive(Debug)]
+pub struct Aggregator {
+    spec: AggregateSpec,
+    calendar: Option<Calendar>,
+    names: Vec<String>,
+    unit_key: Option<usize>,
+    /// Per group column, its values (the code is the position) and their codes.
+    values: Vec<Vec<Option<String>>>,
+    lookup: Vec<FastMap<Option<String>, u32>>,
+    /// Each distinct combination of codes, numbered as it appears.
+    ids: FastMap<Vec<u32>, u64>,
+    tuples: Vec<Vec<u32>>,
+    totals: FastMap<(i64, u64), Acc>,
+    running_unsplit: u64,
+}
+
+impl Aggregator {
+    /// Checks the spec. `names` are the group columns every batch gives, in order; `unit_key`
+    /// the index of `unit` among them.
+    pub fn new(spec: AggregateSpec, names: Vec<String>, unit_key: Option<usize>) -> Result<Aggregator> {
+        let calendar = match spec.every {
+            Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
+            None => {
+                Calendar::new(Every::Days(1), &spec.tz).map_err(Error::InvalidArgument)?;
+                None
             }
-            map.into_iter().collect()
+        };
+        if let (Some(s), Some(e)) = (spec.start, spec.end) {
+            if e <= s {
+                return Err(Error::InvalidArgument("end must be after start".into()));
+            }
+        }
+        let k = names.len();
+        Ok(Aggregator {
+            spec,
+            calendar,
+            names,
+            unit_key,
+            values: vec![Vec::new(); k],
+            lookup: vec![FastMap::default(); k],
+            ids: FastMap::default(),
+            tuples: Vec::new(),
+            totals: FastMap::default(),
+            running_unsplit: 0,
         })
-        .collect();
-    drop(partials);
-    let total = summed.into_iter().flatten().collect::<Vec<_>>();
-    Ok(finish(total, running_unsplit, &groups, keys, calendar.as_ref()))
+    }
+
+    /// Sums one batch: `usage` and `keys` (the group columns named as in `new`) of one length.
+    pub fn add(&mut self, usage: &UsageColumns, keys: &[KeyColumn]) -> Result<()> {
+        let rows = usage.usage_start.values.len();
+        if keys.len() != self.names.len() || keys.iter().zip(&self.names).any(|(k, n)| &k.name != n) {
+            return Err(Error::InvalidArgument(format!("a batch's group columns must be {:?}", self.names)));
+        }
+        if keys.iter().any(|k| k.codes.len() != rows) {
+            return Err(Error::InvalidArgument("the group columns and the usage columns differ in length".into()));
+        }
+        let groups = GroupIds::new(keys.iter().collect(), rows);
+        let hours_unit: Vec<bool> = match self.unit_key {
+            Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
+            None => Vec::new(),
+        };
+        let ctx = Ctx {
+            usage,
+            calendar: self.calendar.as_ref(),
+            spec: &self.spec,
+            groups: &groups,
+            keys,
+            unit_key: self.unit_key,
+            hours_unit: &hours_unit,
+        };
+
+        // Chunks of rows in parallel, each emitting contributions into hash partitions; then the
+        // partitions in parallel, each summed in its own map. Sums are exact, so no order matters.
+        let chunks: Vec<(usize, usize)> =
+            (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
+        let partials = chunks
+            .par_iter()
+            .map(|&(from, to)| {
+                let mut out = Partial::default();
+                ctx.run(from, to, &mut out).map(|()| out)
+            })
+            .collect::<Result<Vec<Partial>>>()?;
+        self.running_unsplit += partials.iter().map(|p| p.running_unsplit).sum::<u64>();
+        let summed: Vec<Vec<((i64, u64), Acc)>> = (0..PARTITIONS)
+            .into_par_iter()
+            .map(|part| {
+                let mut map: FastMap<(i64, u64), Acc> = FastMap::default();
+                for p in &partials {
+                    for c in &p.parts[part] {
+                        map.entry((c.bucket, c.group)).or_default().add(c);
+                    }
+                }
+                map.into_iter().collect()
+            })
+            .collect();
+        drop(partials);
+        // The batch's codes become the aggregator's, then its sums join the totals.
+        let remap: Vec<Vec<u32>> =
+            keys.iter().enumerate().map(|(k, col)| col.values.iter().map(|v| self.code(k, v)).collect()).collect();
+        for ((bucket, id), acc) in summed.into_iter().flatten() {
+            let codes: Vec<u32> = groups.codes(id).iter().zip(&remap).map(|(c, map)| map[*c as usize]).collect();
+            let next = self.tuples.len() as u64;
+            let tuples = &mut self.tuples;
+            let gid = *self.ids.entry(codes).or_insert_with_key(|c| {
+                tuples.push(c.clone());
+                next
+            });
+            self.totals.entry((bucket, gid)).or_default().merge(&acc);
+        }
+        Ok(())
+    }
+
+    fn code(&mut self, key: usize, value: &Option<String>) -> u32 {
+        let values = &mut self.values[key];
+        *self.lookup[key].entry(value.clone()).or_insert_with(|| {
+            values.push(value.clone());
+            (values.len() - 1) as u32
+        })
+    }
+
+    /// The result: one row per (bucket, group), sorted by bucket then group values.
+    pub fn finish(self) -> Aggregated {
+        let rows: Vec<((i64, u64), Acc)> = self.totals.into_iter().collect();
+        let keys: Vec<(String, Vec<Option<String>>)> = self.names.into_iter().zip(self.values).collect();
+        let tuples = self.tuples;
+        finish(rows, self.running_unsplit, |id| tuples[id as usize].clone(), &keys, self.calendar.as_ref())
+    }
 }
 
 /// Ids for the distinct combinations of several key columns' codes: the mixed-radix number of
@@ -304,6 +397,14 @@ impl Default for Partial {
 }
 
 impl Acc {
+    fn merge(&mut self, other: &Acc) {
+        self.quantity.add_sum(&other.quantity);
+        self.has_quantity |= other.has_quantity;
+        self.cost += other.cost;
+        self.has_cost |= other.has_cost;
+        self.records += other.records;
+    }
+
     fn add(&mut self, c: &Contribution) {
         if c.flags & 1 != 0 {
             // Finite and in range: checked when the contribution was made.
@@ -479,8 +580,8 @@ fn allocate(cost: i128, pieces: &[Piece], span: i64, shares: &mut Vec<i128>) {
 fn finish(
     rows: Vec<((i64, u64), Acc)>,
     running_unsplit: u64,
-    groups: &GroupIds,
-    keys: &[KeyColumn],
+    codes_of: impl Fn(u64) -> Vec<u32>,
+    keys: &[(String, Vec<Option<String>>)],
     calendar: Option<&Calendar>,
 ) -> Aggregated {
     let k = keys.len();
@@ -488,16 +589,14 @@ fn finish(
     // sort compares integers, not strings.
     let mut codes: Vec<u32> = Vec::with_capacity(rows.len() * k);
     for ((_, id), _) in &rows {
-        codes.extend(groups.codes(*id));
+        codes.extend(codes_of(*id));
     }
     let ranks: Vec<Vec<u32>> = keys
         .iter()
-        .map(|key| {
-            let mut order: Vec<u32> = (0..key.values.len() as u32).collect();
-            order.sort_by(|a, b| {
-                cmp_nulls_first(key.values[*a as usize].as_deref(), key.values[*b as usize].as_deref())
-            });
-            let mut rank = vec![0u32; key.values.len()];
+        .map(|(_, values)| {
+            let mut order: Vec<u32> = (0..values.len() as u32).collect();
+            order.sort_by(|a, b| cmp_nulls_first(values[*a as usize].as_deref(), values[*b as usize].as_deref()));
+            let mut rank = vec![0u32; values.len()];
             order.iter().enumerate().for_each(|(r, code)| rank[*code as usize] = r as u32);
             rank
         })
@@ -516,10 +615,10 @@ fn finish(
     out.keys = keys
         .iter()
         .enumerate()
-        .map(|(key, col)| GroupColumn {
-            name: col.name.clone(),
+        .map(|(key, (name, values))| GroupColumn {
+            name: name.clone(),
             codes: order.iter().map(|r| codes[*r as usize * k + key]).collect(),
-            values: col.values.clone(),
+            values: values.clone(),
         })
         .collect();
     if let Some(cal) = calendar {
@@ -548,162 +647,10 @@ fn cmp_nulls_first(a: Option<&str>, b: Option<&str>) -> Ordering {
     }
 }
 
-/// Magnitudes from here on cannot be summed exactly (2¹²⁶).
-const EXACT_LIMIT: f64 = 8.507059173023462e37;
-
-/// An exact, order-independent sum of f64 values: a 256-bit two's-complement fixed-point
-/// number with 128 fraction bits. Every finite value of magnitude below 2¹²⁶ is added exactly
-/// (bits below 2⁻¹²⁸ are dropped, the same way every time); the total is rounded to the
-/// nearest f64 once, ties to even.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ExactSum {
-    hi: u128,
-    lo: u128,
-}
-
-impl ExactSum {
-    pub fn add(&mut self, v: f64) -> std::result::Result<(), &'static str> {
-        if v == 0.0 {
-            return Ok(());
-        }
-        if !v.is_finite() {
-            return Err("is not finite");
-        }
-        let bits = v.to_bits();
-        let exp = ((bits >> 52) & 0x7ff) as i32;
-        let frac = bits & ((1u64 << 52) - 1);
-        let (m, e) = if exp == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp - 1075) };
-        let shift = e + 128;
-        let (hi, lo) = if shift < 0 {
-            if -shift >= 64 {
-                (0, 0)
-            } else {
-                (0, (m >> -shift) as u128)
-            }
-        } else if shift >= 128 {
-            if shift - 128 + 53 > 126 {
-                return Err("is too large to sum (|v| ≥ 2^126)");
-            }
-            ((m as u128) << (shift - 128), 0)
-        } else {
-            let lo = (m as u128) << shift;
-            // m has 53 bits: they reach past bit 127 only when shift > 75.
-            let hi = if shift <= 75 { 0 } else { (m as u128) >> (128 - shift) };
-            (hi, lo)
-        };
-        let (hi, lo) = if v < 0.0 { negate(hi, lo) } else { (hi, lo) };
-        self.add_raw(hi, lo);
-        Ok(())
-    }
-
-    fn add_raw(&mut self, hi: u128, lo: u128) {
-        let (l, carry) = self.lo.overflowing_add(lo);
-        self.lo = l;
-        self.hi = self.hi.wrapping_add(hi).wrapping_add(carry as u128);
-    }
-
-    pub fn add_sum(&mut self, other: &ExactSum) {
-        self.add_raw(other.hi, other.lo);
-    }
-
-    /// The sum, rounded to the nearest f64 (ties to even).
-    pub fn to_f64(&self) -> f64 {
-        let negative = (self.hi >> 127) == 1;
-        let (hi, lo) = if negative { negate(self.hi, self.lo) } else { (self.hi, self.lo) };
-        let top = if hi != 0 {
-            255 - hi.leading_zeros() as i32
-        } else if lo != 0 {
-            127 - lo.leading_zeros() as i32
-        } else {
-            return 0.0;
-        };
-        let magnitude = if top <= 52 {
-            lo as f64 * pow2(-128)
-        } else {
-            let k = (top - 52) as u32;
-            let mut mant = shr(hi, lo, k) as u64;
-            let rem_top = bit(hi, lo, k - 1);
-            let sticky = k >= 2 && low_bits_nonzero(hi, lo, k - 1);
-            if rem_top && (sticky || mant & 1 == 1) {
-                mant += 1;
-            }
-            mant as f64 * pow2(k as i32 - 128)
-        };
-        if negative {
-            -magnitude
-        } else {
-            magnitude
-        }
-    }
-}
-
-/// Two's-complement negation of a 256-bit value.
-fn negate(hi: u128, lo: u128) -> (u128, u128) {
-    let (l, carry) = (!lo).overflowing_add(1);
-    ((!hi).wrapping_add(carry as u128), l)
-}
-
-/// The low 128 bits of (hi, lo) >> k, for 0 < k < 256.
-fn shr(hi: u128, lo: u128, k: u32) -> u128 {
-    if k >= 128 {
-        hi >> (k - 128)
-    } else {
-        (lo >> k) | (hi << (128 - k))
-    }
-}
-
-fn bit(hi: u128, lo: u128, k: u32) -> bool {
-    if k >= 128 {
-        (hi >> (k - 128)) & 1 == 1
-    } else {
-        (lo >> k) & 1 == 1
-    }
-}
-
-/// Whether any of the `k` lowest bits is set.
-fn low_bits_nonzero(hi: u128, lo: u128, k: u32) -> bool {
-    if k >= 128 {
-        lo != 0 || (k > 128 && hi & ((1u128 << (k - 128)) - 1) != 0)
-    } else {
-        lo & ((1u128 << k) - 1) != 0
-    }
-}
-
-fn pow2(n: i32) -> f64 {
-    f64::from_bits(((n + 1023) as u64) << 52)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::time::{format_utc, parse_rfc3339};
-
-    #[test]
-    fn exact_sum_is_exact_and_order_free() {
-        let values = [0.1, 0.2, 0.3, 1e20, -1e20, 1e-30, 3.0, -0.7, 5e15, 123.456];
-        let mut a = ExactSum::default();
-        values.iter().for_each(|v| a.add(*v).unwrap());
-        let mut b = ExactSum::default();
-        values.iter().rev().for_each(|v| b.add(*v).unwrap());
-        assert_eq!(a, b);
-        // Python's math.fsum of the same values.
-        assert_eq!(a.to_f64(), 5000000000000126.0);
-        let mut c = ExactSum::default();
-        [0.1, 0.2].iter().for_each(|v| c.add(*v).unwrap());
-        assert_eq!(c.to_f64(), 0.30000000000000004);
-        let mut d = ExactSum::default();
-        [1.0, 1e-16, 1e-16].iter().for_each(|v| d.add(*v).unwrap());
-        assert_eq!(d.to_f64(), 1.0000000000000002);
-        let mut e = ExactSum::default();
-        [-2.5, 0.5].iter().for_each(|v| e.add(*v).unwrap());
-        assert_eq!(e.to_f64(), -2.0);
-        for v in [1.0, 0.75, 1e-20, 7e25, -3.25e-10, f64::MIN_POSITIVE * 1e300] {
-            let mut s = ExactSum::default();
-            s.add(v).unwrap();
-            assert_eq!(s.to_f64(), v, "{v}");
-        }
-        assert!(ExactSum::default().add(1e40).is_err());
-    }
 
     #[test]
     fn allocation_adds_up_exactly() {
@@ -752,5 +699,64 @@ mod tests {
         // 1.000000001 split 2h:3h -> 0.4000000004 and 0.6000000006 (exact), plus the point record's 7.
         assert_eq!(out.cost, vec![Some(400_000_000), Some(600_000_001 + 7)]);
         assert_eq!(out.records, vec![1, 2]);
+    }
+
+    #[test]
+    fn batches_sum_to_the_result_of_one_call_bit_for_bit() {
+        // Quantities whose f64 sum depends on the order: batches must not round on their own.
+        let n = 600;
+        let start: Vec<i64> = (0..n).map(|i| t("2024-03-10T00:00:00Z") + i * 3_600_000_000 / 7).collect();
+        let end: Vec<i64> = start.iter().map(|s| s + 5 * 3_600_000_000).collect();
+        let quantity: Vec<f64> = (0..n).map(|i| [0.1, 1e16, -1e16, 0.7, 3.3e-9][i as usize % 5]).collect();
+        let cost: Vec<i128> = (0..n as i128).map(|i| i * 1_000_000_007 % 999_999_937).collect();
+        let project: Vec<Option<&str>> = (0..n).map(|i| [Some("a"), None, Some("b")][i as usize % 3]).collect();
+        let unit: Vec<Option<&str>> = (0..n).map(|i| [Some("Hours"), Some("GB")][i as usize % 2]).collect();
+        let spec = |every| AggregateSpec {
+            every,
+            tz: "Europe/Berlin".into(),
+            start: None,
+            end: None,
+            as_of: None,
+            billable_only: true,
+        };
+        let columns = |from: usize, to: usize| {
+            let usage = UsageColumns {
+                usage_start: Nullable { values: &start[from..to], valid: None },
+                usage_end: Nullable { values: &end[from..to], valid: None },
+                quantity: Nullable { values: &quantity[from..to], valid: None },
+                cost: Nullable { values: &cost[from..to], valid: None },
+                billable: None,
+            };
+            // Each batch numbers its own values, in the order it meets them.
+            let keys = vec![
+                KeyColumn::encode("project_id", project[from..to].iter().copied()),
+                KeyColumn::encode("unit", unit[from..to].iter().copied()),
+            ];
+            (usage, keys)
+        };
+        for every in [Some(Every::SubDay(3_600_000_000)), Some(Every::Days(1)), None] {
+            let (usage, keys) = columns(0, n as usize);
+            let whole = aggregate(&usage, &keys, Some(1), &spec(every)).unwrap();
+            let mut batched = Aggregator::new(spec(every), vec!["project_id".into(), "unit".into()], Some(1)).unwrap();
+            for (from, to) in [(401, 600), (0, 1), (1, 250), (250, 401)] {
+                let (usage, keys) = columns(from, to);
+                batched.add(&usage, &keys).unwrap();
+            }
+            let rows = |a: &Aggregated| {
+                (0..a.records.len())
+                    .map(|r| {
+                        let keys: Vec<Option<String>> = a.keys.iter().map(|k| k.get(r).map(str::to_owned)).collect();
+                        let bucket = (a.bucket_start.get(r).copied(), a.bucket_end.get(r).copied());
+                        (bucket, keys, a.quantity[r].map(f64::to_bits), a.cost[r], a.records[r])
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let batched = batched.finish();
+            assert!(whole.records.len() > 3);
+            assert_eq!(rows(&batched), rows(&whole));
+        }
+        let mut wrong = Aggregator::new(spec(None), vec!["unit".into()], Some(0)).unwrap();
+        let (usage, keys) = columns(0, 10);
+        assert!(wrong.add(&usage, &keys).is_err());
     }
 }
