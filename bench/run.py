@@ -5,9 +5,11 @@
     python bench/run.py --only normalize,aggregate --records 200000
 
 Prints, per format and in total: seconds, MB/s, rows, peak RSS (MB), and the ratios against the
-hand-written Polars and pandas versions and against the parse-only floor (serde_json into
-IgnoredAny, rayon over files). Then 1 vs 2 threads, parallelism within one big file, the
-Python-dicts path, aggregate and price against their Polars equivalents. ``--json FILE`` writes
+hand-written Polars (with JSON tags, and lean: without them) and pandas versions and against the
+parse-only floor (the fastest of serde_json, simd-json and sonic-rs, rayon over files). Then 1 vs
+2 threads, parallelism within one big file, the Python-dicts path, aggregate and price against
+their Polars equivalents, and bounded memory: ``scan`` to Parquet and to a daily aggregate on ``copies``
+copies of the exports (about 11 GB at full size) against the eager calls. ``--json FILE`` writes
 the numbers too.
 """
 
@@ -31,9 +33,21 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FORMATS = tuple(usagenorm.formats()["provider"].unique(maintain_order=True))
 SCALES = {
-    "full": {"records": 1_000_000, "big": 500_000, "ndjson": 2_500_000, "dicts": 100_000, "rows": 10_000_000},
-    "ci": {"records": 3_000, "big": 5_000, "ndjson": 5_000, "dicts": 2_000, "rows": 50_000},
+    "full": {
+        "records": 1_000_000,
+        "big": 500_000,
+        "ndjson": 2_500_000,
+        "dicts": 100_000,
+        "rows": 10_000_000,
+        "copies": 4,
+        "runs": 3,
+    },
+    "ci": {"records": 3_000, "big": 5_000, "ndjson": 5_000, "dicts": 2_000, "rows": 50_000, "copies": 2, "runs": 1},
 }
+
+
+#: The JSON parsers of the parse floor (src/bin/parse_floor.rs); the floor is the fastest.
+PARSERS = ("serde_json", "simd_json", "sonic_rs")
 
 
 def peak_rss_mb() -> float:
@@ -67,7 +81,7 @@ def child(kind: str, arg: str, extra: str) -> dict:
     sys.path.insert(0, str(HERE))
     import usagenorm as un
 
-    if kind in ("usagenorm", "polars", "pandas"):
+    if kind in ("usagenorm", "polars", "polars_lean", "pandas"):
         fmt, files = arg, files_of(Path(extra))
         if kind == "usagenorm":
             base = peak_rss_mb()  # the interpreter with polars and usagenorm imported
@@ -80,7 +94,7 @@ def child(kind: str, arg: str, extra: str) -> dict:
         else:
             import baselines
 
-            fn = (baselines.POLARS if kind == "polars" else baselines.PANDAS)[fmt]
+            fn = {"polars": baselines.POLARS, "polars_lean": baselines.POLARS_LEAN, "pandas": baselines.PANDAS}[kind][fmt]
             t = time.perf_counter()
             rows = len(fn(files))
         return {"seconds": time.perf_counter() - t, "rows": rows}
@@ -132,11 +146,49 @@ def child(kind: str, arg: str, extra: str) -> dict:
             "page_dict": page_dict,
             "page_records": len(docs[0]["records"]),
         }
+    if kind == "stream":
+        return stream_child(arg, Path(extra))
     if kind in ("aggregate", "aggregate_polars", "price", "price_polars"):
         import workloads
 
         return workloads.run(kind, int(arg))
     raise SystemExit(f"unknown measurement {kind}")
+
+
+def stream_child(how: str, data: Path) -> dict:
+    """One streaming contender over every export under ``data``: the eager call (the whole
+    table in memory) or the lazy one (``scan``), writing Parquet or aggregating per day."""
+    import polars as pl
+
+    import usagenorm as un
+
+    out = data.parent / f"{data.name}-{how}.parquet"
+    agg: dict = {"every": "1d", "by": ["provider", "metric"]}
+    base = peak_rss_mb()
+    t = time.perf_counter()
+    if how == "eager_sink":
+        df = un.normalize(data, dedupe=False)
+        df.write_parquet(out)
+        rows = df.height
+        del df
+    elif how in ("lazy_sink", "lazy_sink_dedupe"):
+        un.scan(data, dedupe=how == "lazy_sink_dedupe").sink_parquet(out)
+    elif how == "eager_aggregate":
+        result = un.aggregate(un.normalize(data, dedupe=False), **agg)
+    elif how == "lazy_aggregate":
+        result = un.aggregate(un.scan(data, dedupe=False), **agg).collect()
+    else:
+        raise SystemExit(f"unknown streaming contender {how}")
+    seconds = time.perf_counter() - t
+    if how.endswith("aggregate"):
+        # The sums, so that the runner can check that eager and lazy agree exactly.
+        rows = result.height
+        digest = int(result.sort(result.columns).hash_rows().sum())
+    else:
+        rows = pl.scan_parquet(out).select(pl.len()).collect().item()
+        digest = None
+        out.unlink()
+    return {"seconds": seconds, "rows": rows, "digest": digest, "base_mb": base}
 
 
 def measure(kind: str, arg: str = "", extra: str = "", threads: int | None = None) -> dict:
@@ -161,7 +213,7 @@ def floor(path: Path, target: Path) -> dict:
 def build_floor() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "usagenorm" / "target"))
     subprocess.run(
-        ["cargo", "build", "--quiet", "--release", "--bin", "parse_floor"],
+        ["cargo", "build", "--quiet", "--release", "--features", "floor", "--bin", "parse_floor"],
         cwd=ROOT,
         check=True,
         env=dict(os.environ, CARGO_TARGET_DIR=str(target)),
@@ -209,20 +261,26 @@ def table(header: list[str], rows: list[list]) -> str:
 def run_normalize(args, scale, target, report) -> None:
     data = args.data / "pages"
     generate(data, scale["records"], "pages", ",".join(FORMATS))
-    rows, totals = [], {"un": 0.0, "pl": 0.0, "pd": 0.0, "fl": 0.0, "mb": 0.0, "rows": 0}
+    rows, totals = [], {"un": 0.0, "pl": 0.0, "ln": 0.0, "pd": 0.0, "fl": 0.0, "mb": 0.0, "rows": 0}
+    parsers: dict[str, float] = {}
+    floors = []
     for fmt in FORMATS:
         path = data / fmt
         mb = sum(f.stat().st_size for f in files_of(path)) / 1e6
         warm(files_of(path))
         un_ = measure("usagenorm", fmt, str(path))
         pl_ = measure("polars", fmt, str(path))
+        ln = measure("polars_lean", fmt, str(path))
         pd_ = (
             {"seconds": float("nan"), "rows": "-", "peak_rss_mb": float("nan")}
             if args.skip_pandas
             else measure("pandas", fmt, str(path))
         )
         fl = floor(path, target)
-        assert un_["rows"] == pl_["rows"], f"{fmt}: usagenorm {un_['rows']} rows, polars {pl_['rows']}"
+        for name in PARSERS:
+            parsers[name] = parsers.get(name, 0.0) + fl[name]
+        floors.append(f"{fmt} {fl['parser']}")
+        assert un_["rows"] == pl_["rows"] == ln["rows"], f"{fmt}: usagenorm {un_['rows']} rows, polars {pl_['rows']}"
         rows.append(
             [
                 fmt,
@@ -234,10 +292,12 @@ def run_normalize(args, scale, target, report) -> None:
                 f"{un_['frame_mb']:.0f}",
                 f"{pl_['seconds']:.3f}",
                 f"{pl_['peak_rss_mb']:.0f}",
+                f"{ln['seconds']:.3f}",
                 f"{pd_['seconds']:.2f}",
                 f"{pd_['peak_rss_mb']:.0f}",
                 f"{fl['seconds']:.3f}",
                 f"{pl_['seconds'] / un_['seconds']:.1f}×",
+                f"{ln['seconds'] / un_['seconds']:.1f}×",
                 f"{pd_['seconds'] / un_['seconds']:.1f}×",
                 f"{un_['seconds'] / fl['seconds']:.1f}×",
             ]
@@ -245,13 +305,21 @@ def run_normalize(args, scale, target, report) -> None:
         for k, v in (
             ("un", un_["seconds"]),
             ("pl", pl_["seconds"]),
+            ("ln", ln["seconds"]),
             ("pd", pd_["seconds"]),
             ("fl", fl["seconds"]),
             ("mb", mb),
         ):
             totals[k] += v
         totals["rows"] += un_["rows"]
-        report["normalize"][fmt] = {"mb": mb, "usagenorm": un_, "polars": pl_, "pandas": pd_, "floor": fl}
+        report["normalize"][fmt] = {
+            "mb": mb,
+            "usagenorm": un_,
+            "polars": pl_,
+            "polars_lean": ln,
+            "pandas": pd_,
+            "floor": fl,
+        }
     t = totals
     rows.append(
         [
@@ -264,15 +332,18 @@ def run_normalize(args, scale, target, report) -> None:
             "",
             f"{t['pl']:.3f}",
             "",
+            f"{t['ln']:.3f}",
             f"{t['pd']:.2f}",
             "",
             f"{t['fl']:.3f}",
             f"{t['pl'] / t['un']:.1f}×",
+            f"{t['ln'] / t['un']:.1f}×",
             f"{t['pd'] / t['un']:.1f}×",
             f"{t['un'] / t['fl']:.1f}×",
         ]
     )
     print(f"\n## normalize: {scale['records']:,} records per format, pages of 1,000\n")
+    report["parsers"] = parsers
     print(
         table(
             [
@@ -285,15 +356,23 @@ def run_normalize(args, scale, target, report) -> None:
                 "frame MB",
                 "polars s",
                 "RSS MB",
+                "lean polars s",
                 "pandas s",
                 "RSS MB",
                 "floor s",
                 "polars/un",
+                "lean/un",
                 "pandas/un",
                 "un/floor",
             ],
             rows,
         )
+    )
+
+    print(
+        "\nparse floor, all formats (best of 2 runs each): "
+        + ", ".join(f"{name} {secs:.3f} s" for name, secs in parsers.items())
+        + f"; the fastest per format: {', '.join(floors)}"
     )
 
     warm(files_of(data))
@@ -397,6 +476,56 @@ def run_twins(args, scale, report) -> None:
     print(table(["format", "rows", "Rust s (min–max)", "format file s (min–max)", "file vs Rust"], rows))
 
 
+def run_stream(args, scale, report) -> None:
+    """Bounded memory at any size: the exports of every format, generated once and read as
+    ``copies`` copies (hard links, so distinct sources with the same bytes, read with
+    dedupe=False), through ``scan`` to Parquet and to a daily aggregate. The eager calls
+    (``normalize``, then ``write_parquet`` / ``aggregate``) run on one copy, alternating with the
+    lazy ones on that copy; the lazy ones then run on all copies."""
+    base = args.data / "stream" / "base"
+    generate(base, scale["records"], "pages", ",".join(FORMATS))
+    many = args.data / "stream" / f"copies-{scale['copies']}"
+    if not (many / ".done").exists():
+        import shutil
+
+        shutil.rmtree(many, ignore_errors=True)
+        for c in range(scale["copies"]):
+            shutil.copytree(base, many / f"copy{c}", copy_function=os.link, ignore=shutil.ignore_patterns(".done-*"))
+        (many / ".done").touch()
+    one = many / "copy0"
+    size = {d: sum(p.stat().st_size for p in files_of(d)) / 1e6 for d in (one, many)}
+    warm(files_of(one))
+    runs = scale["runs"]
+    got: dict = {}
+    for _ in range(runs):
+        for how in ("eager_sink", "lazy_sink", "eager_aggregate", "lazy_aggregate"):
+            got.setdefault((how, "one"), []).append(measure("stream", how, str(one)))
+    got[("lazy_sink_dedupe", "one")] = [measure("stream", "lazy_sink_dedupe", str(one))]
+    warm(files_of(many))
+    for how in ("lazy_sink", "lazy_aggregate"):
+        got[(how, "all")] = [measure("stream", how, str(many))]
+    for (a, b) in (("eager_sink", "lazy_sink"), ("eager_aggregate", "lazy_aggregate")):
+        answers = {(m["rows"], m["digest"]) for m in got[(a, "one")] + got[(b, "one")]}
+        assert len(answers) == 1, f"{a} and {b} disagree: {answers}"
+    assert got[("lazy_aggregate", "all")][0]["rows"] == got[("lazy_aggregate", "one")][0]["rows"]
+    rows = []
+    for (how, where), ms in got.items():
+        secs = sorted(m["seconds"] for m in ms)
+        med = secs[len(secs) // 2]
+        spread = f" ({secs[0]:.2f}–{secs[-1]:.2f})" if len(secs) > 1 else ""
+        mb = size[one if where == "one" else many]
+        rss = max(m["peak_rss_mb"] for m in ms)
+        label = f"{how} ({'one copy' if where == 'one' else 'all copies'})"
+        rows.append([label, f"{mb:,.0f}", f"{med:.2f}{spread}", f"{mb / med:.0f}", f"{rss:,.0f}", ms[0]["rows"]])
+        report.setdefault("stream", {})[f"{how}/{where}"] = {"mb": mb, "seconds": secs, "peak_rss_mb": rss}
+    print(
+        f"\n## bounded memory: {scale['records']:,} records per format ({size[one]:,.0f} MB), "
+        f"and {scale['copies']} copies ({size[many]:,.0f} MB); median of {runs} alternating runs "
+        "(one run on all copies)\n"
+    )
+    print(table(["contender", "input MB", "seconds (min–max)", "MB/s", "peak RSS MB", "rows"], rows))
+
+
 def run_workloads(args, scale, report) -> None:
     n = scale["rows"]
     for name, ours, theirs, what in (
@@ -436,7 +565,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, help="records per format (overrides the scale)")
     ap.add_argument("--rows", type=int, help="rows for aggregate and price (overrides the scale)")
     ap.add_argument("--data", type=Path, default=HERE / "data")
-    ap.add_argument("--only", default="normalize,twins,workloads")
+    ap.add_argument("--only", default="normalize,twins,workloads,stream")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -477,6 +606,8 @@ def main() -> None:
         run_twins(args, scale, report)
     if "workloads" in only:
         run_workloads(args, scale, report)
+    if "stream" in only:
+        run_stream(args, scale, report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
 

@@ -1,7 +1,10 @@
 //! The parse-only floor for the benchmark: reads every file given (directories recursively) and
-//! parses it with serde_json into `IgnoredAny`, in parallel over files with rayon (NDJSON: each
-//! line). The least work any JSON normalizer must do. Prints one JSON line: files, bytes,
-//! documents, seconds, peak RSS.
+//! parses it, in parallel over files with rayon (NDJSON: each line). The least work any JSON
+//! normalizer must do. Parsers: serde_json into `IgnoredAny`, and with the `floor` feature also
+//! simd-json (its tape: the structural index every simd-json reader builds) and sonic-rs into
+//! `IgnoredAny`; each runs twice, alternating, and keeps its best time. The floor is the fastest.
+//! Prints one JSON line: files, bytes, documents, seconds (the floor), parser (its name), the
+//! seconds of each parser, peak RSS.
 //!
 //!     parse_floor PATH...
 
@@ -30,29 +33,73 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn main() {
-    let mut files = Vec::new();
-    std::env::args().skip(1).for_each(|a| collect(Path::new(&a), &mut files));
+/// Whether one JSON text parses (mutable: simd-json parses in place).
+type Parser = fn(&mut [u8]) -> bool;
+
+fn serde_json(text: &mut [u8]) -> bool {
+    serde_json::from_slice::<IgnoredAny>(text).is_ok()
+}
+
+#[cfg(feature = "floor")]
+fn simd_json(text: &mut [u8]) -> bool {
+    simd_json::to_tape(text).is_ok()
+}
+
+#[cfg(feature = "floor")]
+fn sonic_rs(text: &mut [u8]) -> bool {
+    sonic_rs::from_slice::<IgnoredAny>(text).is_ok()
+}
+
+const PARSERS: &[(&str, Parser)] = &[
+    ("serde_json", serde_json),
+    #[cfg(feature = "floor")]
+    ("simd_json", simd_json),
+    #[cfg(feature = "floor")]
+    ("sonic_rs", sonic_rs),
+];
+
+/// Reads and parses every file once: (bytes, documents parsed, seconds).
+fn run(files: &[PathBuf], parse: Parser) -> (usize, usize, f64) {
     let start = Instant::now();
-    let (bytes, docs): (usize, usize) = files
+    let (bytes, docs) = files
         .par_iter()
         .map(|f| {
-            let data = std::fs::read(f).unwrap_or_default();
+            let mut data = std::fs::read(f).unwrap_or_default();
+            let len = data.len();
             let name = f.to_string_lossy();
             let docs = if name.ends_with(".ndjson") || name.ends_with(".jsonl") {
                 // Lines in parallel too, as usagenorm does.
-                let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
-                lines.par_iter().filter(|l| serde_json::from_slice::<IgnoredAny>(l).is_ok()).count()
+                let mut lines: Vec<&mut [u8]> = data.split_mut(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+                lines.par_iter_mut().map(|l| usize::from(parse(l))).sum()
             } else {
-                usize::from(serde_json::from_slice::<IgnoredAny>(&data).is_ok())
+                usize::from(parse(&mut data))
             };
-            (data.len(), docs)
+            (len, docs)
         })
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let seconds = start.elapsed().as_secs_f64();
+    (bytes, docs, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let mut files = Vec::new();
+    std::env::args().skip(1).for_each(|a| collect(Path::new(&a), &mut files));
+    let mut best = vec![f64::INFINITY; PARSERS.len()];
+    let (mut bytes, mut docs) = (0, 0);
+    for _ in 0..2 {
+        for (i, (_, parse)) in PARSERS.iter().enumerate() {
+            let (b, d, seconds) = run(&files, *parse);
+            (bytes, docs) = (b, d);
+            best[i] = best[i].min(seconds);
+        }
+    }
+    let fastest = (0..PARSERS.len()).min_by(|&a, &b| best[a].total_cmp(&best[b])).unwrap_or(0);
+    let each: Vec<String> = PARSERS.iter().zip(&best).map(|((name, _), s)| format!("\"{name}\": {s:.6}")).collect();
     println!(
-        "{{\"files\": {}, \"bytes\": {bytes}, \"documents\": {docs}, \"seconds\": {seconds:.6}, \"peak_rss_mb\": {:.1}}}",
+        "{{\"files\": {}, \"bytes\": {bytes}, \"documents\": {docs}, \"seconds\": {:.6}, \"parser\": \"{}\", {}, \"peak_rss_mb\": {:.1}}}",
         files.len(),
+        best[fastest],
+        PARSERS[fastest].0,
+        each.join(", "),
         peak_rss_mb()
     );
 }
