@@ -173,6 +173,10 @@ def stream_child(how: str, data: Path) -> dict:
         del df
     elif how in ("lazy_sink", "lazy_sink_dedupe"):
         un.scan(data, dedupe=how == "lazy_sink_dedupe").sink_parquet(out)
+    elif how == "lazy_select":
+        # Issue 21's projection target: seven columns, against the parse floor.
+        cols = ["provider", "metric", "usage_start", "usage_end", "quantity", "unit", "cost"]
+        result = un.scan(data).select(cols).collect()
     elif how == "eager_aggregate":
         result = un.aggregate(un.normalize(data, dedupe=False), **agg)
     elif how == "lazy_aggregate":
@@ -180,7 +184,9 @@ def stream_child(how: str, data: Path) -> dict:
     else:
         raise SystemExit(f"unknown streaming contender {how}")
     seconds = time.perf_counter() - t
-    if how.endswith("aggregate"):
+    if how == "lazy_select":
+        rows, digest = result.height, None
+    elif how.endswith("aggregate"):
         # The sums, so that the runner can check that eager and lazy agree exactly.
         rows = result.height
         digest = int(result.sort(result.columns).hash_rows().sum())
@@ -501,6 +507,8 @@ def run_stream(args, scale, report) -> None:
         for how in ("eager_sink", "lazy_sink", "eager_aggregate", "lazy_aggregate"):
             got.setdefault((how, "one"), []).append(measure("stream", how, str(one)))
     got[("lazy_sink_dedupe", "one")] = [measure("stream", "lazy_sink_dedupe", str(one))]
+    got[("lazy_select", "one")] = [measure("stream", "lazy_select", str(one))]
+    fl = floor(one, build_floor())
     warm(files_of(many))
     for how in ("lazy_sink", "lazy_aggregate"):
         got[(how, "all")] = [measure("stream", how, str(many))]
@@ -524,6 +532,12 @@ def run_stream(args, scale, report) -> None:
         "(one run on all copies)\n"
     )
     print(table(["contender", "input MB", "seconds (min–max)", "MB/s", "peak RSS MB", "rows"], rows))
+    select = got[("lazy_select", "one")][0]["seconds"]
+    report["stream"]["floor"] = fl
+    print(
+        f"\nprojection (scan(dir).select(7 columns).collect(), one copy): {select:.2f} s, "
+        f"{select / fl['seconds']:.1f}× the parse floor ({fl['seconds']:.2f} s, {fl['parser']})"
+    )
 
 
 def run_workloads(args, scale, report) -> None:
