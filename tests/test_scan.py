@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 import usagenorm as un
 from conftest import EXAMPLES
-from usagenorm import _scan
+from usagenorm import _lazy, _scan
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_batches_are_bounded(monkeypatch, small_groups):
     readers = []
     real = _scan.register_io_source
     monkeypatch.setattr(_scan, "register_io_source", lambda read, **kw: readers.append(read) or real(read, **kw))
-    monkeypatch.setattr(_scan, "BATCH_ROWS", 3)
+    monkeypatch.setattr(_lazy, "BATCH_ROWS", 3)
     un.scan(EXAMPLES, dedupe=False)
     (read,) = readers
     eager = un.normalize(EXAMPLES, dedupe=False)

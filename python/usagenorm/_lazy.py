@@ -33,13 +33,29 @@ def source(schema: pl.Schema, produce: Callable[[], Iterator[pl.DataFrame]]) -> 
     def read(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
-        left = n_rows
-        step = max(batch_size or BATCH_ROWS, 1)
-        for frame in produce():
+        return handed_on(produce(), with_columns, predicate, n_rows, batch_size)
+
+    return register_io_source(read, schema=schema, **named("usagenorm"))
+
+
+def handed_on(
+    frames: Iterator[pl.DataFrame],
+    with_columns: list[str] | None,
+    predicate: pl.Expr | None,
+    n_rows: int | None,
+    batch_size: int | None,
+) -> Iterator[pl.DataFrame]:
+    """What an IO source hands Polars of ``frames``: the selected columns, in batches of at
+    most ``batch_size`` (else ``BATCH_ROWS``) rows, filtered, and no more than ``n_rows`` rows.
+    Once it has them it stops and closes ``frames`` (whose ``finally`` runs then)."""
+    left = n_rows
+    step = max(batch_size or BATCH_ROWS, 1)
+    try:
+        for frame in frames:
+            if with_columns is not None:
+                frame = frame.select(with_columns)
             for offset in range(0, frame.height, step):
                 batch = frame.slice(offset, step)
-                if with_columns is not None:
-                    batch = batch.select(with_columns)
                 if predicate is not None:
                     batch = batch.filter(predicate)
                 if left is not None:
@@ -49,8 +65,10 @@ def source(schema: pl.Schema, produce: Callable[[], Iterator[pl.DataFrame]]) -> 
                     yield batch
                 if left is not None and left <= 0:
                     return
-
-    return register_io_source(read, schema=schema, **named("usagenorm"))
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
 
 
 def named(name: str) -> dict[str, Any]:

@@ -29,8 +29,6 @@ from . import _canonical, _core, _formats, _lazy, _remote, _sources
 #: Sources are read in groups of about this many bytes when records need not be compared
 #: across groups (``dedupe=False``).
 GROUP_BYTES = 64 << 20
-#: The most rows one batch handed to Polars holds (when Polars gives no batch size).
-BATCH_ROWS = _lazy.BATCH_ROWS
 
 
 class ScanReport(NamedTuple):
@@ -148,21 +146,25 @@ def scan(
     def read(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
+        return _lazy.handed_on(records(), with_columns, predicate, n_rows, batch_size)
+
+    def records() -> Iterator[pl.DataFrame]:
+        """Each group's canonical records; the next group downloads (objects in stores) while
+        this one is parsed. Closed early when the query has its rows: the rejects then get
+        the sources read."""
         parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
-        left = n_rows
         prefetch = concurrent.futures.ThreadPoolExecutor(1)
-        # The next group downloads (objects in stores) while this one is parsed.
         coming: concurrent.futures.Future[Group] | None = None
         try:
             coming = prefetch.submit(_sources.fetch, groups[0], storage_options) if groups else None
             for i in range(len(groups)):
-                if coming is None or (left is not None and left <= 0):
+                if coming is None:
                     break
                 group = coming.result()
                 coming = (
                     prefetch.submit(_sources.fetch, groups[i + 1], storage_options) if i + 1 < len(groups) else None
                 )
-                records, rejected, stats, conflicts = _core.normalize(
+                found, rejected, stats, conflicts = _core.normalize(
                     group,
                     provider=provider,
                     errors=errors,
@@ -174,20 +176,7 @@ def scan(
                 )
                 if rejects is not None:
                     parts.append((rejected, stats, conflicts))
-                if with_columns is not None:
-                    records = records.select(with_columns)
-                step = max(batch_size or BATCH_ROWS, 1)
-                for offset in range(0, records.height, step):
-                    batch = records.slice(offset, step)
-                    if predicate is not None:
-                        batch = batch.filter(predicate)
-                    if left is not None:
-                        batch = batch.head(left)
-                        left -= batch.height
-                    if batch.height:
-                        yield batch
-                    if left is not None and left <= 0:
-                        break
+                yield found
         finally:
             if coming is not None:
                 coming.cancel()

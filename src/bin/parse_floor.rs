@@ -8,22 +8,13 @@
 //!
 //!     parse_floor PATH...
 
+mod files;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::de::IgnoredAny;
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> =
-            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        entries.sort();
-        entries.iter().for_each(|p| collect(p, out));
-    } else {
-        out.push(path.to_path_buf());
-    }
-}
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -82,7 +73,7 @@ fn run(files: &[PathBuf], parse: Parser) -> (usize, usize, f64) {
 
 fn main() {
     let mut files = Vec::new();
-    std::env::args().skip(1).for_each(|a| collect(Path::new(&a), &mut files));
+    std::env::args().skip(1).for_each(|a| files::collect(Path::new(&a), &mut files));
     let mut best = vec![f64::INFINITY; PARSERS.len()];
     let (mut bytes, mut docs) = (0, 0);
     for _ in 0..2 {

@@ -7,21 +7,12 @@
 //! `usagenorm.normalize(paths)` does with the default options, and prints one JSON line: the
 //! rows, rejections and seconds. `profile_normalize --runs N` repeats the call N times.
 
-use std::path::{Path, PathBuf};
+mod files;
+
+use std::path::Path;
 use std::time::Instant;
 
 use usagenorm::{normalize, Input, NormalizeOptions};
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> =
-            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        entries.sort();
-        entries.iter().for_each(|p| collect(p, out));
-    } else if path.extension().is_some_and(|e| e == "json" || e == "ndjson" || e == "gz") {
-        out.push(path.to_path_buf());
-    }
-}
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,7 +22,8 @@ fn main() {
         args.drain(i..(i + 2).min(args.len()));
     }
     let mut files = Vec::new();
-    args.iter().for_each(|a| collect(Path::new(a), &mut files));
+    args.iter().for_each(|a| files::collect(Path::new(a), &mut files));
+    files.retain(|f| f.extension().is_some_and(|e| e == "json" || e == "ndjson" || e == "gz"));
     let inputs: Vec<Input> = files.into_iter().map(Input::Path).collect();
     let options = NormalizeOptions::default();
     for _ in 0..runs {
