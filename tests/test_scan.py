@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 import usagenorm as un
 from conftest import EXAMPLES
-from usagenorm import _lazy, _scan
+from usagenorm import _core, _lazy, _scan
 
 
 @pytest.fixture
@@ -131,3 +131,42 @@ def test_a_canonical_table_is_not_a_scan_source(tmp_path):
     un.normalize(EXAMPLES).write_parquet(table)
     with pytest.raises(ValueError, match="scan_parquet"):
         un.scan([table, EXAMPLES])
+
+
+def test_tags_not_selected_are_not_written_and_nothing_else_changes(monkeypatch, bad_exports, small_groups):
+    """Without dedupe, a query that does not select ``tags`` reads with the core's tags off: the
+    other columns, the rejects and the accounting are the eager call's, and a record rejected
+    for its tags (nested too deeply) is rejected either way."""
+    deep = "[" * 200 + "]" * 200
+    (bad_exports / "gitpod_deep.json").write_text(
+        '{"records": [{"id": "g9", "environmentId": "e", "createdAt": "2024-05-01T00:00:00Z",'
+        f' "stoppedAt": "2024-05-01T01:00:00Z", "extra": {deep}}}]}}'
+    )
+    calls: list[bool] = []
+    real = _core.normalize
+    monkeypatch.setattr(_core, "normalize", lambda *a, **kw: calls.append(kw.get("tags", True)) or real(*a, **kw))
+    eager = un.normalize(bad_exports, dedupe=False, errors="collect")
+    got: list[un.ScanReport] = []
+    lazy = un.scan(bad_exports, dedupe=False, errors="collect", rejects=got.append)
+    calls.clear()
+    others = [c for c in eager.records.columns if c != "tags"]
+    assert_frame_equal(lazy.select(others).collect(), eager.records.select(others))
+    assert calls and not any(calls)
+    (report,) = got
+    assert_frame_equal(report.rejected, eager.rejected)
+    assert_frame_equal(report.stats, eager.stats)
+    assert report.rejected.filter(pl.col("reason").str.contains("nested deeper than 128")).height == 1
+    # Selected, or filtered on, the tags are written.
+    calls.clear()
+    assert_frame_equal(lazy.select("record_id", "tags").collect(), eager.records.select("record_id", "tags"))
+    has = pl.col("tags").str.contains("runnerId")
+    tagged = eager.records.filter(has).select("record_id")
+    assert tagged.height > 0
+    assert_frame_equal(lazy.filter(has).select("record_id").collect(), tagged)
+    assert calls and all(calls)
+    # With dedupe the tags are always written: dedupe compares them.
+    calls.clear()
+    un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect()
+    assert calls and all(calls)
+    with pytest.raises(ValueError, match="tags=False needs dedupe=False"):
+        real([(str(EXAMPLES / "gitpod.json"), None)], tags=False)

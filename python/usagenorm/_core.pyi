@@ -21,6 +21,7 @@ def normalize(
     formats: list[CompiledFormat] = ...,
     replace: list[CompiledFormat] = ...,
     progress: Callable[[dict[str, Any]], object] | None = None,
+    tags: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Normalize sources into the canonical table, in parallel, with the GIL released.
 
@@ -41,6 +42,9 @@ def normalize(
             ``building the frame``, ``done``), ``sources`` / ``sources_total``, ``bytes`` /
             ``bytes_total`` (of finished sources) and ``records`` read. An exception it raises
             stops the call and is raised.
+        tags: ``False`` leaves the ``tags`` column ``{}`` without writing it (a scan whose
+            query does not select it); the values are still checked, so the same records are
+            rejected. Needs ``dedupe=False`` (dedupe compares the tags too).
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected

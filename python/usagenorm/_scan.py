@@ -104,8 +104,9 @@ def scan(
             when ``scan`` is called; each group is downloaded (in parallel) while the one before
             it is parsed.
 
-    Only the selected columns are handed on, filters (``filter``) are applied batch by batch
-    as they are read, and ``head(n)`` stops reading once it has its rows. With
+    Only the selected columns are handed on (with ``dedupe=False``, ``tags`` is not even
+    written unless selected), filters (``filter``) are applied batch by batch as they are
+    read, and ``head(n)`` stops reading once it has its rows. With
     ``dedupe=False`` the sources are read in groups of about 64 MB: memory holds one group.
 
     Raises:
@@ -146,9 +147,11 @@ def scan(
     def read(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
-        return _lazy.handed_on(records(), with_columns, predicate, n_rows, batch_size)
+        # Tags not asked for are not written (dedupe compares them, so only without it).
+        tags = dedupe or with_columns is None or "tags" in with_columns
+        return _lazy.handed_on(records(tags), with_columns, predicate, n_rows, batch_size)
 
-    def records() -> Iterator[pl.DataFrame]:
+    def records(tags: bool) -> Iterator[pl.DataFrame]:
         """Each group's canonical records; the next group downloads (objects in stores) while
         this one is parsed. Closed early when the query has its rows: the rejects then get
         the sources read."""
@@ -173,6 +176,7 @@ def scan(
                     formats=active,
                     replace=replace,
                     progress=None,
+                    tags=tags,
                 )
                 if rejects is not None:
                     parts.append((rejected, stats, conflicts))

@@ -2,6 +2,7 @@
 //! records, and the records read in parallel into rows or rejections.
 
 use super::*;
+use crate::schema::tags::skipping;
 
 /// Reads text that is not one JSON document as a sequence of documents, up to the first that is
 /// broken (its rest is one rejection); empty or invalid UTF-8 text is one rejection.
@@ -253,16 +254,21 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     });
     let result = match page_marked {
         Some(e) => Err(e),
-        None => provider.open_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole).map(|reader| {
-            let parts: Vec<Chunk> = records
-                .par_chunks(per_task)
-                .enumerate()
-                .map(|(c, chunk)| {
-                    read_chunk(ctx, provider.id(), &*reader, chunk, c * per_task, line, &|j| path_of(c * per_task + j))
+        None => {
+            skipping(ctx.options.skip_tags, || provider.open_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole))
+                .map(|reader| {
+                    let parts: Vec<Chunk> = records
+                        .par_chunks(per_task)
+                        .enumerate()
+                        .map(|(c, chunk)| {
+                            read_chunk(ctx, provider.id(), &*reader, chunk, c * per_task, line, &|j| {
+                                path_of(c * per_task + j)
+                            })
+                        })
+                        .collect();
+                    parts.into_iter().for_each(|p| out.absorb(p));
                 })
-                .collect();
-            parts.into_iter().for_each(|p| out.absorb(p));
-        }),
+        }
     };
     let Err(e) = result else { return out };
     // The page's shared part is unusable: every record of it is rejected with that reason.
@@ -300,7 +306,10 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
         let marked = if ctx.nonfinite { nonfinite_error(raw) } else { None };
         let result = match marked {
             Some(e) => Err(e),
-            None => record.object().and_then(|rec| reader.rows(&rec, first + j, &mut rows)).and_then(|()| fits(&rows)),
+            None => record
+                .object()
+                .and_then(|rec| skipping(ctx.options.skip_tags, || reader.rows(&rec, first + j, &mut rows)))
+                .and_then(|()| fits(&rows)),
         };
         match result {
             Ok(()) => {

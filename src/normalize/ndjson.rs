@@ -2,6 +2,7 @@
 //! page or a rejection of its own.
 
 use super::*;
+use crate::schema::tags::skipping;
 
 /// Lines of NDJSON text with their numbers.
 pub(super) type Lines<'d> = Vec<(u64, &'d [u8])>;
@@ -118,7 +119,8 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                         out.absorb(read_document(&Ctx { provider: own, ..ctx }, doc, text, Some(number), "$"))
                     }
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
-                        match reader.rows(&obj, 0, &mut rows).and_then(|()| fits(&rows)) {
+                        let read = skipping(ctx.options.skip_tags, || reader.rows(&obj, 0, &mut rows));
+                        match read.and_then(|()| fits(&rows)) {
                             Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
                             Err(FieldError { path, reason, kind }) => {
                                 rows.clear();
@@ -140,11 +142,15 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                 }
             };
             let lone = match ctx.provider {
-                Some(provider) => provider.open_page(None, &[], ctx.options, ctx.whole).map(|reader| {
-                    for (number, line) in chunk {
-                        read_line(Some(&*reader), &mut out, *number, line);
-                    }
-                }),
+                Some(provider) => {
+                    skipping(ctx.options.skip_tags, || provider.open_page(None, &[], ctx.options, ctx.whole)).map(
+                        |reader| {
+                            for (number, line) in chunk {
+                                read_line(Some(&*reader), &mut out, *number, line);
+                            }
+                        },
+                    )
+                }
                 None => Err(FieldError::new("", "no format detected")),
             };
             if lone.is_err() {

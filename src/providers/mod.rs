@@ -16,6 +16,9 @@ pub mod vmware;
 pub struct ReadOptions {
     /// VMware's aggregation period when the caller states it (`period=`).
     pub period: Option<Period>,
+    /// Leave the `tags` column `{}` (a scan that does not select it, without dedupe: the
+    /// content dedupe compares includes the tags).
+    pub skip_tags: bool,
 }
 
 impl ReadOptions {
@@ -28,7 +31,7 @@ impl ReadOptions {
                 })
             })
             .transpose()?;
-        Ok(ReadOptions { period })
+        Ok(ReadOptions { period, skip_tags: false })
     }
 }
 

@@ -157,7 +157,7 @@ fn registry(formats: &[Bound<'_, CompiledFormat>], replace: &[Bound<'_, Compiled
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None))]
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None, tags=true))]
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     py: Python<'_>,
@@ -169,11 +169,16 @@ fn normalize(
     formats: Vec<Bound<'_, CompiledFormat>>,
     replace: Vec<Bound<'_, CompiledFormat>>,
     progress: Option<Bound<'_, PyAny>>,
+    tags: bool,
 ) -> PyResult<Frames> {
+    if !tags && dedupe {
+        let why = "tags=False needs dedupe=False: dedupe compares every column, tags included";
+        return Err(crate::Error::InvalidArgument(why.into()).into());
+    }
     let options = NormalizeOptions {
         provider,
         errors: errors.parse()?,
-        read: ReadOptions::with_period(period)?,
+        read: ReadOptions { skip_tags: !tags, ..ReadOptions::with_period(period)? },
         dedupe,
         formats: registry(&formats, &replace)?,
     };
