@@ -91,17 +91,12 @@ def aggregate(
     keys = by + [k for k in ("unit", "currency") if k not in by]
     usage = ["usage_start", "usage_end", "quantity", "cost", "billable"]
     columns = list(dict.fromkeys(c for c in [*usage, *keys] if c in schema))
-    options = {
-        "every": every,
-        "tz": tz,
-        "start": _frames.micros(start, tz, "start"),
-        "end": _frames.micros(end, tz, "end"),
-        "as_of": _frames.micros(as_of, tz, "as_of"),
-        "billable_only": billable_only,
-    }
+    bounds = [_frames.micros(t, tz, name) for t, name in ((start, "start"), (end, "end"), (as_of, "as_of"))]
 
     def run(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
-        sums = _core.Aggregator(keys, **options)
+        sums = _core.Aggregator(
+            keys, every=every, tz=tz, start=bounds[0], end=bounds[1], as_of=bounds[2], billable_only=billable_only
+        )
         for frame in frames:
             sums.add(*_frames.usage_series(frame, fn), frame.select(_frames.text_or_null(k, schema, fn) for k in keys))
         out, running = sums.finish()
