@@ -8,8 +8,10 @@ mod cond;
 mod model;
 mod path;
 mod read;
+mod rules;
+mod value;
 
-pub use compile::Compiled;
+pub use rules::Compiled;
 
 use crate::error::{Error, Result};
 

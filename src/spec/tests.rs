@@ -185,7 +185,7 @@ columns = { metric = "$key", quantity = { path = "$item", type = "number", non_n
 fn a_format_file_maps_every_canonical_column_but_the_ones_the_core_writes() {
     // The format language's column names are the table's (`schema::canonical_table!`), less
     // the columns the core fills itself: the format's id, the tags, the record's place.
-    let mapped: Vec<&str> = compile::Col::NAMES.iter().map(|(n, _)| *n).collect();
+    let mapped: Vec<&str> = rules::Col::NAMES.iter().map(|(n, _)| *n).collect();
     let table: Vec<&str> = crate::schema::COLUMNS.iter().map(|(n, _, _)| *n).collect();
     let by_core = ["provider", "tags", "source", "source_index"];
     assert_eq!(mapped, table.iter().copied().filter(|n| !by_core.contains(n)).collect::<Vec<_>>());
