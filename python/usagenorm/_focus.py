@@ -32,7 +32,6 @@ Choices where FOCUS needs a value the export does not have (README "FOCUS"):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import overload
 
@@ -209,18 +208,7 @@ def to_focus(
     if isinstance(df, pl.DataFrame):
         warn(running(df))
         return _focus_frame(df, when, version)
-    schema = _focus_frame(pl.DataFrame(schema=lf.collect_schema()), when, version).schema
-
-    def produce() -> Iterator[pl.DataFrame]:
-        seen = 0
-        try:
-            for batch in _lazy.batches(lf):
-                seen += running(batch)
-                yield _focus_frame(batch, when, version)
-        finally:
-            warn(seen)
-
-    return _lazy.source(schema, produce)
+    return _lazy.mapped(lf, lambda batch: (_focus_frame(batch, when, version), running(batch)), warn)
 
 
 def _focus_frame(frame: pl.DataFrame, as_of: datetime, version: str) -> pl.DataFrame:

@@ -38,6 +38,28 @@ def source(schema: pl.Schema, produce: Callable[[], Iterator[pl.DataFrame]]) -> 
     return register_io_source(read, schema=schema, **named("usagenorm"))
 
 
+def mapped(
+    lf: pl.LazyFrame, step: Callable[[pl.DataFrame], tuple[pl.DataFrame, int]], done: Callable[[int], None]
+) -> pl.LazyFrame:
+    """``step`` applied to ``lf`` batch by batch, as a LazyFrame. ``step`` gives a batch's
+    result and a count; ``done`` gets the counts' total once, when the query ends (for one
+    warning with the total). The schema is ``step``'s on no rows, so a missing or mistyped
+    column is an error now, not when the query runs."""
+    schema = step(pl.DataFrame(schema=lf.collect_schema()))[0].schema
+
+    def produce() -> Iterator[pl.DataFrame]:
+        total = 0
+        try:
+            for batch in batches(lf):
+                out, count = step(batch)
+                total += count
+                yield out
+        finally:
+            done(total)
+
+    return source(schema, produce)
+
+
 def handed_on(
     frames: Iterator[pl.DataFrame],
     with_columns: list[str] | None,

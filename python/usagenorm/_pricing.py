@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, overload
@@ -200,22 +200,15 @@ def price(
     if isinstance(df, pl.LazyFrame):
         if summary:
             raise ValueError("price: summary=True counts every row; give it a DataFrame (collect the LazyFrame)")
-        schema = _priced(pl.DataFrame(schema=lf.collect_schema()), rates, overwrite, billable_only)[0].schema
 
-        def produce() -> Iterator[pl.DataFrame]:
-            missing = 0
-            try:
-                for batch in _lazy.batches(lf):
-                    out, result, _ = _priced(batch, rates, overwrite, billable_only)
-                    missing += int((result["outcome"] == "no_rate").sum())
-                    yield out
-            finally:
-                _warn_unpriced(missing)
+        def step(batch: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+            out, result, _ = _priced(batch, rates, overwrite, billable_only)
+            return out, _unpriced(result)
 
-        return _lazy.source(schema, produce)
+        return _lazy.mapped(lf, step, _warn_unpriced)
     frame = lf.collect()
     out, result, unused = _priced(frame, rates, overwrite, billable_only)
-    _warn_unpriced(int((result["outcome"] == "no_rate").sum()))
+    _warn_unpriced(_unpriced(result))
     if not summary:
         return out
     counts = (
@@ -244,10 +237,16 @@ def price(
     return out, pl.concat([counts, unmatched])
 
 
+def _unpriced(result: pl.DataFrame) -> int:
+    """Billable rows of the core's result that no rate matched."""
+    return int((result["outcome"] == "no_rate").sum())
+
+
 def _warn_unpriced(missing: int) -> None:
     if missing:
+        # Pointing at price()'s caller (eager; lazily it is raised while the query runs).
         warnings.warn(
-            f"{missing} billable row(s) matched no rate; their cost stays null", UnpricedRowsWarning, stacklevel=4
+            f"{missing} billable row(s) matched no rate; their cost stays null", UnpricedRowsWarning, stacklevel=3
         )
 
 

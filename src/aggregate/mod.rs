@@ -151,9 +151,75 @@ pub fn aggregate(
     unit_key: Option<usize>,
     spec: &AggregateSpec,
 ) -> Result<Aggregated> {
-    let mut all = Aggregator::new(spec.clone(), keys.iter().map(|k| k.name.clone()).collect(), unit_key)?;
-    all.add(usage, keys)?;
-    Ok(all.finish())
+    let calendar = checked(spec)?;
+    let (rows, running_unsplit, groups) = sum_batch(usage, keys, unit_key, spec, calendar.as_ref())?;
+    let dictionaries: Vec<(String, Vec<Option<String>>)> =
+        keys.iter().map(|k| (k.name.clone(), k.values.clone())).collect();
+    Ok(finish(rows, running_unsplit, |id, out| groups.codes_into(id, out), &dictionaries, calendar.as_ref()))
+}
+
+/// The spec checked, and its calendar (`None` without buckets).
+fn checked(spec: &AggregateSpec) -> Result<Option<Calendar>> {
+    let calendar = match spec.every {
+        Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
+        None => {
+            Calendar::new(Every::Days(1), &spec.tz).map_err(Error::InvalidArgument)?;
+            None
+        }
+    };
+    if let (Some(s), Some(e)) = (spec.start, spec.end) {
+        if e <= s {
+            return Err(Error::InvalidArgument("end must be after start".into()));
+        }
+    }
+    Ok(calendar)
+}
+
+/// One batch summed per (bucket, group id), its running records left unsplit, and the group
+/// ids (of `keys`' codes). Chunks of rows in parallel, each emitting contributions into hash partitions; then the
+/// partitions in parallel, each summed in its own map. Sums are exact, so no order matters.
+#[allow(clippy::type_complexity)]
+fn sum_batch<'k>(
+    usage: &UsageColumns,
+    keys: &'k [KeyColumn],
+    unit_key: Option<usize>,
+    spec: &AggregateSpec,
+    calendar: Option<&Calendar>,
+) -> Result<(Vec<((i64, u64), Acc)>, u64, GroupIds<'k>)> {
+    let rows = usage.usage_start.values.len();
+    if keys.iter().any(|k| k.codes.len() != rows) {
+        return Err(Error::InvalidArgument("the group columns and the usage columns differ in length".into()));
+    }
+    let groups = GroupIds::new(keys.iter().collect(), rows);
+    let hours_unit: Vec<bool> = match unit_key {
+        Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
+        None => Vec::new(),
+    };
+    let ctx = Ctx { usage, calendar, spec, groups: &groups, keys, unit_key, hours_unit: &hours_unit };
+    let chunks: Vec<(usize, usize)> = (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
+    let partials = chunks
+        .par_iter()
+        .map(|&(from, to)| {
+            let mut out = Partial::default();
+            ctx.run(from, to, &mut out).map(|()| out)
+        })
+        .collect::<Result<Vec<Partial>>>()?;
+    let running_unsplit = partials.iter().map(|p| p.running_unsplit).sum::<u64>();
+    let summed: Vec<Vec<((i64, u64), Acc)>> = (0..PARTITIONS)
+        .into_par_iter()
+        .map(|part| {
+            let mut map: FastMap<(i64, u64), Acc> = FastMap::default();
+            for p in &partials {
+                for c in &p.parts[part] {
+                    map.entry((c.bucket, c.group)).or_default().add(c);
+                }
+            }
+            map.into_iter().collect()
+        })
+        .collect();
+    let summed = summed.into_iter().flatten().collect();
+    drop(partials);
+    Ok((summed, running_unsplit, groups))
 }
 
 /// `aggregate` batch by batch: each `add` sums one batch of rows into the totals, `finish`
@@ -180,18 +246,7 @@ impl Aggregator {
     /// Checks the spec. `names` are the group columns every batch gives, in order; `unit_key`
     /// the index of `unit` among them.
     pub fn new(spec: AggregateSpec, names: Vec<String>, unit_key: Option<usize>) -> Result<Aggregator> {
-        let calendar = match spec.every {
-            Some(every) => Some(Calendar::new(every, &spec.tz).map_err(Error::InvalidArgument)?),
-            None => {
-                Calendar::new(Every::Days(1), &spec.tz).map_err(Error::InvalidArgument)?;
-                None
-            }
-        };
-        if let (Some(s), Some(e)) = (spec.start, spec.end) {
-            if e <= s {
-                return Err(Error::InvalidArgument("end must be after start".into()));
-            }
-        }
+        let calendar = checked(&spec)?;
         let k = names.len();
         Ok(Aggregator {
             spec,
@@ -209,67 +264,36 @@ impl Aggregator {
 
     /// Sums one batch: `usage` and `keys` (the group columns named as in `new`) of one length.
     pub fn add(&mut self, usage: &UsageColumns, keys: &[KeyColumn]) -> Result<()> {
-        let rows = usage.usage_start.values.len();
         if keys.len() != self.names.len() || keys.iter().zip(&self.names).any(|(k, n)| &k.name != n) {
             return Err(Error::InvalidArgument(format!("a batch's group columns must be {:?}", self.names)));
         }
-        if keys.iter().any(|k| k.codes.len() != rows) {
-            return Err(Error::InvalidArgument("the group columns and the usage columns differ in length".into()));
-        }
-        let groups = GroupIds::new(keys.iter().collect(), rows);
-        let hours_unit: Vec<bool> = match self.unit_key {
-            Some(k) => keys[k].values.iter().map(|v| v.as_deref() == Some(HOURS)).collect(),
-            None => Vec::new(),
-        };
-        let ctx = Ctx {
-            usage,
-            calendar: self.calendar.as_ref(),
-            spec: &self.spec,
-            groups: &groups,
-            keys,
-            unit_key: self.unit_key,
-            hours_unit: &hours_unit,
-        };
-
-        // Chunks of rows in parallel, each emitting contributions into hash partitions; then the
-        // partitions in parallel, each summed in its own map. Sums are exact, so no order matters.
-        let chunks: Vec<(usize, usize)> =
-            (0..rows).step_by(ROW_CHUNK).map(|s| (s, (s + ROW_CHUNK).min(rows))).collect();
-        let partials = chunks
-            .par_iter()
-            .map(|&(from, to)| {
-                let mut out = Partial::default();
-                ctx.run(from, to, &mut out).map(|()| out)
-            })
-            .collect::<Result<Vec<Partial>>>()?;
-        self.running_unsplit += partials.iter().map(|p| p.running_unsplit).sum::<u64>();
-        let summed: Vec<Vec<((i64, u64), Acc)>> = (0..PARTITIONS)
-            .into_par_iter()
-            .map(|part| {
-                let mut map: FastMap<(i64, u64), Acc> = FastMap::default();
-                for p in &partials {
-                    for c in &p.parts[part] {
-                        map.entry((c.bucket, c.group)).or_default().add(c);
-                    }
-                }
-                map.into_iter().collect()
-            })
-            .collect();
-        drop(partials);
+        let (summed, running_unsplit, groups) =
+            sum_batch(usage, keys, self.unit_key, &self.spec, self.calendar.as_ref())?;
+        self.running_unsplit += running_unsplit;
         // The batch's codes become the aggregator's, then its sums join the totals.
         let remap: Vec<Vec<u32>> =
             keys.iter().enumerate().map(|(k, col)| col.values.iter().map(|v| self.code(k, v)).collect()).collect();
-        for ((bucket, id), acc) in summed.into_iter().flatten() {
-            let codes: Vec<u32> = groups.codes(id).iter().zip(&remap).map(|(c, map)| map[*c as usize]).collect();
-            let next = self.tuples.len() as u64;
-            let tuples = &mut self.tuples;
-            let gid = *self.ids.entry(codes).or_insert_with_key(|c| {
-                tuples.push(c.clone());
-                next
-            });
+        let mut codes: Vec<u32> = Vec::with_capacity(keys.len());
+        for ((bucket, id), acc) in summed {
+            groups.codes_into(id, &mut codes);
+            codes.iter_mut().zip(&remap).for_each(|(c, map)| *c = map[*c as usize]);
+            let gid = match self.ids.get(codes.as_slice()) {
+                Some(gid) => *gid,
+                None => {
+                    let gid = self.tuples.len() as u64;
+                    self.tuples.push(codes.clone());
+                    self.ids.insert(codes.clone(), gid);
+                    gid
+                }
+            };
             self.totals.entry((bucket, gid)).or_default().merge(&acc);
         }
         Ok(())
+    }
+
+    /// What it was made with.
+    pub fn spec(&self) -> &AggregateSpec {
+        &self.spec
     }
 
     fn code(&mut self, key: usize, value: &Option<String>) -> u32 {
@@ -285,7 +309,11 @@ impl Aggregator {
         let rows: Vec<((i64, u64), Acc)> = self.totals.into_iter().collect();
         let keys: Vec<(String, Vec<Option<String>>)> = self.names.into_iter().zip(self.values).collect();
         let tuples = self.tuples;
-        finish(rows, self.running_unsplit, |id| tuples[id as usize].clone(), &keys, self.calendar.as_ref())
+        let codes_of = |id: u64, out: &mut Vec<u32>| {
+            out.clear();
+            out.extend_from_slice(&tuples[id as usize]);
+        };
+        finish(rows, self.running_unsplit, codes_of, &keys, self.calendar.as_ref())
     }
 }
 
@@ -336,19 +364,18 @@ impl<'k> GroupIds<'k> {
         }
     }
 
-    fn codes(&self, id: u64) -> Vec<u32> {
+    /// The codes of the combination numbered `id`, one per key column, into `out`.
+    fn codes_into(&self, id: u64, out: &mut Vec<u32>) {
+        out.clear();
         match &self.interned {
-            Some((_, tuples)) => tuples[id as usize].clone(),
+            Some((_, tuples)) => out.extend_from_slice(&tuples[id as usize]),
             None => {
                 let mut rest = id;
-                self.radix
-                    .iter()
-                    .map(|r| {
-                        let c = rest % r;
-                        rest /= r;
-                        c as u32
-                    })
-                    .collect()
+                out.extend(self.radix.iter().map(|r| {
+                    let c = rest % r;
+                    rest /= r;
+                    c as u32
+                }));
             }
         }
     }
@@ -580,7 +607,7 @@ fn allocate(cost: i128, pieces: &[Piece], span: i64, shares: &mut Vec<i128>) {
 fn finish(
     rows: Vec<((i64, u64), Acc)>,
     running_unsplit: u64,
-    codes_of: impl Fn(u64) -> Vec<u32>,
+    codes_of: impl Fn(u64, &mut Vec<u32>),
     keys: &[(String, Vec<Option<String>>)],
     calendar: Option<&Calendar>,
 ) -> Aggregated {
@@ -588,8 +615,10 @@ fn finish(
     // Codes of every output row, flat; and each dictionary's sort rank (nulls first), so the
     // sort compares integers, not strings.
     let mut codes: Vec<u32> = Vec::with_capacity(rows.len() * k);
+    let mut one = Vec::with_capacity(k);
     for ((_, id), _) in &rows {
-        codes.extend(codes_of(*id));
+        codes_of(*id, &mut one);
+        codes.extend_from_slice(&one);
     }
     let ranks: Vec<Vec<u32>> = keys
         .iter()

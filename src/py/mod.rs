@@ -200,8 +200,6 @@ fn normalize(
 struct Aggregator {
     /// `None` once finished.
     state: std::sync::Mutex<Option<crate::aggregate::Aggregator>>,
-    tz: String,
-    bucketed: bool,
 }
 
 #[pymethods]
@@ -221,7 +219,7 @@ impl Aggregator {
         let spec = AggregateSpec { every, tz: tz.to_string(), start, end, as_of, billable_only };
         let unit_key = keys.iter().position(|k| k == "unit");
         let state = crate::aggregate::Aggregator::new(spec, keys, unit_key)?;
-        Ok(Aggregator { state: std::sync::Mutex::new(Some(state)), tz: tz.to_string(), bucketed: every.is_some() })
+        Ok(Aggregator { state: std::sync::Mutex::new(Some(state)) })
     }
 
     #[pyo3(signature = (usage_start, usage_end, quantity, cost, billable, keys, /))]
@@ -252,10 +250,13 @@ impl Aggregator {
     fn finish(&self, py: Python<'_>) -> PyResult<(PyDataFrame, u64)> {
         let state = self.state.lock().map(|mut s| s.take()).ok().flatten();
         let state = state.ok_or_else(|| crate::Error::InvalidArgument("finish() was called".into()))?;
-        let (tz, bucketed) = (self.tz.as_str(), self.bucketed);
         let (out, running) = interruptible(py, move || {
+            let spec = state.spec().clone();
             let out = state.finish();
-            Ok((frame::aggregated(&out, tz, bucketed).map_err(PyPolarsErr::from)?, out.running_unsplit))
+            Ok((
+                frame::aggregated(&out, &spec.tz, spec.every.is_some()).map_err(PyPolarsErr::from)?,
+                out.running_unsplit,
+            ))
         })?;
         Ok((PyDataFrame(out), running))
     }
