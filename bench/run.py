@@ -485,7 +485,8 @@ def run_twins(args, scale, report) -> None:
 def run_stream(args, scale, report) -> None:
     """Bounded memory at any size: the exports of every format, generated once and read as
     ``copies`` copies (hard links, so distinct sources with the same bytes, read with
-    dedupe=False), through ``scan`` to Parquet and to a daily aggregate. The eager calls
+    dedupe=False), through ``scan`` to Parquet and to a daily aggregate; and deduplicated in a
+    stream (the default dedupe=True: every copy after the first is dropped). The eager calls
     (``normalize``, then ``write_parquet`` / ``aggregate``) run on one copy, alternating with the
     lazy ones on that copy; the lazy ones then run on all copies."""
     base = args.data / "stream" / "base"
@@ -510,12 +511,15 @@ def run_stream(args, scale, report) -> None:
     got[("lazy_select", "one")] = [measure("stream", "lazy_select", str(one))]
     fl = floor(one, build_floor())
     warm(files_of(many))
-    for how in ("lazy_sink", "lazy_aggregate"):
+    for how in ("lazy_sink", "lazy_aggregate", "lazy_sink_dedupe"):
         got[(how, "all")] = [measure("stream", how, str(many))]
     for (a, b) in (("eager_sink", "lazy_sink"), ("eager_aggregate", "lazy_aggregate")):
         answers = {(m["rows"], m["digest"]) for m in got[(a, "one")] + got[(b, "one")]}
         assert len(answers) == 1, f"{a} and {b} disagree: {answers}"
     assert got[("lazy_aggregate", "all")][0]["rows"] == got[("lazy_aggregate", "one")][0]["rows"]
+    # The copies are the first one's records again (content leaves out the source): a
+    # deduplicating scan of them all keeps one copy's rows.
+    assert got[("lazy_sink_dedupe", "all")][0]["rows"] == got[("lazy_sink_dedupe", "one")][0]["rows"]
     rows = []
     for (how, where), ms in got.items():
         secs = sorted(m["seconds"] for m in ms)

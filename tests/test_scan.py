@@ -3,6 +3,8 @@ the query pushes down, and whatever the grouping of the sources."""
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -14,8 +16,9 @@ from usagenorm import _core, _lazy, _scan
 
 @pytest.fixture
 def small_groups(monkeypatch):
-    """Every source in a group of its own (as a large export folder is read)."""
+    """Every source in a group of its own, and dedupe streamed (as a large export folder is read)."""
     monkeypatch.setattr(_scan, "GROUP_BYTES", 1)
+    monkeypatch.setattr(_scan, "ONE_CALL_BYTES", 0)
 
 
 @pytest.fixture
@@ -164,9 +167,124 @@ def test_tags_not_selected_are_not_written_and_nothing_else_changes(monkeypatch,
     assert tagged.height > 0
     assert_frame_equal(lazy.filter(has).select("record_id").collect(), tagged)
     assert calls and all(calls)
-    # With dedupe the tags are always written: dedupe compares them.
+    # With dedupe the tags are written where records are compared (dedupe compares them): in a
+    # deduplicating call of the core, and in the first pass of a streamed dedupe; its second pass
+    # hands on records and leaves them out.
+    n = len(list(bad_exports.iterdir()))
+    deduped = un.normalize(bad_exports, errors="collect").records.select(others)
+    calls.clear()
+    assert_frame_equal(un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect(), deduped)
+    assert calls == [True] * n + [False] * n
+    monkeypatch.setattr(_scan, "ONE_CALL_BYTES", 1 << 30)
     calls.clear()
     un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect()
-    assert calls and all(calls)
+    assert calls == [True]
     with pytest.raises(ValueError, match="tags=False needs dedupe=False"):
         real([(str(EXAMPLES / "gitpod.json"), None)], tags=False)
+
+
+@pytest.fixture(scope="module")
+def repeated(tmp_path_factory):
+    """Generated exports of every format and the samples, read twice (identical copies
+    in later sources, VMware's without an id among them), a newer Suger revision (superseded
+    across sources), a Gitpod record changed without a revision (kept unresolved) and a bad file."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    root = tmp_path_factory.mktemp("repeated")
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "generate.py"), "--records", "400", "--out", str(root / "gen")],
+        capture_output=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    shutil.copytree(root / "gen", root / "gen_again")
+    for copy in ("a", "b"):
+        (root / copy).mkdir()
+        for f in EXAMPLES.iterdir():
+            (root / copy / f.name).write_bytes(f.read_bytes())
+    suger = json.loads((EXAMPLES / "suger.json").read_text())
+    suger["usageRecordGroups"][0]["lastUpdateTime"] = "2024-08-12T09:00:00Z"
+    suger["usageRecordGroups"][0]["status"] = "REPORT_FAILED"
+    (root / "a" / "suger_newer.json").write_text(json.dumps(suger))
+    gitpod = json.loads((EXAMPLES / "gitpod.json").read_text())
+    gitpod["records"][0]["userId"] = "someone-else"
+    (root / "b" / "gitpod_changed.json").write_text(json.dumps(gitpod))
+    (root / "b" / "broken.ndjson").write_text('{"createdAt": "2024-01-01T00:00:00Z", "environmentId": "e"}\nnot json\n')
+    return root
+
+
+@pytest.mark.parametrize("fold_rows", [1, 1 << 20])
+def test_a_streamed_dedupe_is_the_eager_one(repeated, small_groups, monkeypatch, fold_rows):
+    """Every source in a group of its own, so every copy, superseded revision and conflict is
+    decided across groups: records, rejects, statistics and conflicts are the single call's, in
+    its order, whether the digests fold often or once."""
+    from usagenorm import _dedupe
+
+    monkeypatch.setattr(_dedupe, "FOLD_ROWS", fold_rows)
+    eager = un.normalize(repeated, errors="collect")
+    got: list[un.ScanReport] = []
+    lazy = un.scan(repeated, errors="collect", rejects=got.append).collect()
+    assert_frame_equal(lazy, eager.records)
+    (report,) = got
+    assert_frame_equal(report.rejected, eager.rejected)
+    assert_frame_equal(report.stats, eager.stats)
+    assert_frame_equal(report.conflicts, eager.conflicts)
+    # The test has teeth: copies with and without ids, a superseded revision, an unresolved
+    # conflict and a rejected record, all across sources.
+    stats, conflicts = eager.stats, eager.conflicts
+    assert stats.filter(pl.col("provider") == "vmware")["duplicates"].sum() > 0
+    assert stats["duplicates"].sum() > 1000 and stats["superseded"].sum() > 0 and stats["rejected"].sum() > 0
+    assert set(conflicts["resolution"]) == {"kept", "superseded", "kept_unresolved"}
+    # A projection reads the second pass without tags, with the same rows.
+    cols = ["source", "source_index", "record_id", "quantity"]
+    projected = un.scan(repeated, errors="collect", rejects=got.append).select(cols).collect()
+    assert_frame_equal(projected, eager.records.select(cols))
+    assert_frame_equal(got[1].stats, eager.stats)
+
+
+def test_a_source_that_changes_between_the_passes_is_an_error(repeated, small_groups, monkeypatch):
+    from usagenorm import _dedupe
+
+    real = _dedupe.plan
+
+    def plan_then_change(groups):  # the first pass, then a source changes
+        decided = real(groups)
+        (repeated / "b" / "gitpod.json").write_text(json.dumps({"records": []}))
+        return decided
+
+    monkeypatch.setattr(_dedupe, "plan", plan_then_change)
+    before = (repeated / "b" / "gitpod.json").read_bytes()
+    try:
+        with pytest.raises(Exception, match=r"b/gitpod.json: the sources read differently in the second pass"):
+            un.scan(repeated, errors="collect", rejects=lambda report: None).collect()
+    finally:
+        (repeated / "b" / "gitpod.json").write_bytes(before)
+
+
+def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
+    """Copies are found by one 64-bit fingerprint per version, then each checked field by field
+    against its first: two versions that share a fingerprint both stay."""
+    from usagenorm import _dedupe
+
+    state = pl.DataFrame(
+        {
+            "__id": [True, True, True],
+            "__k": [1, 1, 1],
+            "__l": [2, 2, 2],
+            "__h": [3, 4, 3],
+            "__g": [5, 5, 5],
+            "__n": [1, 1, 1],
+            "__v": [9, 9, 9],
+        },
+        schema_overrides={"__n": pl.UInt32, **{c: pl.UInt64 for c in ("__k", "__l", "__h", "__g", "__v")}},
+    )
+    assert _dedupe._first_versions(state).to_list() == [True, True, False]
+    assert _dedupe._first_versions(state.with_columns(pl.Series("__v", [9, 8, 9], pl.UInt64))).to_list() == [
+        True,
+        True,
+        False,
+    ]

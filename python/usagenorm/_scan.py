@@ -3,9 +3,10 @@
 The sources are listed when ``scan`` is called and read when the frame is collected: in groups
 of consecutive sources of about ``GROUP_BYTES`` each (every group one call of the core, in
 parallel within it), so that a query that needs few rows (``head``) stops reading early and,
-with ``dedupe=False``, memory holds one group at a time. Deduplication compares every record
-with every other, so with ``dedupe=True`` (the default) the sources are read in one call, as
-``normalize`` reads them, and handed to Polars in batches.
+with ``dedupe=False``, memory holds one group at a time. With ``dedupe=True`` (the default),
+sources of up to ``ONE_CALL_BYTES`` in all are read in one call, as ``normalize`` reads them,
+and larger ones deduplicated in a stream of two passes over the groups (``_dedupe``), holding
+one group and a digest per distinct record version.
 
 Rejects and the accounting are never lost: with ``errors="collect"`` a ``rejects=`` target is
 required, and it gets the rejected rows, the per-source statistics and the conflicts of every
@@ -24,11 +25,14 @@ from typing import Any, NamedTuple
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from . import _canonical, _core, _formats, _lazy, _remote, _sources
+from . import _canonical, _core, _dedupe, _formats, _lazy, _remote, _sources
 
 #: Sources are read in groups of about this many bytes when records need not be compared
 #: across groups (``dedupe=False``).
 GROUP_BYTES = 64 << 20
+#: Sources totalling at most this many bytes are deduplicated in one call of the core, as
+#: ``normalize`` does (memory about twice this); more in a stream of two passes (``_dedupe``).
+ONE_CALL_BYTES = 256 << 20
 
 
 class ScanReport(NamedTuple):
@@ -56,6 +60,8 @@ def _size(source: _sources.Source) -> int:
 
 
 Group = list[tuple[str, bytes | bytearray | None]]
+#: What the core gives for a group: records, rejected, statistics, conflicts.
+Read = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
 
 
 def _groups(sources: list[_sources.Source], group_bytes: int) -> list[Group]:
@@ -108,6 +114,9 @@ def scan(
     written unless selected), filters (``filter``) are applied batch by batch as they are
     read, and ``head(n)`` stops reading once it has its rows. With
     ``dedupe=False`` the sources are read in groups of about 64 MB: memory holds one group.
+    With ``dedupe=True`` sources over 256 MB in all are read twice, in the same groups: first
+    to decide what dedupe drops (memory: a group, and about 64 bytes per distinct record),
+    then to hand on what it keeps.
 
     Raises:
         ValueError: an unknown errors mode, or ``errors="collect"`` without ``rejects``.
@@ -142,20 +151,25 @@ def scan(
     active = _formats.active(formats)
     replace = _formats.replacements()
     schema = _canonical.schema()
-    groups: list[Group] = [list(listed)] if dedupe else _groups(listed, GROUP_BYTES)
+    groups = _groups(listed, GROUP_BYTES)
+    # Dedupe in one call of the core where the sources are small enough (one pass, and every
+    # copy compared value by value); across groups in two passes (see _dedupe) where not.
+    streamed = dedupe and len(groups) > 1 and sum(_size(s) for s in listed) > ONE_CALL_BYTES
+    if dedupe and not streamed:
+        groups = [list(listed)]
 
     def read(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
-        # Tags not asked for are not written (dedupe compares them, so only without it).
-        tags = dedupe or with_columns is None or "tags" in with_columns
-        return _lazy.handed_on(records(tags), with_columns, predicate, n_rows, batch_size)
+        # Tags not asked for are not written (dedupe compares them, so only where the core
+        # does not dedupe: without it, and in a streamed dedupe's second pass).
+        tags = (dedupe and not streamed) or with_columns is None or "tags" in with_columns
+        produce = deduplicated(tags) if streamed else records(tags)
+        return _lazy.handed_on(produce, with_columns, predicate, n_rows, batch_size)
 
-    def records(tags: bool) -> Iterator[pl.DataFrame]:
-        """Each group's canonical records; the next group downloads (objects in stores) while
-        this one is parsed. Closed early when the query has its rows: the rejects then get
-        the sources read."""
-        parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
+    def parsed(tags: bool, dedupe: bool) -> Iterator[Read]:
+        """What the core reads of each group; the next group downloads (objects in
+        stores) while this one is parsed."""
         prefetch = concurrent.futures.ThreadPoolExecutor(1)
         coming: concurrent.futures.Future[Group] | None = None
         try:
@@ -167,7 +181,7 @@ def scan(
                 coming = (
                     prefetch.submit(_sources.fetch, groups[i + 1], storage_options) if i + 1 < len(groups) else None
                 )
-                found, rejected, stats, conflicts = _core.normalize(
+                yield _core.normalize(
                     group,
                     provider=provider,
                     errors=errors,
@@ -178,13 +192,23 @@ def scan(
                     progress=None,
                     tags=tags,
                 )
-                if rejects is not None:
-                    parts.append((rejected, stats, conflicts))
-                yield found
         finally:
             if coming is not None:
                 coming.cancel()
             prefetch.shutdown(wait=False)
+
+    def records(tags: bool) -> Iterator[pl.DataFrame]:
+        """Each group's canonical records. Closed early when the query has its rows: the
+        rejects then get the sources read."""
+        parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
+        try:
+            for found, rejected, stats, conflicts in parsed(tags, dedupe):
+                if rejects is not None:
+                    parts.append((rejected, stats, conflicts))
+                yield found
+                # Not held while the next group is read.
+                del found
+        finally:
             if rejects is not None:
                 _deliver(
                     rejects,
@@ -194,6 +218,19 @@ def scan(
                         pl.concat([p[2] for p in parts]) if parts else _empty_report()[2],
                     ),
                 )
+
+    def deduplicated(tags: bool) -> Iterator[pl.DataFrame]:
+        """The groups deduplicated across each other: every group is read once to decide, then
+        again to hand on what is kept. The rejects get the whole scan's accounting, which the
+        first pass completes."""
+        decided = _dedupe.plan(parsed(True, False))
+        try:
+            for i, (found, _, _, _) in enumerate(parsed(tags, False)):
+                yield _dedupe.kept(found, decided, i, groups[i][0][0])
+                del found
+        finally:
+            if rejects is not None:
+                _deliver(rejects, ScanReport(decided.rejected, decided.stats, decided.conflicts))
 
     return register_io_source(read, schema=schema, **_lazy.named("usagenorm"))
 
