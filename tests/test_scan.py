@@ -288,3 +288,21 @@ def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
         True,
         False,
     ]
+
+
+def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
+    """A record of several rows (a Suger group) and the same rows in another order are two
+    contents, as in one call of the core; the same rows in the same order are one."""
+    from usagenorm import _dedupe
+
+    found, _, stats, _ = _core.normalize([(str(EXAMPLES / "suger.json"), None)], dedupe=False, errors="collect")
+    first = found.filter(pl.col("source_index") == found["source_index"][0])
+    assert first.height > 1
+    again = first.with_columns(pl.lit(1, pl.UInt64).alias("source_index"))
+    reversed_ = again.reverse().with_columns(pl.lit(2, pl.UInt64).alias("source_index"))
+    three = pl.concat([first, again, reversed_])
+    stats = stats.head(1).with_columns(pl.lit(three.height, pl.UInt64).alias("rows"))
+    digests = _dedupe._digests(three, stats, 0, 0)
+    assert digests["__n"].to_list() == [first.height] * 3
+    assert digests["__h"][0] == digests["__h"][1] != digests["__h"][2]
+    assert digests["__g"][0] == digests["__g"][1] != digests["__g"][2]

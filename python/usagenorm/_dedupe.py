@@ -50,8 +50,20 @@ class Plan(NamedTuple):
     conflicts: pl.DataFrame
 
 
-def _everything(found: pl.DataFrame, src: pl.Series | pl.Expr) -> pl.DataFrame:
-    return found.with_columns(pl.lit(0, pl.UInt32).alias("__part"), src.alias("__src")).with_row_index("__row")
+def _first_rows(found: pl.DataFrame, stats: pl.DataFrame) -> pl.Series:
+    """Whether each row of what the core read is its record's first: the core writes a record's
+    rows together, so a record starts where ``source_index`` changes or a source begins (its
+    statistics count its rows, in order)."""
+    index = found["source_index"]
+    first = index.ne_missing(index.shift(1))
+    starts = stats["rows"].cum_sum().shift(1, fill_value=0)
+    starts = starts.filter((stats["rows"] > 0) & (starts < found.height))
+    return first.scatter(starts, True) if starts.len() else first
+
+
+def _record_of_rows(first: pl.Series) -> pl.Expr:
+    """Each row's record: the index of its first row."""
+    return pl.when(first).then(pl.int_range(pl.len(), dtype=pl.UInt32)).forward_fill()
 
 
 def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source: int) -> pl.DataFrame:
@@ -59,13 +71,41 @@ def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source:
     first row in the low half, so places sort in output order), source (numbered across the
     scan), row count, content hashes, key, revision, index in its source and the fingerprint of
     its version; and its provider and id, which the state drops once it knows which keys have
-    several versions."""
-    src = _merge.source_of_rows(stats) + first_source
-    _, recs = _merge._records(_everything(found, src), _merge._content())
+    several versions.
+
+    The content hashes are ``_merge``'s two independent row hashes; a record of several rows
+    sums its rows' hashes each mixed with the row's place in it (wrapping), so the order of the
+    rows counts."""
+    first = _first_rows(found, stats)
+    content = _merge._content()
+    rows = found.select(
+        _merge._hash(content, 0).alias("__h"),
+        _merge._hash(content, 1).alias("__g"),
+        _record_of_rows(first).alias("__rec"),
+    )
+    recs = found.select("provider", "record_id", "revision", "source_index").with_row_index("__rec").filter(first)
+    ends = recs["__rec"].shift(-1, fill_value=found.height)
+    recs = recs.with_columns((ends - recs["__rec"]).alias("__n"))
+    if recs.height == found.height:
+        recs = recs.with_columns(rows["__h"], rows["__g"])
+    else:
+        place = pl.int_range(pl.len(), dtype=pl.UInt32) - pl.col("__rec")
+        summed = rows.select(
+            pl.struct("__h", place.alias("__o")).hash(31).cum_sum().alias("__h"),
+            pl.struct("__g", place.alias("__o")).hash(32).cum_sum().alias("__g"),
+        )
+        for c in ("__h", "__g"):
+            # The running sum with a zero before it: a record's sum is its end's minus its start's.
+            running = pl.concat([pl.Series([0], dtype=pl.UInt64), summed[c]])
+            recs = recs.with_columns((running.gather(ends) - running.gather(recs["__rec"])).alias(c))
+    # The source of each record, numbered across the scan: the last source starting at or
+    # before its first row (a source without rows starts where the next one does).
+    starts = stats["rows"].cum_sum().shift(1, fill_value=0)
+    src = starts.search_sorted(recs["__rec"].cast(starts.dtype), side="right").cast(pl.UInt32) - 1 + first_source
     has_id = pl.col("record_id").is_not_null()
     return recs.select(
         (pl.col("__rec").cast(pl.UInt64) + (group << 32)).alias("__pos"),
-        "__src",
+        src.alias("__src"),
         pl.col("__n").cast(pl.UInt32),
         "__h",
         "__g",
@@ -145,10 +185,13 @@ class _Versions:
                 state = state.filter(first)
             if state.n_chunks() > 8:
                 state = state.rechunk()
-            repeated = _repeated(state)
+            # Only keys of the new digests can have become repeated.
+            repeated = _repeated(state.filter(pl.col("__k").is_in(new["__k"].implode())))
             if not repeated.is_empty():
                 keys = repeated.select("__k", "__l").unique()
-                named = new.join(keys, on=["__k", "__l"], how="semi").select("__k", "__l", *_NAMES).unique(["__k", "__l"])
+                named = (
+                    new.join(keys, on=["__k", "__l"], how="semi").select("__k", "__l", *_NAMES).unique(["__k", "__l"])
+                )
                 # Copied out: the strings would otherwise hold their group's whole string buffers.
                 self.names.append(named.with_columns(pl.Series(c, named[c].to_list(), pl.String) for c in _NAMES))
             self.parts[int(p)] = state
@@ -260,20 +303,25 @@ def _stats(stats: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def kept(found: pl.DataFrame, decided: Plan, group: int, name: str) -> pl.DataFrame:
-    """The second pass: group ``group``'s records (read again, with dedupe off) that the plan
-    keeps. ``name`` (the group's first source) names a group that no longer reads as it did."""
-    rows, recs = _merge._records(_everything(found, pl.lit(0, pl.UInt32)), [])
-    if (recs.height, found.height) != decided.sizes[group]:
-        records, n = decided.sizes[group]
+def kept(
+    read: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], decided: Plan, group: int, name: str
+) -> pl.DataFrame:
+    """The second pass: the records of group ``group``, read again with dedupe off (what the
+    core gives: records, rejects, statistics, conflicts), that the plan keeps. ``name`` (the
+    group's first source) names a group that no longer reads as it did."""
+    found, _, stats, _ = read
+    first = _first_rows(found, stats)
+    records = int(first.sum())
+    if (records, found.height) != decided.sizes[group]:
+        was, rows = decided.sizes[group]
         raise RuntimeError(
             f"{name}: the sources read differently in the second pass of a deduplicating scan "
-            f"({recs.height} records in {found.height} rows, first {records} in {n}): did they change "
+            f"({records} records in {found.height} rows, first {was} in {rows}): did they change "
             "while the scan ran?"
         )
     keep = decided.kept.get(group)
     if keep is None:
         return found.clear()
-    if keep.len() == recs.height:
+    if keep.len() == records:
         return found
-    return found.filter(rows["__rec"].is_in(keep.implode()))
+    return found.filter(_record_of_rows(first).is_in(keep.implode()))

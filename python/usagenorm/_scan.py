@@ -225,9 +225,9 @@ def scan(
         first pass completes."""
         decided = _dedupe.plan(parsed(True, False))
         try:
-            for i, (found, _, _, _) in enumerate(parsed(tags, False)):
-                yield _dedupe.kept(found, decided, i, groups[i][0][0])
-                del found
+            for i, read in enumerate(parsed(tags, False)):
+                yield _dedupe.kept(read, decided, i, groups[i][0][0])
+                del read
         finally:
             if rejects is not None:
                 _deliver(rejects, ScanReport(decided.rejected, decided.stats, decided.conflicts))
