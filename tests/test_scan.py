@@ -217,13 +217,15 @@ def repeated(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("fold_rows", [1, 1 << 20])
-def test_a_streamed_dedupe_is_the_eager_one(repeated, small_groups, monkeypatch, fold_rows):
-    """Every source in a group of its own, so every copy, superseded revision and conflict is
-    decided across groups: records, rejects, statistics and conflicts are the single call's, in
-    its order, whether the digests fold often or once."""
+@pytest.mark.parametrize(("group_bytes", "fold_rows"), [(1, 1), (1, 1 << 20), (150_000, 1 << 20)])
+def test_a_streamed_dedupe_is_the_eager_one(repeated, small_groups, monkeypatch, group_bytes, fold_rows):
+    """Every source in a group of its own, or groups of several sources that mix formats
+    differently in each copy, so every copy, superseded revision and conflict is decided across
+    groups: records, rejects, statistics and conflicts are the single call's, in its order,
+    whether the digests fold often or once."""
     from usagenorm import _dedupe
 
+    monkeypatch.setattr(_scan, "GROUP_BYTES", group_bytes)
     monkeypatch.setattr(_dedupe, "FOLD_ROWS", fold_rows)
     eager = un.normalize(repeated, errors="collect")
     got: list[un.ScanReport] = []
@@ -306,3 +308,18 @@ def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
     assert digests["__n"].to_list() == [first.height] * 3
     assert digests["__h"][0] == digests["__h"][1] != digests["__h"][2]
     assert digests["__g"][0] == digests["__g"][1] != digests["__g"][2]
+
+
+def test_a_records_digest_does_not_depend_on_the_other_records_of_its_group():
+    """A copy of a record read in a group of records of one row each, and in a group with
+    records of several rows, has the same digest (groups mix formats as the sizes fall)."""
+    from usagenorm import _dedupe
+
+    def read(*names):
+        found, _, stats, _ = _core.normalize([(str(EXAMPLES / n), None) for n in names], dedupe=False, errors="collect")
+        return _dedupe._digests(found, stats, 0, 0)
+
+    alone, mixed = read("exabits.json"), read("exabits.json", "suger.json")
+    assert (mixed["__n"] > 1).any()
+    cols = ["__h", "__g", "__k", "__l", "__v"]
+    assert_frame_equal(mixed.head(alone.height).select(cols), alone.select(cols))

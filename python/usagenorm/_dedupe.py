@@ -73,9 +73,9 @@ def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source:
     its version; and its provider and id, which the state drops once it knows which keys have
     several versions.
 
-    The content hashes are ``_merge``'s two independent row hashes; a record of several rows
-    sums its rows' hashes each mixed with the row's place in it (wrapping), so the order of the
-    rows counts."""
+    The content hashes start from ``_merge``'s two independent row hashes: a record's is the
+    (wrapping) sum of its rows', each mixed with the row's place in the record, so the order of
+    the rows counts."""
     first = _first_rows(found, stats)
     content = _merge._content()
     rows = found.select(
@@ -86,18 +86,17 @@ def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source:
     recs = found.select("provider", "record_id", "revision", "source_index").with_row_index("__rec").filter(first)
     ends = recs["__rec"].shift(-1, fill_value=found.height)
     recs = recs.with_columns((ends - recs["__rec"]).alias("__n"))
-    if recs.height == found.height:
-        recs = recs.with_columns(rows["__h"], rows["__g"])
-    else:
-        place = pl.int_range(pl.len(), dtype=pl.UInt32) - pl.col("__rec")
-        summed = rows.select(
-            pl.struct("__h", place.alias("__o")).hash(31).cum_sum().alias("__h"),
-            pl.struct("__g", place.alias("__o")).hash(32).cum_sum().alias("__g"),
-        )
-        for c in ("__h", "__g"):
-            # The running sum with a zero before it: a record's sum is its end's minus its start's.
-            running = pl.concat([pl.Series([0], dtype=pl.UInt64), summed[c]])
-            recs = recs.with_columns((running.gather(ends) - running.gather(recs["__rec"])).alias(c))
+    # Every record the same way, whatever else its group holds (a group's records may all be
+    # of one row, or not: one function of the record's rows, either way).
+    place = pl.int_range(pl.len(), dtype=pl.UInt32) - pl.col("__rec")
+    summed = rows.select(
+        pl.struct("__h", place.alias("__o")).hash(31).cum_sum().alias("__h"),
+        pl.struct("__g", place.alias("__o")).hash(32).cum_sum().alias("__g"),
+    )
+    for c in ("__h", "__g"):
+        # The running sum with a zero before it: a record's sum is its end's minus its start's.
+        running = pl.concat([pl.Series([0], dtype=pl.UInt64), summed[c]])
+        recs = recs.with_columns((running.gather(ends) - running.gather(recs["__rec"])).alias(c))
     # The source of each record, numbered across the scan: the last source starting at or
     # before its first row (a source without rows starts where the next one does).
     starts = stats["rows"].cum_sum().shift(1, fill_value=0)
