@@ -2,19 +2,20 @@
 call's table, rejects, statistics and conflicts (README "Duplicates"), holding one group's
 records and a digest per distinct record version, not every record.
 
-1. Every group is read with dedupe off and each record reduced to its digest: its key
-   (provider and ``record_id``), two independent 64-bit hashes of its content (``_merge``'s),
-   its row count, revision, source and place. Digests of identical copies fold into the first
-   one (counted as duplicates of their source) whenever the digests pending outnumber those
-   kept, so the state is bounded by the number of distinct record versions (about 100 bytes
-   each, see BENCHMARKS.md) plus one round pending.
+1. Every group is read with dedupe off and each record reduced to its digest: two independent
+   64-bit hashes of its key (provider and ``record_id``) and of its content (from ``_merge``'s
+   row hashes), its row count, revision, source and place. Digests of identical copies fold
+   into the first one (counted as duplicates of their source) whenever the digests pending
+   reach a quarter of those kept, so the state is bounded by the number of distinct record
+   versions (72 bytes each, held in parts by key; see BENCHMARKS.md) plus those pending. The
+   provider and id are kept only for keys with several versions, for the conflicts report.
 2. After the last group the revision rule runs on the versions left: the superseded records and
    the conflicts are known, so the statistics are final, and what remains is the places kept.
 3. Every group is read again and the records at the kept places are handed on, in order.
 
-What it costs: the sources are read and parsed twice, and matching copies are found by their
-128 bits of hash; a single call also compares them value by value (the values of a copy read
-in another group are gone by then). A source that reads differently the second time (changed
+What it costs: the sources are read and parsed twice, and keys and copies are matched by 128
+bits of hash; a single call compares them value by value (the values of a record read in
+another group are gone by then). A source that reads differently the second time (changed
 between the passes) is an error, not a wrong table.
 """
 
@@ -235,19 +236,11 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
         seen.add(digests)
         del digests
     all_stats = pl.concat(stats) if stats else _nothing()[1]
-    versions = seen.repeated().with_columns(
-        pl.col("revision").is_not_null().all().over(_KEY).alias("__all_revised"),
-        pl.col("__pos").sort_by("revision", "__pos").last().over(_KEY).alias("__winner"),
-        pl.col("__pos").min().over(_KEY).alias("__first"),
+    conflicted = (
+        seen.repeated()
+        .with_columns(_merge.resolution(_KEY, "__pos"), pl.col("__pos").min().over(_KEY).alias("__first"))
+        .sort("__first", "__pos")
     )
-    conflicted = versions.with_columns(
-        pl.when(~pl.col("__all_revised"))
-        .then(pl.lit("kept_unresolved"))
-        .when(pl.col("__pos") == pl.col("__winner"))
-        .then(pl.lit("kept"))
-        .otherwise(pl.lit("superseded"))
-        .alias("resolution")
-    ).sort("__first", "__pos")
     superseded = conflicted.filter(pl.col("resolution") == "superseded")
     dropped = [
         *seen.dropped,
@@ -265,7 +258,9 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
         {int(g[0]): part["rec"] for g, part in by_group.group_by("group")},
         sizes,
         pl.concat(rejected) if rejected else _nothing()[2],
-        _stats(all_stats, pl.concat(dropped)),
+        _merge.moved(
+            all_stats, pl.concat(dropped).group_by("__src").agg(pl.col("duplicates", "superseded", "rows").sum())
+        ),
         conflicted.select(
             *_NAMES,
             all_stats["source"].gather(conflicted["__src"]).alias("source"),
@@ -283,23 +278,6 @@ def _nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The core's records, statistics and rejects of no sources."""
     found, rejected, stats, _ = _core.normalize([], errors="collect")
     return found, stats, rejected
-
-
-def _stats(stats: pl.DataFrame, dropped: pl.DataFrame) -> pl.DataFrame:
-    """The groups' statistics (read with dedupe off) with what dedupe dropped from each source."""
-    moved = dropped.group_by("__src").agg(pl.col("duplicates", "superseded", "rows").sum())
-    return (
-        stats.with_row_index("__src")
-        .join(moved.rename({c: f"__{c}" for c in ("duplicates", "superseded", "rows")}), on="__src", how="left")
-        .with_columns(pl.col("__duplicates", "__superseded", "__rows").fill_null(0))
-        .with_columns(
-            (pl.col("accepted") - pl.col("__duplicates") - pl.col("__superseded")).alias("accepted"),
-            (pl.col("duplicates") + pl.col("__duplicates")).alias("duplicates"),
-            (pl.col("superseded") + pl.col("__superseded")).alias("superseded"),
-            (pl.col("rows") - pl.col("__rows")).alias("rows"),
-        )
-        .select(stats.columns)
-    )
 
 
 def kept(

@@ -104,18 +104,9 @@ def decide(everything: pl.DataFrame, dedupe: bool = True) -> Decided:
             (pl.int_range(pl.len()).over(version) > 0).alias("__dup"),
             pl.col("__rec").first().over(version).alias("__twin"),
         )
-        versions = recs.filter(~pl.col("__dup")).with_columns(
-            pl.len().over(_KEY).alias("__versions"),
-            pl.col("revision").is_not_null().all().over(_KEY).alias("__all_revised"),
-            pl.col("__rec").sort_by("revision", "__rec").last().over(_KEY).alias("__winner"),
-        )
+        versions = recs.filter(~pl.col("__dup")).with_columns(pl.len().over(_KEY).alias("__versions"))
         conflicted = versions.filter(pl.col("record_id").is_not_null() & (pl.col("__versions") > 1)).with_columns(
-            pl.when(~pl.col("__all_revised"))
-            .then(pl.lit("kept_unresolved"))
-            .when(pl.col("__rec") == pl.col("__winner"))
-            .then(pl.lit("kept"))
-            .otherwise(pl.lit("superseded"))
-            .alias("resolution")
+            resolution(_KEY, "__rec")
         )
         dups = recs.filter(pl.col("__dup"))
         _check_copies(everything.select(content), rows, dups.select("__rec", "__twin"))
@@ -128,6 +119,22 @@ def decide(everything: pl.DataFrame, dedupe: bool = True) -> Decided:
         *_canonical.schema(), pl.exclude(*_canonical.schema(), *internal)
     )
     return Decided(records, recs, dups, superseded, conflicted)
+
+
+def resolution(key: list[str], order: str) -> pl.Expr:
+    """The revision rule, over the versions of records with an id that has several (``key``
+    groups them, ``order`` is their place in output order): where every version has a revision
+    the highest is ``kept`` (the later on a tie) and the others ``superseded``; otherwise all
+    are ``kept_unresolved``."""
+    winner = pl.col(order).sort_by("revision", order).last().over(key)
+    return (
+        pl.when(~pl.col("revision").is_not_null().all().over(key))
+        .then(pl.lit("kept_unresolved"))
+        .when(pl.col(order) == winner)
+        .then(pl.lit("kept"))
+        .otherwise(pl.lit("superseded"))
+        .alias("resolution")
+    )
 
 
 def record_keys(frame: pl.DataFrame) -> pl.Series:
@@ -228,20 +235,7 @@ def _check_copies(content: pl.DataFrame, rows: pl.DataFrame, dups: pl.DataFrame)
 def _stats(tables: list[tuple[str, pl.DataFrame]], stats: pl.DataFrame, decided: Decided) -> pl.DataFrame:
     """The fresh sources' accounting, moved by the merge's drops, then one row per table."""
     drops = decided.drops()
-    moved = drops.filter(pl.col("__part") == len(tables)).drop("__part")
-    out = (
-        stats.with_row_index("__src")
-        .with_columns(pl.col("__src").cast(pl.UInt32))
-        .join(moved.rename({c: f"__{c}" for c in ("duplicates", "superseded", "rows")}), on="__src", how="left")
-        .with_columns(pl.col("__duplicates", "__superseded", "__rows").fill_null(0).cast(pl.UInt64))
-        .with_columns(
-            (pl.col("accepted") - pl.col("__duplicates") - pl.col("__superseded")).alias("accepted"),
-            (pl.col("duplicates") + pl.col("__duplicates")).alias("duplicates"),
-            (pl.col("superseded") + pl.col("__superseded")).alias("superseded"),
-            (pl.col("rows") - pl.col("__rows")).alias("rows"),
-        )
-        .select(stats.columns)
-    )
+    out = moved(stats, drops.filter(pl.col("__part") == len(tables)).drop("__part"))
     table_rows = []
     for i, (path, _) in enumerate(tables):
         mine = decided.recs.filter(pl.col("__part") == i)
@@ -262,6 +256,25 @@ def _stats(tables: list[tuple[str, pl.DataFrame]], stats: pl.DataFrame, decided:
     if not table_rows:
         return out
     return pl.concat([pl.DataFrame(table_rows, schema=stats.schema), out])
+
+
+def moved(stats: pl.DataFrame, drops: pl.DataFrame) -> pl.DataFrame:
+    """``stats`` (the core's: one row per source, in order) with what dedupe dropped from each
+    source (``drops``: per ``__src``, the source's row number, duplicates, superseded and rows)
+    moved out of its accepted records and rows."""
+    return (
+        stats.with_row_index("__src")
+        .with_columns(pl.col("__src").cast(pl.UInt32))
+        .join(drops.rename({c: f"__{c}" for c in ("duplicates", "superseded", "rows")}), on="__src", how="left")
+        .with_columns(pl.col("__duplicates", "__superseded", "__rows").fill_null(0).cast(pl.UInt64))
+        .with_columns(
+            (pl.col("accepted") - pl.col("__duplicates") - pl.col("__superseded")).alias("accepted"),
+            (pl.col("duplicates") + pl.col("__duplicates")).alias("duplicates"),
+            (pl.col("superseded") + pl.col("__superseded")).alias("superseded"),
+            (pl.col("rows") - pl.col("__rows")).alias("rows"),
+        )
+        .select(stats.columns)
+    )
 
 
 def _conflicts(fresh: int, conflicts: pl.DataFrame, conflicted: pl.DataFrame) -> pl.DataFrame:
