@@ -115,7 +115,7 @@ def scan(
     read, and ``head(n)`` stops reading once it has its rows. With
     ``dedupe=False`` the sources are read in groups of about 64 MB: memory holds one group.
     With ``dedupe=True`` sources over 256 MB in all are read twice, in the same groups: first
-    to decide what dedupe drops (memory: a group, and about 64 bytes per distinct record),
+    to decide what dedupe drops (memory: a group, and about 72 bytes per distinct record),
     then to hand on what it keeps.
 
     Raises:
