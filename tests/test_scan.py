@@ -323,3 +323,12 @@ def test_a_records_digest_does_not_depend_on_the_other_records_of_its_group():
     assert (mixed["__n"] > 1).any()
     cols = ["__h", "__g", "__k", "__l", "__v"]
     assert_frame_equal(mixed.head(alone.height).select(cols), alone.select(cols))
+
+
+def test_a_streamed_dedupe_of_no_groups_is_empty():
+    from usagenorm import _dedupe
+
+    decided = _dedupe.plan([])
+    assert decided.kept == {} and decided.sizes == []
+    assert decided.stats.is_empty() and decided.rejected.is_empty() and decided.conflicts.is_empty()
+    assert decided.conflicts.columns == ["provider", "record_id", "source", "source_index", "revision", "resolution"]

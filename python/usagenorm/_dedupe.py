@@ -202,7 +202,7 @@ class _Versions:
         self.fold()
         found = [_repeated(p) for p in self.parts if p is not None]
         names = pl.concat(self.names).unique(["__k", "__l"]) if self.names else _NO_NAMES
-        both = pl.concat(found) if found else _digests(*_nothing(), 0, 0).drop(_NAMES)
+        both = pl.concat(found) if found else _digests(*_nothing()[:2], 0, 0).drop(_NAMES)
         return both.join(names, on=["__k", "__l"], how="left", maintain_order="left")
 
     def places(self) -> pl.Series:
