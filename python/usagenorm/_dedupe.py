@@ -167,7 +167,6 @@ class _Versions:
         part = (pl.col("__k") % PARTS).alias("__part")
         by_part = fresh.with_columns(part).partition_by("__part", as_dict=True, include_key=False)
         del fresh
-        self.kept = 0
         for (p,), new in by_part.items():
             old = self.parts[p]
             state = new.drop(_NAMES) if old is None else pl.concat([old, new.drop(_NAMES)], rechunk=False)
@@ -202,7 +201,7 @@ class _Versions:
         self.fold()
         found = [_repeated(p) for p in self.parts if p is not None]
         names = pl.concat(self.names).unique(["__k", "__l"]) if self.names else _NO_NAMES
-        both = pl.concat(found) if found else _digests(*_nothing()[:2], 0, 0).drop(_NAMES)
+        both = pl.concat(found) if found else _digests(nothing()[0], nothing()[2], 0, 0).drop(_NAMES)
         return both.join(names, on=["__k", "__l"], how="left", maintain_order="left")
 
     def places(self) -> pl.Series:
@@ -235,7 +234,7 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
         first_source += st.height
         seen.add(digests)
         del digests
-    all_stats = pl.concat(stats) if stats else _nothing()[1]
+    all_stats = pl.concat(stats) if stats else nothing()[2]
     conflicted = (
         seen.repeated()
         .with_columns(_merge.resolution(_KEY, "__pos"), pl.col("__pos").min().over(_KEY).alias("__first"))
@@ -257,7 +256,7 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
     return Plan(
         {int(g[0]): part["rec"] for g, part in by_group.group_by("group")},
         sizes,
-        pl.concat(rejected) if rejected else _nothing()[2],
+        pl.concat(rejected) if rejected else nothing()[1],
         _merge.moved(
             all_stats, pl.concat(dropped).group_by("__src").agg(pl.col("duplicates", "superseded", "rows").sum())
         ),
@@ -274,10 +273,9 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
 _NO_NAMES = pl.DataFrame(schema={"__k": pl.UInt64, "__l": pl.UInt64, "provider": pl.String, "record_id": pl.String})
 
 
-def _nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The core's records, statistics and rejects of no sources."""
-    found, rejected, stats, _ = _core.normalize([], errors="collect")
-    return found, stats, rejected
+def nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What the core gives for no sources: empty records, rejects, statistics and conflicts."""
+    return _core.normalize([], errors="collect")
 
 
 def kept(

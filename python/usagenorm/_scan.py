@@ -213,9 +213,9 @@ def scan(
                 _deliver(
                     rejects,
                     ScanReport(
-                        pl.concat([p[0] for p in parts]) if parts else _empty_report()[0],
-                        pl.concat([p[1] for p in parts]) if parts else _empty_report()[1],
-                        pl.concat([p[2] for p in parts]) if parts else _empty_report()[2],
+                        pl.concat([p[0] for p in parts]) if parts else _dedupe.nothing()[1],
+                        pl.concat([p[1] for p in parts]) if parts else _dedupe.nothing()[2],
+                        pl.concat([p[2] for p in parts]) if parts else _dedupe.nothing()[3],
                     ),
                 )
 
@@ -233,8 +233,3 @@ def scan(
                 _deliver(rejects, ScanReport(decided.rejected, decided.stats, decided.conflicts))
 
     return register_io_source(read, schema=schema, **_lazy.named("usagenorm"))
-
-
-def _empty_report() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    _, rejected, stats, conflicts = _core.normalize([], errors="collect")
-    return rejected, stats, conflicts
