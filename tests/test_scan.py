@@ -248,6 +248,21 @@ def test_a_streamed_dedupe_is_the_eager_one(repeated, small_groups, monkeypatch,
     assert_frame_equal(got[1].stats, eager.stats)
 
 
+@pytest.mark.parametrize("rows", [1, 5000])
+def test_a_streamed_dedupe_stopped_early_still_reports_every_conflict(repeated, small_groups, monkeypatch, rows):
+    """The conflicts report names its versions from the second pass; a query that has its rows
+    before the groups holding them are read again still gets the whole report, named."""
+    monkeypatch.setattr(_scan, "GROUP_BYTES", 1)
+    eager = un.normalize(repeated, errors="collect")
+    got: list[un.ScanReport] = []
+    head = un.scan(repeated, errors="collect", rejects=got.append).head(rows).collect()
+    assert_frame_equal(head, eager.records.head(rows))
+    (report,) = got
+    assert report.conflicts["record_id"].null_count() == 0
+    assert_frame_equal(report.conflicts, eager.conflicts)
+    assert_frame_equal(report.stats, eager.stats)
+
+
 def test_a_source_that_changes_between_the_passes_is_an_error(repeated, small_groups, monkeypatch):
     from usagenorm import _dedupe
 
@@ -280,16 +295,12 @@ def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
             "__h": [3, 4, 3],
             "__g": [5, 5, 5],
             "__n": [1, 1, 1],
-            "__v": [9, 9, 9],
         },
-        schema_overrides={"__n": pl.UInt32, **{c: pl.UInt64 for c in ("__k", "__l", "__h", "__g", "__v")}},
+        schema_overrides={"__n": pl.UInt32, **{c: pl.UInt64 for c in ("__k", "__l", "__h", "__g")}},
     )
-    assert _dedupe._first_versions(state).to_list() == [True, True, False]
-    assert _dedupe._first_versions(state.with_columns(pl.Series("__v", [9, 8, 9], pl.UInt64))).to_list() == [
-        True,
-        True,
-        False,
-    ]
+    for fingerprint in ([9, 9, 9], [9, 8, 9], None):
+        v = None if fingerprint is None else pl.Series(fingerprint, dtype=pl.UInt64)
+        assert _dedupe._first_versions(state, v).to_list() == [True, True, False]
 
 
 def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
@@ -304,7 +315,7 @@ def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
     reversed_ = again.reverse().with_columns(pl.lit(2, pl.UInt64).alias("source_index"))
     three = pl.concat([first, again, reversed_])
     stats = stats.head(1).with_columns(pl.lit(three.height, pl.UInt64).alias("rows"))
-    digests = _dedupe._digests(three, stats, 0, 0)
+    digests = _dedupe._digests(three, stats, 0)
     assert digests["__n"].to_list() == [first.height] * 3
     assert digests["__h"][0] == digests["__h"][1] != digests["__h"][2]
     assert digests["__g"][0] == digests["__g"][1] != digests["__g"][2]
@@ -317,11 +328,11 @@ def test_a_records_digest_does_not_depend_on_the_other_records_of_its_group():
 
     def read(*names):
         found, _, stats, _ = _core.normalize([(str(EXAMPLES / n), None) for n in names], dedupe=False, errors="collect")
-        return _dedupe._digests(found, stats, 0, 0)
+        return _dedupe._digests(found, stats, 0)
 
     alone, mixed = read("exabits.json"), read("exabits.json", "suger.json")
     assert (mixed["__n"] > 1).any()
-    cols = ["__h", "__g", "__k", "__l", "__v"]
+    cols = ["__h", "__g", "__k", "__l", "__n"]
     assert_frame_equal(mixed.head(alone.height).select(cols), alone.select(cols))
 
 
@@ -331,4 +342,5 @@ def test_a_streamed_dedupe_of_no_groups_is_empty():
     decided = _dedupe.plan([])
     assert decided.kept == {} and decided.sizes == []
     assert decided.stats.is_empty() and decided.rejected.is_empty() and decided.conflicts.is_empty()
-    assert decided.conflicts.columns == ["provider", "record_id", "source", "source_index", "revision", "resolution"]
+    report = _dedupe.conflicts(decided, [])
+    assert report.schema == un.normalize([], errors="collect").conflicts.schema

@@ -4,14 +4,16 @@ records and a digest per distinct record version, not every record.
 
 1. Every group is read with dedupe off and each record reduced to its digest: two independent
    64-bit hashes of its key (provider and ``record_id``) and of its content (from ``_merge``'s
-   row hashes), its row count, revision, source and place. Digests of identical copies fold
-   into the first one (counted as duplicates of their source) whenever the digests pending
-   reach a quarter of those kept, so the state is bounded by the number of distinct record
-   versions (72 bytes each, held in parts by key; see BENCHMARKS.md) plus those pending. The
-   provider and id are kept only for keys with several versions, for the conflicts report.
+   row hashes), its row count, revision and place (its source is found from its place).
+   Digests of identical copies fold into the first one (counted as duplicates of their source)
+   whenever the digests pending reach a quarter of those kept, so the state is bounded by the
+   number of distinct record versions (53 bytes each, held in parts by key; see BENCHMARKS.md)
+   plus those pending.
 2. After the last group the revision rule runs on the versions left: the superseded records and
    the conflicts are known, so the statistics are final, and what remains is the places kept.
-3. Every group is read again and the records at the kept places are handed on, in order.
+3. Every group is read again and the records at the kept places are handed on, in order. The
+   provider, id and index of the conflicting versions are taken from this pass for the
+   conflicts report (groups a query stopped before are read for them when the scan ends).
 
 What it costs: the sources are read and parsed twice, and keys and copies are matched by 128
 bits of hash; a single call compares them value by value (the values of a record read in
@@ -33,7 +35,8 @@ from . import _core, _merge
 _KEY = ["__id", "__k", "__l"]
 #: A record's version: its key, content and row count.
 _VERSION = [*_KEY, "__h", "__g", "__n"]
-_NAMES = ["provider", "record_id"]
+#: What the second pass gives of the versions in the conflicts report.
+_NAMES = ["provider", "record_id", "source_index"]
 #: Digests pending are folded when there are at least this many (or a quarter of those kept).
 FOLD_ROWS = 1 << 20
 #: The parts the versions kept are held in, by key.
@@ -42,13 +45,16 @@ PARTS = 16
 
 class Plan(NamedTuple):
     """What the first pass decided: per group the first rows (``__rec``) of the records kept and
-    how many records and rows it read; the rejects, statistics and conflicts of the whole scan."""
+    how many records and rows it read; the rejects and statistics of the whole scan; its
+    conflicts (by place, ``__pos``, without the names the second pass gives) and per group the
+    first rows of the versions in them."""
 
     kept: dict[int, pl.Series]
     sizes: list[tuple[int, int]]
     rejected: pl.DataFrame
     stats: pl.DataFrame
     conflicts: pl.DataFrame
+    wanted: dict[int, pl.Series]
 
 
 def _first_rows(found: pl.DataFrame, stats: pl.DataFrame) -> pl.Series:
@@ -67,12 +73,10 @@ def _record_of_rows(first: pl.Series) -> pl.Expr:
     return pl.when(first).then(pl.int_range(pl.len(), dtype=pl.UInt32)).forward_fill()
 
 
-def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source: int) -> pl.DataFrame:
+def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int) -> pl.DataFrame:
     """One row per record of a group: its place (``__pos``: the group in the high half, its
-    first row in the low half, so places sort in output order), source (numbered across the
-    scan), row count, content hashes, key, revision, index in its source and the fingerprint of
-    its version; and its provider and id, which the state drops once it knows which keys have
-    several versions.
+    first row in the low half, so places sort in output order), row count, content hashes, key
+    and revision.
 
     The content hashes start from ``_merge``'s two independent row hashes: a record's is the
     (wrapping) sum of its rows', each mixed with the row's place in the record, so the order of
@@ -84,7 +88,7 @@ def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source:
         _merge._hash(content, 1).alias("__g"),
         _record_of_rows(first).alias("__rec"),
     )
-    recs = found.select("provider", "record_id", "revision", "source_index").with_row_index("__rec").filter(first)
+    recs = found.select("provider", "record_id", "revision").with_row_index("__rec").filter(first)
     ends = recs["__rec"].shift(-1, fill_value=found.height)
     recs = recs.with_columns((ends - recs["__rec"]).alias("__n"))
     # Every record the same way, whatever else its group holds (a group's records may all be
@@ -98,34 +102,38 @@ def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int, first_source:
         # The running sum with a zero before it: a record's sum is its end's minus its start's.
         running = pl.concat([pl.Series([0], dtype=pl.UInt64), summed[c]])
         recs = recs.with_columns((running.gather(ends) - running.gather(recs["__rec"])).alias(c))
-    # The source of each record, numbered across the scan: the last source starting at or
-    # before its first row (a source without rows starts where the next one does).
-    starts = stats["rows"].cum_sum().shift(1, fill_value=0)
-    src = starts.search_sorted(recs["__rec"].cast(starts.dtype), side="right").cast(pl.UInt32) - 1 + first_source
     has_id = pl.col("record_id").is_not_null()
+    key = pl.struct("provider", "record_id")
     return recs.select(
         (pl.col("__rec").cast(pl.UInt64) + (group << 32)).alias("__pos"),
-        src.alias("__src"),
         pl.col("__n").cast(pl.UInt32),
         "__h",
         "__g",
         has_id.alias("__id"),
-        pl.when(has_id).then(pl.struct(_NAMES).hash(21)).otherwise("__h").alias("__k"),
-        pl.when(has_id).then(pl.struct(_NAMES).hash(22)).otherwise("__g").alias("__l"),
+        pl.when(has_id).then(key.hash(21)).otherwise("__h").alias("__k"),
+        pl.when(has_id).then(key.hash(22)).otherwise("__g").alias("__l"),
         "revision",
-        "source_index",
-        *_NAMES,
-    ).with_columns(pl.struct(_VERSION).hash(23).alias("__v"))
+    )
 
 
-def _first_versions(state: pl.DataFrame) -> pl.Series:
+def _starts(stats: pl.DataFrame, group: int) -> pl.Series:
+    """The place where each source of a group starts (a source without rows starts where the
+    next one does), in the places' terms: so the source of a record is the last one starting
+    at or before its place."""
+    return (stats["rows"].cum_sum().shift(1, fill_value=0) + (group << 32)).cast(pl.UInt64)
+
+
+def _first_versions(state: pl.DataFrame, fingerprint: pl.Series | None = None) -> pl.Series:
     """Whether each digest is the first of its version: found by its version's 64-bit
-    fingerprint (``__v``), then every later copy checked against its first, field by field (on a mismatch,
-    two versions sharing a fingerprint, the versions are compared whole)."""
-    first = state["__v"].is_first_distinct()
+    fingerprint (a hash of its fields unless given), then every later copy checked against its
+    first, field by field (on a mismatch, two versions sharing a fingerprint, the versions are
+    compared whole)."""
+    if fingerprint is None:
+        fingerprint = state.select(pl.struct(_VERSION).hash(23)).to_series()
+    first = fingerprint.is_first_distinct()
     if first.all():
         return first
-    with_v = state.select(*_VERSION, "__v")
+    with_v = state.select(*_VERSION).with_columns(fingerprint.alias("__v"))
     later = with_v.filter(~first)
     firsts = with_v.filter(first).join(later.select("__v").unique(), on="__v", how="semi")
     paired = later.join(firsts, on="__v", how="left", suffix="_first")
@@ -135,74 +143,73 @@ def _first_versions(state: pl.DataFrame) -> pl.Series:
 
 
 class _Versions:
-    """The distinct record versions seen so far (digests without names), in ``PARTS`` parts by
-    key so that folding touches one part's memory at a time; the digests pending (with names);
-    the names of keys with several versions; and per source what folding dropped."""
+    """The distinct record versions seen so far, in ``PARTS`` parts by key, each folded on its
+    own so that folding touches one part's memory at a time; per part the digests pending;
+    where each source starts (by place); and per source what folding dropped."""
 
     def __init__(self) -> None:
         self.parts: list[pl.DataFrame | None] = [None] * PARTS
-        self.kept = 0
-        self.pending: list[pl.DataFrame] = []
-        self.waiting = 0
-        self.names: list[pl.DataFrame] = []
+        self.pending: list[list[pl.DataFrame]] = [[] for _ in range(PARTS)]
+        self.waiting = [0] * PARTS
+        self.starts: list[pl.Series] = []
         self.dropped: list[pl.DataFrame] = []
 
-    def add(self, digests: pl.DataFrame) -> None:
-        """Takes a group's digests; folds when those pending reach a quarter of those kept (so
-        the work of folding stays proportional to the records read) or ``FOLD_ROWS``."""
-        self.pending.append(digests)
-        self.waiting += digests.height
-        if self.waiting >= max(FOLD_ROWS, self.kept // 4):
-            self.fold()
+    def add(self, digests: pl.DataFrame, starts: pl.Series) -> None:
+        """Takes a group's digests and where its sources start; folds a part when the digests
+        pending in it reach a quarter of those it keeps (so the work of folding stays
+        proportional to the records read) or its share of ``FOLD_ROWS``."""
+        self.starts.append(starts)
+        part = (pl.col("__k") % PARTS).alias("__part")
+        by_part = digests.with_columns(part).partition_by("__part", as_dict=True, include_key=False)
+        for (p,), new in by_part.items():
+            p = int(p)
+            self.pending[p].append(new)
+            self.waiting[p] += new.height
+            kept = self.parts[p]
+            if self.waiting[p] >= max(FOLD_ROWS // PARTS, 0 if kept is None else kept.height // 4):
+                self._fold(p)
+
+    def source_of(self, places: pl.Series) -> pl.Series:
+        """The source (numbered across the scan) of the records at ``places``."""
+        starts = pl.concat(self.starts) if self.starts else pl.Series([], dtype=pl.UInt64)
+        return (starts.search_sorted(places, side="right").cast(pl.Int64) - 1).cast(pl.UInt32).alias("__src")
 
     def fold(self) -> None:
-        """Later copies of a version removed (added to ``dropped``: per source, duplicates and
-        rows); the provider and id of every key that now has several versions added to
-        ``names`` (one of its versions is pending: a key seen before had only one), then the
-        pending digests' names dropped."""
-        if not self.pending:
+        """Every part folded."""
+        for p in range(PARTS):
+            self._fold(p)
+
+    def _fold(self, p: int) -> None:
+        """Part ``p``'s later copies of a version removed (added to ``dropped``: per source,
+        duplicates and rows)."""
+        if not self.pending[p]:
             return
-        fresh = pl.concat(self.pending)
-        self.pending, self.waiting = [], 0
-        part = (pl.col("__k") % PARTS).alias("__part")
-        by_part = fresh.with_columns(part).partition_by("__part", as_dict=True, include_key=False)
-        del fresh
-        for (p,), new in by_part.items():
-            old = self.parts[p]
-            state = new.drop(_NAMES) if old is None else pl.concat([old, new.drop(_NAMES)], rechunk=False)
-            first = _first_versions(state)
-            if not first.all():
-                self.dropped.append(
-                    state.filter(~first)
-                    .group_by("__src")
-                    .agg(
-                        pl.len().cast(pl.UInt64).alias("duplicates"),
-                        pl.lit(0, pl.UInt64).alias("superseded"),
-                        pl.col("__n").sum().cast(pl.UInt64).alias("rows"),
-                    )
+        old = self.parts[p]
+        state = pl.concat([*([] if old is None else [old]), *self.pending[p]], rechunk=False)
+        self.pending[p], self.waiting[p] = [], 0
+        first = _first_versions(state)
+        if not first.all():
+            gone = state.filter(~first)
+            self.dropped.append(
+                gone.select(self.source_of(gone["__pos"]), "__n")
+                .group_by("__src")
+                .agg(
+                    pl.len().cast(pl.UInt64).alias("duplicates"),
+                    pl.lit(0, pl.UInt64).alias("superseded"),
+                    pl.col("__n").sum().cast(pl.UInt64).alias("rows"),
                 )
-                state = state.filter(first)
-            if state.n_chunks() > 8:
-                state = state.rechunk()
-            # Only keys of the new digests can have become repeated.
-            repeated = _repeated(state.filter(pl.col("__k").is_in(new["__k"].implode())))
-            if not repeated.is_empty():
-                keys = repeated.select("__k", "__l").unique()
-                named = (
-                    new.join(keys, on=["__k", "__l"], how="semi").select("__k", "__l", *_NAMES).unique(["__k", "__l"])
-                )
-                # Copied out: the strings would otherwise hold their group's whole string buffers.
-                self.names.append(named.with_columns(pl.Series(c, named[c].to_list(), pl.String) for c in _NAMES))
-            self.parts[int(p)] = state
-        self.kept = sum(0 if p is None else p.height for p in self.parts)
+            )
+            state = state.filter(first)
+        if state.n_chunks() > 8:
+            state = state.rechunk()
+        self.parts[p] = state
 
     def repeated(self) -> pl.DataFrame:
-        """The versions of keys with several versions, with their provider and id."""
+        """The versions of keys with several versions, with their source."""
         self.fold()
         found = [_repeated(p) for p in self.parts if p is not None]
-        names = pl.concat(self.names).unique(["__k", "__l"]) if self.names else _NO_NAMES
-        both = pl.concat(found) if found else _digests(nothing()[0], nothing()[2], 0, 0).drop(_NAMES)
-        return both.join(names, on=["__k", "__l"], how="left", maintain_order="left")
+        both = pl.concat(found) if found else _digests(nothing()[0], nothing()[2], 0)
+        return both.with_columns(self.source_of(both["__pos"]))
 
     def places(self) -> pl.Series:
         """The places of every version kept."""
@@ -224,15 +231,13 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
     sizes: list[tuple[int, int]] = []
     rejected: list[pl.DataFrame] = []
     stats: list[pl.DataFrame] = []
-    first_source = 0
     for group, (found, rej, st, _) in enumerate(groups):
-        digests = _digests(found, st, group, first_source)
+        digests = _digests(found, st, group)
         del found
         sizes.append((digests.height, int(st["rows"].sum())))
         rejected.append(rej)
         stats.append(st)
-        first_source += st.height
-        seen.add(digests)
+        seen.add(digests, _starts(st, group))
         del digests
     all_stats = pl.concat(stats) if stats else nothing()[2]
     conflicted = (
@@ -252,25 +257,27 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
     places = seen.places()
     del seen
     places = places.filter(~places.is_in(superseded["__pos"].implode()))
-    by_group = pl.DataFrame({"group": places // (1 << 32), "rec": (places % (1 << 32)).cast(pl.UInt32)})
     return Plan(
-        {int(g[0]): part["rec"] for g, part in by_group.group_by("group")},
+        _by_group(places),
         sizes,
         pl.concat(rejected) if rejected else nothing()[1],
         _merge.moved(
             all_stats, pl.concat(dropped).group_by("__src").agg(pl.col("duplicates", "superseded", "rows").sum())
         ),
         conflicted.select(
-            *_NAMES,
+            "__pos",
             all_stats["source"].gather(conflicted["__src"]).alias("source"),
-            "source_index",
             "revision",
             "resolution",
         ),
+        _by_group(conflicted["__pos"]),
     )
 
 
-_NO_NAMES = pl.DataFrame(schema={"__k": pl.UInt64, "__l": pl.UInt64, "provider": pl.String, "record_id": pl.String})
+def _by_group(places: pl.Series) -> dict[int, pl.Series]:
+    """Places by group: per group the first rows of the records at them."""
+    by_group = pl.DataFrame({"group": places // (1 << 32), "rec": (places % (1 << 32)).cast(pl.UInt32)})
+    return {int(g[0]): part["rec"] for g, part in by_group.group_by("group")}
 
 
 def nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -278,12 +285,12 @@ def nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return _core.normalize([], errors="collect")
 
 
-def kept(
+def _first(
     read: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], decided: Plan, group: int, name: str
-) -> pl.DataFrame:
-    """The second pass: the records of group ``group``, read again with dedupe off (what the
-    core gives: records, rejects, statistics, conflicts), that the plan keeps. ``name`` (the
-    group's first source) names a group that no longer reads as it did."""
+) -> pl.Series:
+    """Whether each row of group ``group``, read again with dedupe off (what the core gives:
+    records, rejects, statistics, conflicts), is its record's first; ``name`` (the group's first
+    source) names a group that no longer reads as it did."""
     found, _, stats, _ = read
     first = _first_rows(found, stats)
     records = int(first.sum())
@@ -294,9 +301,50 @@ def kept(
             f"({records} records in {found.height} rows, first {was} in {rows}): did they change "
             "while the scan ran?"
         )
+    return first
+
+
+def kept(
+    read: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], decided: Plan, group: int, name: str
+) -> pl.DataFrame:
+    """The second pass: the records of group ``group`` (read again, see ``_first``) that the
+    plan keeps."""
+    found = read[0]
+    first = _first(read, decided, group, name)
     keep = decided.kept.get(group)
     if keep is None:
         return found.clear()
-    if keep.len() == records:
+    if keep.len() == decided.sizes[group][0]:
         return found
     return found.filter(_record_of_rows(first).is_in(keep.implode()))
+
+
+def names(
+    read: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], decided: Plan, group: int, name: str
+) -> pl.DataFrame:
+    """The provider, id and index of the versions in the conflicts report that group ``group``
+    (read again, see ``_first``) holds, by place."""
+    found = read[0]
+    _first(read, decided, group, name)
+    want = decided.wanted.get(group, pl.Series([], dtype=pl.UInt32))
+    named = found.select(*_NAMES).with_row_index("__rec").filter(pl.col("__rec").is_in(want.implode()))
+    # Copied out: the strings would otherwise hold their group's whole string buffers.
+    return pl.DataFrame(
+        [
+            (named["__rec"].cast(pl.UInt64) + (group << 32)).alias("__pos"),
+            *(pl.Series(c, named[c].to_list(), found.schema[c]) for c in _NAMES),
+        ]
+    )
+
+
+_NO_NAMES = pl.DataFrame(
+    schema={"__pos": pl.UInt64, "provider": pl.String, "record_id": pl.String, "source_index": pl.UInt64}
+)
+
+
+def conflicts(decided: Plan, named: list[pl.DataFrame]) -> pl.DataFrame:
+    """The conflicts report: the plan's, with the names the second pass gave (``names``)."""
+    found = pl.concat(named) if named else _NO_NAMES
+    return decided.conflicts.join(found, on="__pos", how="left", maintain_order="left").select(
+        "provider", "record_id", "source", "source_index", "revision", "resolution"
+    )

@@ -29,7 +29,7 @@ from . import _canonical, _core, _dedupe, _formats, _lazy, _remote, _sources
 
 #: Sources are read in groups of about this many bytes when records need not be compared
 #: across groups (``dedupe=False``).
-GROUP_BYTES = 64 << 20
+GROUP_BYTES = 16 << 20
 #: Sources totalling at most this many bytes are deduplicated in one call of the core, as
 #: ``normalize`` does (memory about twice this); more in a stream of two passes (``_dedupe``).
 ONE_CALL_BYTES = 256 << 20
@@ -167,19 +167,22 @@ def scan(
         produce = deduplicated(tags) if streamed else records(tags)
         return _lazy.handed_on(produce, with_columns, predicate, n_rows, batch_size)
 
-    def parsed(tags: bool, dedupe: bool) -> Iterator[Read]:
-        """What the core reads of each group; the next group downloads (objects in
-        stores) while this one is parsed."""
+    def parsed(tags: bool, dedupe: bool, only: list[int] | None = None) -> Iterator[Read]:
+        """What the core reads of each group (or of the groups ``only`` lists); the next group
+        downloads (objects in stores) while this one is parsed."""
+        which = list(range(len(groups))) if only is None else only
         prefetch = concurrent.futures.ThreadPoolExecutor(1)
         coming: concurrent.futures.Future[Group] | None = None
         try:
-            coming = prefetch.submit(_sources.fetch, groups[0], storage_options) if groups else None
-            for i in range(len(groups)):
+            coming = prefetch.submit(_sources.fetch, groups[which[0]], storage_options) if which else None
+            for k in range(len(which)):
                 if coming is None:
                     break
                 group = coming.result()
                 coming = (
-                    prefetch.submit(_sources.fetch, groups[i + 1], storage_options) if i + 1 < len(groups) else None
+                    prefetch.submit(_sources.fetch, groups[which[k + 1]], storage_options)
+                    if k + 1 < len(which)
+                    else None
                 )
                 yield _core.normalize(
                     group,
@@ -224,12 +227,30 @@ def scan(
         again to hand on what is kept. The rejects get the whole scan's accounting, which the
         first pass completes."""
         decided = _dedupe.plan(parsed(True, False))
+        # The conflicts report's names, from the groups that hold conflicting versions.
+        named: dict[int, pl.DataFrame] = {}
+        failed = False
         try:
             for i, read in enumerate(parsed(tags, False)):
-                yield _dedupe.kept(read, decided, i, groups[i][0][0])
+                kept = _dedupe.kept(read, decided, i, groups[i][0][0])
+                if rejects is not None and i in decided.wanted:
+                    named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
                 del read
+                yield kept
+                del kept
+        except GeneratorExit:
+            raise
+        except BaseException:
+            failed = True
+            raise
         finally:
             if rejects is not None:
-                _deliver(rejects, ScanReport(decided.rejected, decided.stats, decided.conflicts))
+                # A query that stopped early leaves groups unread whose names the report needs.
+                missing = [] if failed else sorted(set(decided.wanted) - set(named))
+                for i, read in zip(missing, parsed(False, False, missing), strict=True):
+                    named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
+                    del read
+                report = ScanReport(decided.rejected, decided.stats, _dedupe.conflicts(decided, list(named.values())))
+                _deliver(rejects, report)
 
     return register_io_source(read, schema=schema, **_lazy.named("usagenorm"))
