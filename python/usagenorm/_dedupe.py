@@ -7,7 +7,7 @@ records and a digest per distinct record version, not every record.
    row hashes), its row count, revision and place (its source is found from its place).
    Digests of identical copies fold into the first one (counted as duplicates of their source)
    whenever the digests pending reach a quarter of those kept, so the state is bounded by the
-   number of distinct record versions (53 bytes each, held in parts by key; see BENCHMARKS.md)
+   number of distinct record versions (52 bytes each, held in parts by key; see BENCHMARKS.md)
    plus those pending.
 2. After the last group the revision rule runs on the versions left: the superseded records and
    the conflicts are known, so the statistics are final, and what remains is the places kept.
