@@ -174,7 +174,8 @@ def test_tags_not_selected_are_not_written_and_nothing_else_changes(monkeypatch,
     deduped = un.normalize(bad_exports, errors="collect").records.select(others)
     calls.clear()
     assert_frame_equal(un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect(), deduped)
-    assert calls == [True] * n + [False] * n
+    # (The second pass reads only the groups with records kept: not the file that is not JSON.)
+    assert calls[:n] == [True] * n and 0 < len(calls[n:]) < n and not any(calls[n:])
     monkeypatch.setattr(_scan, "ONE_CALL_BYTES", 1 << 30)
     calls.clear()
     un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect()
@@ -270,16 +271,16 @@ def test_a_source_that_changes_between_the_passes_is_an_error(repeated, small_gr
 
     def plan_then_change(groups):  # the first pass, then a source changes
         decided = real(groups)
-        (repeated / "b" / "gitpod.json").write_text(json.dumps({"records": []}))
+        (repeated / "a" / "gitpod.json").write_text(json.dumps({"records": []}))
         return decided
 
     monkeypatch.setattr(_dedupe, "plan", plan_then_change)
-    before = (repeated / "b" / "gitpod.json").read_bytes()
+    before = (repeated / "a" / "gitpod.json").read_bytes()
     try:
-        with pytest.raises(Exception, match=r"b/gitpod.json: the sources read differently in the second pass"):
+        with pytest.raises(Exception, match=r"a/gitpod.json: the sources read differently in the second pass"):
             un.scan(repeated, errors="collect", rejects=lambda report: None).collect()
     finally:
-        (repeated / "b" / "gitpod.json").write_bytes(before)
+        (repeated / "a" / "gitpod.json").write_bytes(before)
 
 
 def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
@@ -301,6 +302,12 @@ def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
     for fingerprint in ([9, 9, 9], [9, 8, 9], None):
         v = None if fingerprint is None else pl.Series(fingerprint, dtype=pl.UInt64)
         assert _dedupe._first_versions(state, v).to_list() == [True, True, False]
+        # The first two kept by an earlier fold: the third is looked up among them.
+        assert _dedupe._first_versions(state, v, known=2).to_list() == [True, True, False]
+    # A new version whose fingerprint is an old one's is kept; a copy within the new is not.
+    more = pl.concat([state, state.head(1).with_columns(pl.lit(7, pl.UInt64).alias("__h")), state.head(1)])
+    v = pl.Series([9, 8, 9, 9, 9], dtype=pl.UInt64)
+    assert _dedupe._first_versions(more, v, known=2).to_list() == [True, True, False, True, False]
 
 
 def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
@@ -344,3 +351,40 @@ def test_a_streamed_dedupe_of_no_groups_is_empty():
     assert decided.stats.is_empty() and decided.rejected.is_empty() and decided.conflicts.is_empty()
     report = _dedupe.conflicts(decided, [])
     assert report.schema == un.normalize([], errors="collect").conflicts.schema
+
+
+@pytest.mark.parametrize("report", [False, True])
+def test_a_streamed_dedupe_reads_again_only_the_groups_it_needs(tmp_path, small_groups, monkeypatch, report):
+    """The second pass does not read a group whose records were all dropped (copies of records
+    read before, older revisions), unless the conflicts report needs names from it; the result
+    is the same."""
+    for copy in ("x", "y"):
+        (tmp_path / copy).mkdir()
+        for f in EXAMPLES.iterdir():
+            (tmp_path / copy / f.name).write_bytes(f.read_bytes())
+    # A source holding only an older revision of one record: superseded, and in the conflicts.
+    suger = json.loads((EXAMPLES / "suger.json").read_text())
+    older = suger["usageRecordGroups"][0]
+    older["lastUpdateTime"] = "2024-08-01T00:00:00Z"
+    older["status"] = "PENDING"
+    (tmp_path / "y" / "suger_older.json").write_text(json.dumps({"usageRecordGroups": [older]}))
+    eager = un.normalize(tmp_path, errors="collect")
+    assert eager.conflicts["source"].str.ends_with("suger_older.json").any()
+    read: list[str] = []
+    real = _core.normalize
+    monkeypatch.setattr(_core, "normalize", lambda group, **kw: read.append(group[0][0]) or real(group, **kw))
+    got: list[un.ScanReport] = []
+    if report:
+        lazy = un.scan(tmp_path, errors="collect", rejects=got.append).collect()
+        assert_frame_equal(got[0].stats, eager.stats)
+        assert_frame_equal(got[0].conflicts, eager.conflicts)
+    else:
+        lazy = un.scan(tmp_path).collect()
+    assert_frame_equal(lazy, eager.records)
+    sources = len(list(tmp_path.rglob("*.json")))
+    first, second = read[:sources], read[sources:]
+    assert sorted(first) == sorted(str(p) for p in tmp_path.rglob("*.json"))
+    # Every x source has records kept; of y's, only the older revision, for its name.
+    assert sorted(second) == sorted(str(p) for p in (tmp_path / "x").glob("*.json")) + (
+        [str(tmp_path / "y" / "suger_older.json")] if report else []
+    )

@@ -123,14 +123,26 @@ def _starts(stats: pl.DataFrame, group: int) -> pl.Series:
     return (stats["rows"].cum_sum().shift(1, fill_value=0) + (group << 32)).cast(pl.UInt64)
 
 
-def _first_versions(state: pl.DataFrame, fingerprint: pl.Series | None = None) -> pl.Series:
+#: A version's 64-bit fingerprint: its second content hash mixed with its first key hash (for a
+#: record without an id, its first content hash). Arithmetic, so cheap to compute at each fold;
+#: it only finds candidates, each checked field by field.
+_FINGERPRINT = pl.col("__g").xor(pl.col("__k") * 0x9E3779B97F4A7C15)
+
+
+def _first_versions(state: pl.DataFrame, fingerprint: pl.Series | None = None, known: int = 0) -> pl.Series:
     """Whether each digest is the first of its version: found by its version's 64-bit
-    fingerprint (a hash of its fields unless given), then every later copy checked against its
+    fingerprint (``_FINGERPRINT`` unless given), then every later copy checked against its
     first, field by field (on a mismatch, two versions sharing a fingerprint, the versions are
-    compared whole)."""
+    compared whole). The first ``known`` digests are distinct versions (those an earlier fold
+    kept): only the others are looked up among them."""
     if fingerprint is None:
-        fingerprint = state.select(pl.struct(_VERSION).hash(23)).to_series()
-    first = fingerprint.is_first_distinct()
+        fingerprint = state.select(_FINGERPRINT).to_series()
+    if known:
+        old, new = fingerprint.head(known), fingerprint.slice(known)
+        fresh = new.is_first_distinct() & ~new.is_in(old.implode())
+        first = pl.concat([pl.repeat(True, known, dtype=pl.Boolean, eager=True), fresh])
+    else:
+        first = fingerprint.is_first_distinct()
     if first.all():
         return first
     with_v = state.select(*_VERSION).with_columns(fingerprint.alias("__v"))
@@ -187,7 +199,7 @@ class _Versions:
         old = self.parts[p]
         state = pl.concat([*([] if old is None else [old]), *self.pending[p]], rechunk=False)
         self.pending[p], self.waiting[p] = [], 0
-        first = _first_versions(state)
+        first = _first_versions(state, known=0 if old is None else old.height)
         if not first.all():
             gone = state.filter(~first)
             self.dropped.append(

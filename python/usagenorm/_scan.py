@@ -113,10 +113,10 @@ def scan(
     Only the selected columns are handed on (with ``dedupe=False``, ``tags`` is not even
     written unless selected), filters (``filter``) are applied batch by batch as they are
     read, and ``head(n)`` stops reading once it has its rows. With
-    ``dedupe=False`` the sources are read in groups of about 64 MB: memory holds one group.
+    ``dedupe=False`` the sources are read in groups of about 16 MB: memory holds one group.
     With ``dedupe=True`` sources over 256 MB in all are read twice, in the same groups: first
-    to decide what dedupe drops (memory: a group, and about 72 bytes per distinct record),
-    then to hand on what it keeps.
+    to decide what dedupe drops (memory: a group, and about 52 bytes per distinct record),
+    then to hand on what it keeps (groups whose records were all dropped are not read again).
 
     Raises:
         ValueError: an unknown errors mode, or ``errors="collect"`` without ``rejects``.
@@ -230,8 +230,11 @@ def scan(
         # The conflicts report's names, from the groups that hold conflicting versions.
         named: dict[int, pl.DataFrame] = {}
         failed = False
+        # Groups whose records were all dropped (copies of records read before) are not read
+        # again here (the conflicts report may read them for names, below).
+        needed = [i for i in range(len(groups)) if i in decided.kept]
         try:
-            for i, read in enumerate(parsed(tags, False)):
+            for i, read in zip(needed, parsed(tags, False, needed), strict=True):
                 kept = _dedupe.kept(read, decided, i, groups[i][0][0])
                 if rejects is not None and i in decided.wanted:
                     named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
@@ -245,7 +248,8 @@ def scan(
             raise
         finally:
             if rejects is not None:
-                # A query that stopped early leaves groups unread whose names the report needs.
+                # Groups not read again (a query that stopped early, groups of dropped records
+                # only) may hold versions the report names.
                 missing = [] if failed else sorted(set(decided.wanted) - set(named))
                 for i, read in zip(missing, parsed(False, False, missing), strict=True):
                     named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
