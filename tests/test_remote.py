@@ -86,6 +86,36 @@ def test_a_scan_downloads_group_by_group(s3, monkeypatch):
     assert_frame_equal(un.scan("s3://exports/usage/", storage_options=s3, dedupe=False).collect(), eager)
 
 
+def test_a_streamed_dedupe_over_objects_is_the_eager_call(s3, monkeypatch):
+    """Objects deduplicated in a stream (every object a group, read twice, the groups of copies
+    only once): the same table, rejects, statistics and conflicts as one eager call, by URL."""
+    from usagenorm import _scan
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["aws_endpoint_url"],
+        aws_access_key_id=s3["aws_access_key_id"],
+        aws_secret_access_key=s3["aws_secret_access_key"],
+        region_name=s3["aws_region"],
+    )
+    for copy in ("a", "b"):
+        for name in SAMPLES:
+            client.put_object(Bucket="exports", Key=f"twice/{copy}/{name}", Body=(EXAMPLES / name).read_bytes())
+    client.put_object(Bucket="exports", Key="twice/b/zz_broken.json", Body=b'{"records": [')
+    url = "s3://exports/twice/"
+    eager = un.normalize(url, storage_options=s3, errors="collect")
+    assert eager.records.height == un.normalize(EXAMPLES).height, "the second copy is dropped"
+    assert eager.rejected["source"].to_list() == ["s3://exports/twice/b/zz_broken.json"]
+    monkeypatch.setattr(_scan, "GROUP_BYTES", 1)
+    monkeypatch.setattr(_scan, "ONE_CALL_BYTES", 0)
+    got: list[un.ScanReport] = []
+    lazy = un.scan(url, storage_options=s3, errors="collect", rejects=got.append).collect()
+    assert_frame_equal(lazy, eager.records)
+    assert_frame_equal(got[0].rejected, eager.rejected)
+    assert_frame_equal(got[0].stats, eager.stats)
+    assert_frame_equal(got[0].conflicts, eager.conflicts)
+
+
 def test_a_missing_object_is_an_error_naming_its_url(s3):
     with pytest.raises(FileNotFoundError, match="s3://exports/usage/nope.json"):
         un.normalize("s3://exports/usage/nope.json", storage_options=s3)
