@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from . import _core, _merge
+from . import _canonical, _core, _merge
 
 #: A record's key: two independent 64-bit hashes of (provider, record_id), or for a record
 #: without an id its content's (then ``__id`` is false).
@@ -320,12 +320,10 @@ def kept(
     read: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame], decided: Plan, group: int, name: str
 ) -> pl.DataFrame:
     """The second pass: the records of group ``group`` (read again, see ``_first``) that the
-    plan keeps."""
+    plan keeps (a group in ``decided.kept``: the others are not read again)."""
     found = read[0]
     first = _first(read, decided, group, name)
-    keep = decided.kept.get(group)
-    if keep is None:
-        return found.clear()
+    keep = decided.kept[group]
     if keep.len() == decided.sizes[group][0]:
         return found
     return found.filter(_record_of_rows(first).is_in(keep.implode()))
@@ -349,14 +347,11 @@ def names(
     )
 
 
-_NO_NAMES = pl.DataFrame(
-    schema={"__pos": pl.UInt64, "provider": pl.String, "record_id": pl.String, "source_index": pl.UInt64}
-)
-
-
 def conflicts(decided: Plan, named: list[pl.DataFrame]) -> pl.DataFrame:
     """The conflicts report: the plan's, with the names the second pass gave (``names``)."""
-    found = pl.concat(named) if named else _NO_NAMES
+    canonical = _canonical.schema()
+    none = pl.DataFrame(schema={"__pos": pl.UInt64, **{c: canonical[c] for c in _NAMES}})
+    found = pl.concat(named) if named else none
     return decided.conflicts.join(found, on="__pos", how="left", maintain_order="left").select(
         "provider", "record_id", "source", "source_index", "revision", "resolution"
     )

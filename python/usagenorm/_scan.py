@@ -232,7 +232,7 @@ def scan(
         failed = False
         # Groups whose records were all dropped (copies of records read before) are not read
         # again here (the conflicts report may read them for names, below).
-        needed = [i for i in range(len(groups)) if i in decided.kept]
+        needed = sorted(decided.kept)
         try:
             for i, read in zip(needed, parsed(tags, False, needed), strict=True):
                 kept = _dedupe.kept(read, decided, i, groups[i][0][0])
