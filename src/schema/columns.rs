@@ -22,6 +22,56 @@ pub struct StrColumn {
     pub(super) leading_nulls: usize,
     /// The view of the last long value pushed.
     pub(super) last_long: Option<[u32; 4]>,
+    /// Long values pushed lately, so one that comes back is stored once (an OpenAI or
+    /// Anthropic metric name, repeated on every record's rows in turn; a model's name).
+    pub(super) recent: Recent,
+}
+
+/// A small table of the long values a column pushed lately: direct-mapped by a hash of the
+/// value, each slot the view of the last value that hashed there (an all-zero view is empty).
+/// A column whose values rarely come back (a record id) stops looking after `RECENT_TRIAL`
+/// lookups with fewer than one hit in `RECENT_MIN_RATE`.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Recent {
+    slots: Vec<[u32; 4]>,
+    lookups: u32,
+    hits: u32,
+    pub(super) off: bool,
+}
+
+const RECENT_SLOTS: usize = 256;
+const RECENT_TRIAL: u32 = 64;
+const RECENT_MIN_RATE: u32 = 8;
+
+impl Recent {
+    /// The slot for a value's bytes, `None` when the table is off.
+    fn slot(&mut self, b: &[u8]) -> Option<usize> {
+        if self.off {
+            return None;
+        }
+        if self.lookups >= RECENT_TRIAL && self.hits * RECENT_MIN_RATE < self.lookups {
+            self.off = true;
+            self.slots = Vec::new();
+            return None;
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![[0; 4]; RECENT_SLOTS];
+        }
+        self.lookups = self.lookups.saturating_add(1);
+        // A few words of the value, not all of it: values that differ only elsewhere share a
+        // slot and take turns in it (stored again, never mistaken: a hit compares every byte).
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
+            u64::from_le_bytes(w)
+        };
+        let n = b.len().saturating_sub(8);
+        let mut h = b.len() as u64;
+        for at in [0, n / 3, 2 * n / 3, n] {
+            h = (h.rotate_left(5) ^ word(at)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+        Some((h >> 56) as usize % RECENT_SLOTS)
+    }
 }
 
 /// The parts of a `StrColumn`, for the binding to hand to Polars.
@@ -93,14 +143,30 @@ impl StrColumn {
             [0; 4]
         } else {
             let prefix = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            let same = |p: &[u32; 4]| p[0] as usize == b.len() && p[1] == prefix && self.long_bytes(*p) == Some(b);
-            match self.last_long.filter(same) {
+            let same = |col: &StrColumn, p: [u32; 4]| {
+                p[0] as usize == b.len() && p[1] == prefix && col.long_bytes(p) == Some(b)
+            };
+            match self.last_long.filter(|p| same(self, *p)) {
                 Some(prev) => prev,
                 None => {
-                    let (index, text) = self.buffer_for(b.len());
-                    let offset = text.len() as u32;
-                    text.push_str(s);
-                    let view = [b.len() as u32, prefix, index as u32, offset];
+                    let slot = self.recent.slot(b);
+                    let seen = slot.and_then(|k| self.recent.slots.get(k).copied()).filter(|p| same(self, *p));
+                    let view = match seen {
+                        Some(view) => {
+                            self.recent.hits += 1;
+                            view
+                        }
+                        None => {
+                            let (index, text) = self.buffer_for(b.len());
+                            let offset = text.len() as u32;
+                            text.push_str(s);
+                            let view = [b.len() as u32, prefix, index as u32, offset];
+                            if let Some(k) = slot.and_then(|k| self.recent.slots.get_mut(k)) {
+                                *k = view;
+                            }
+                            view
+                        }
+                    };
                     self.last_long = Some(view);
                     view
                 }
@@ -210,6 +276,7 @@ impl StrColumn {
         self.valid.shrink_to_fit();
         self.buffers.iter_mut().for_each(String::shrink_to_fit);
         self.buffers.shrink_to_fit();
+        self.recent = Recent::default();
     }
 
     pub fn into_parts(self) -> StrParts {

@@ -258,6 +258,68 @@ mod tests {
     }
 
     #[test]
+    fn long_values_that_come_back_are_stored_once() {
+        // An OpenAI or Anthropic metric column: a record's rows name the same few metrics in
+        // turn, so each value follows a different one.
+        let names = ["uncached_input_tokens", "cache_read_input_tokens", "output_tokens_of_a_record"];
+        let mut a = StrColumn::default();
+        for round in 0..200 {
+            for name in names {
+                a.push(Some(name));
+            }
+            a.push(if round % 2 == 0 { None } else { Some("short") });
+        }
+        let stored: usize = a.buffers.iter().map(String::len).sum();
+        assert_eq!(stored, names.iter().map(|n| n.len()).sum::<usize>(), "each name once");
+        for round in 0..200 {
+            for (k, name) in names.iter().enumerate() {
+                assert_eq!(a.get(round * 4 + k), Some(*name));
+            }
+        }
+        // Appended, filtered and pushed again, every value reads back as it was.
+        let mut b = StrColumn::default();
+        b.push(Some("output_tokens_of_a_record"));
+        b.push(Some("a value only b holds, long"));
+        a.append(b);
+        a.push(Some("a value only b holds, long"));
+        a.push(Some("uncached_input_tokens"));
+        let n = a.len();
+        assert_eq!(a.get(n - 4), Some("output_tokens_of_a_record"));
+        assert_eq!(a.get(n - 3), Some("a value only b holds, long"));
+        assert_eq!(a.get(n - 2), Some("a value only b holds, long"));
+        assert_eq!(a.get(n - 1), Some("uncached_input_tokens"));
+        let keep: Vec<bool> = (0..n).map(|i| i >= n - 4).collect();
+        assert_eq!(
+            a.filter(&keep).iter().collect::<Vec<_>>(),
+            [
+                "output_tokens_of_a_record",
+                "a value only b holds, long",
+                "a value only b holds, long",
+                "uncached_input_tokens"
+            ]
+            .map(Some)
+            .to_vec()
+        );
+    }
+
+    #[test]
+    fn a_column_of_distinct_long_values_stops_looking_them_up() {
+        let mut a = StrColumn::default();
+        let values: Vec<String> = (0..2000).map(|i| format!("record-{i:08}-of-a-page")).collect();
+        values.iter().for_each(|v| a.push(Some(v)));
+        assert!(a.recent.off, "no value came back: the table is dropped");
+        assert_eq!(a.buffers.iter().map(String::len).sum::<usize>(), values.iter().map(String::len).sum::<usize>());
+        assert!(values.iter().enumerate().all(|(i, v)| a.get(i) == Some(v.as_str())));
+        // Values that differ only where the slot's hash does not look share a slot and take
+        // turns in it: stored again, never mistaken for each other.
+        let mut b = StrColumn::default();
+        let twins = ["abcdefghijklmnopq0rstuvwxyz0123456789", "abcdefghijklmnopq1rstuvwxyz0123456789"];
+        (0..10).for_each(|i| b.push(Some(twins[i % 2])));
+        assert!((0..10).all(|i| b.get(i) == Some(twins[i % 2])));
+        assert_eq!(b.buffers.iter().map(String::len).sum::<usize>(), 10 * 37, "one slot, taken in turn");
+    }
+
+    #[test]
     fn optional_columns_count_leading_nulls_and_keep_order() {
         let mut a: OptColumn<i64> = OptColumn::default();
         a.push(None);
