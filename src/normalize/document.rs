@@ -176,9 +176,8 @@ pub(super) fn read_page<'d>(
             let key = provider.records_key();
             read_records(ctx, provider, Some(page), &records, line, &format!("{prefix}.{key}"), At::From(0))
         }
-        PageRecords::Nested(nested) => {
-            let (records, paths): (Vec<Raw<'d>>, Vec<String>) = nested.into_iter().unzip();
-            read_records(ctx, provider, Some(page), &records, line, prefix, At::Listed(&paths))
+        PageRecords::Nested(records, nested) => {
+            read_records(ctx, provider, Some(page), &records, line, prefix, At::Nested(&nested))
         }
     }
 }
@@ -223,8 +222,8 @@ pub(super) enum At<'p> {
     Lone,
     /// `records[0]` is at this index of the array the prefix names.
     From(usize),
-    /// Each record's own path under the prefix (a format's nested records).
-    Listed(&'p [String]),
+    /// Records nested in the page's outer array (`PageRecords::Nested`).
+    Nested(&'p Nested<'p>),
 }
 
 /// Reads records that share one page; `at` says where they sit.
@@ -240,7 +239,7 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     let path_of = |j: usize| match at {
         At::From(f) => format!("{prefix}[{}]", f + j),
         At::Lone => prefix.to_string(),
-        At::Listed(paths) => paths.get(j).map_or_else(|| prefix.to_string(), |p| join_path(prefix, p)),
+        At::Nested(nested) => nested.path(j).map_or_else(|| prefix.to_string(), |p| join_path(prefix, &p)),
     };
     let mut out = Chunk::default();
     let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
@@ -254,21 +253,23 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     });
     let result = match page_marked {
         Some(e) => Err(e),
-        None => {
-            skipping(ctx.options.skip_tags, || provider.open_page(page.map(|p| p.obj), &raws, ctx.options, ctx.whole))
-                .map(|reader| {
-                    let parts: Vec<Chunk> = records
-                        .par_chunks(per_task)
-                        .enumerate()
-                        .map(|(c, chunk)| {
-                            read_chunk(ctx, provider.id(), &*reader, chunk, c * per_task, line, &|j| {
-                                path_of(c * per_task + j)
-                            })
-                        })
-                        .collect();
-                    parts.into_iter().for_each(|p| out.absorb(p));
+        None => skipping(ctx.options.skip_tags, || {
+            let nested = match at {
+                At::Nested(n) => Some(n),
+                _ => None,
+            };
+            provider.open_page(page.map(|p| p.obj), &raws, nested, ctx.options, ctx.whole)
+        })
+        .map(|reader| {
+            let parts: Vec<Chunk> = records
+                .par_chunks(per_task)
+                .enumerate()
+                .map(|(c, chunk)| {
+                    read_chunk(ctx, provider.id(), &*reader, chunk, c * per_task, line, &|j| path_of(c * per_task + j))
                 })
-        }
+                .collect();
+            parts.into_iter().for_each(|p| out.absorb(p));
+        }),
     };
     let Err(e) = result else { return out };
     // The page's shared part is unusable: every record of it is rejected with that reason.

@@ -22,7 +22,7 @@ use crate::dedupe::{dedupe, Conflict, DedupeResult};
 use crate::error::{Error, Result};
 use crate::json::{join_path, ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
 use crate::providers::{
-    CallTimes, FormatReader, PageRecords, ReadOptions, RecordReader, Registry, WholeSource, NO_SOURCE,
+    CallTimes, FormatReader, Nested, PageRecords, ReadOptions, RecordReader, Registry, WholeSource, NO_SOURCE,
 };
 use crate::schema::{CanonicalBatch, Row};
 

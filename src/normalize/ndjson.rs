@@ -143,7 +143,7 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
             };
             let lone = match ctx.provider {
                 Some(provider) => {
-                    skipping(ctx.options.skip_tags, || provider.open_page(None, &[], ctx.options, ctx.whole)).map(
+                    skipping(ctx.options.skip_tags, || provider.open_page(None, &[], None, ctx.options, ctx.whole)).map(
                         |reader| {
                             for (number, line) in chunk {
                                 read_line(Some(&*reader), &mut out, *number, line);

@@ -364,10 +364,12 @@ pub trait FormatReader: Send + Sync {
     }
     /// Reads a page's shared part (`envelope` is `None` for bare records) and returns the reader
     /// of its records. An error rejects the whole page.
+    /// `nested` is where the records sit when `page_records` found them nested deeper.
     fn open_page<'s>(
         &'s self,
         envelope: Option<&RawObject>,
         records: &[&str],
+        nested: Option<&Nested>,
         options: &ReadOptions,
         whole: &WholeSource,
     ) -> FieldResult<Box<dyn RecordReader + 's>>;
@@ -377,8 +379,29 @@ pub trait FormatReader: Send + Sync {
 pub enum PageRecords<'d> {
     /// The elements of the array at the format's `records_key`.
     Array(Vec<Raw<'d>>),
-    /// Records nested deeper (OpenAI's `data[].results[]`), each with its path in the page.
-    Nested(Vec<(Raw<'d>, String)>),
+    /// Records nested deeper (OpenAI's `data[].results[]`), with where each sits.
+    Nested(Vec<Raw<'d>>, Nested<'d>),
+}
+
+/// Records found in the elements of an outer array (OpenAI's `data[].results[]`): the outer
+/// elements, parsed once (their `$parent` values are read from them), and each record's place.
+/// A record's path is only written when it is rejected.
+pub struct Nested<'d> {
+    /// The outer array's elements, in order.
+    pub parents: Vec<RawObject<'d>>,
+    /// Per record: the index of its parent in `parents`, and its own in the parent's array.
+    pub places: Vec<(u32, u32)>,
+    /// The outer and the inner array's paths (`data`, `results`).
+    pub outer: String,
+    pub inner: String,
+}
+
+impl Nested<'_> {
+    /// Record `k`'s path in the page (`data[0].results[3]`).
+    pub fn path(&self, k: usize) -> Option<String> {
+        let (i, j) = self.places.get(k)?;
+        Some(format!("{}[{i}].{}[{j}]", self.outer, self.inner))
+    }
 }
 
 /// Reads the records of one page (from `FormatReader::open_page`).
@@ -416,6 +439,7 @@ impl<F: Format> FormatReader for F {
         &'s self,
         envelope: Option<&RawObject>,
         records: &[&str],
+        _: Option<&Nested>,
         options: &ReadOptions,
         whole: &WholeSource,
     ) -> FieldResult<Box<dyn RecordReader + 's>> {

@@ -10,7 +10,7 @@ use super::value::{add, finish, same, text_of, typed, V};
 use crate::json::{join_path, value, FieldError, FieldResult, Kind as JsonKind, Raw, RawObject};
 use crate::money::Decimal;
 use crate::providers::{
-    count_warning, first_item_is, FormatInfo, FormatReader, PageRecords, ReadOptions, RecordReader, WholeSource,
+    count_warning, first_item_is, FormatInfo, FormatReader, Nested, PageRecords, ReadOptions, RecordReader, WholeSource,
 };
 use crate::schema::{charge_type, Row, Tags, HOURS};
 use crate::time::MICROS_PER_HOUR;
@@ -56,18 +56,22 @@ impl FormatReader for Compiled {
         match &self.records {
             RecordsAt::Key(k) => Ok(PageRecords::Array(page.array(k)?.unwrap_or_default())),
             RecordsAt::Nested { outer, inner } => {
-                let mut out = Vec::new();
+                let mut records = Vec::new();
+                let mut nested = Nested {
+                    parents: Vec::new(),
+                    places: Vec::new(),
+                    outer: outer.text.clone(),
+                    inner: inner.text.clone(),
+                };
                 for (i, parent) in elements(outer, page)?.into_iter().enumerate() {
-                    let at = format!("{}[{i}]", outer.text);
-                    for (j, record) in elements(inner, &RawObject::parse(parent, &at)?)
-                        .map_err(|e| e.within(&at))?
-                        .into_iter()
-                        .enumerate()
-                    {
-                        out.push((record, format!("{at}.{}[{j}]", inner.text)));
-                    }
+                    let at = || format!("{}[{i}]", outer.text);
+                    let parent = RawObject::parse(parent, &at())?;
+                    let held = elements(inner, &parent).map_err(|e| e.within(&at()))?;
+                    nested.places.extend((0..held.len()).map(|j| (i as u32, j as u32)));
+                    records.extend(held);
+                    nested.parents.push(parent);
                 }
-                Ok(PageRecords::Nested(out))
+                Ok(PageRecords::Nested(records, nested))
             }
         }
     }
@@ -76,6 +80,7 @@ impl FormatReader for Compiled {
         &'s self,
         envelope: Option<&RawObject>,
         records: &[&str],
+        nested: Option<&Nested>,
         _: &ReadOptions,
         _: &WholeSource,
     ) -> FieldResult<Box<dyn RecordReader + 's>> {
@@ -96,20 +101,20 @@ impl FormatReader for Compiled {
             warning: None,
             hints: self.rows.iter().flat_map(|r| &r.columns).map(|_| Default::default()).collect(),
         };
-        if let (RecordsAt::Nested { outer, .. }, Some(env)) = (&self.records, envelope) {
-            // Each record's parent is the element whose text holds the record's text (both are
-            // slices of the page's text, in order): no inner array is read again.
-            let mut next = 0;
-            for parent in elements(outer, env)? {
-                let text = parent.get();
-                let span = text.as_ptr() as usize..text.as_ptr() as usize + text.len();
-                let n = records[next..].iter().take_while(|r| span.contains(&(r.as_ptr() as usize))).count();
-                next += n;
-                page.parent_of.extend(std::iter::repeat_n(page.parents.len() as u32, n));
-                let values = if self.parent_paths.is_empty() || n == 0 {
+        if let (RecordsAt::Nested { .. }, Some(nested)) = (&self.records, nested) {
+            // The parents as `page_records` parsed them: no outer element is read again.
+            let mut holds = vec![false; nested.parents.len()];
+            for &(p, _) in &nested.places {
+                if let Some(h) = holds.get_mut(p as usize) {
+                    *h = true;
+                }
+            }
+            page.parent_of = nested.places.iter().map(|&(p, _)| p).collect();
+            for (parent, holds) in nested.parents.iter().zip(holds) {
+                let values = if self.parent_paths.is_empty() || !holds {
                     Vec::new()
                 } else {
-                    owned(&self.parent_paths, Some(&RawObject::parse(parent, &outer.text)?))?
+                    owned(&self.parent_paths, Some(parent))?
                 };
                 page.parents.push(values);
             }
