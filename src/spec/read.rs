@@ -507,8 +507,17 @@ impl SpecPage<'_> {
             Some(t) => t,
             None => {
                 let mut t = Tags::new();
-                rest(&mut t, sc.record, &self.spec.mapped, "", &|k| {
-                    self.spec.nested.iter().position(|n| n == k).and_then(|i| sc.nested.get(i)?.get()?.as_ref())
+                rest(&mut t, sc.record, &self.spec.mapped, &Prefix::Top, &|k| {
+                    let i = self.spec.nested.iter().position(|n| n == k)?;
+                    // Parsed here when no column has read into it yet, and kept for the columns
+                    // of the record's later rows.
+                    sc.nested
+                        .get(i)?
+                        .get_or_init(|| {
+                            let v = value::present(sc.record.get(k))?;
+                            (JsonKind::of(v) == JsonKind::Object).then(|| RawObject::parse(v, "").ok()).flatten()
+                        })
+                        .as_ref()
                 })?;
                 if let Some(w) = &self.warning {
                     t.str("_page_warning", w);
@@ -536,6 +545,22 @@ impl SpecPage<'_> {
     }
 }
 
+/// Where `rest` is in the record: at its top, or in an object under a key (its tags' prefix,
+/// written only when a field there goes to the tags).
+enum Prefix<'p> {
+    Top,
+    Under(&'p Prefix<'p>, &'p str),
+}
+
+impl Prefix<'_> {
+    fn text(&self) -> String {
+        match self {
+            Prefix::Top => String::new(),
+            Prefix::Under(outer, key) => format!("{}{key}.", outer.text()),
+        }
+    }
+}
+
 /// Every field of `obj` no rule reads, into the tags (a nested read keeps the rest of its
 /// object, under `key.`).
 /// `parsed` gives the objects already parsed for the record's paths (top level only).
@@ -543,19 +568,22 @@ fn rest<'a>(
     tags: &mut Tags,
     obj: &RawObject<'a>,
     tree: &Tree,
-    prefix: &str,
+    prefix: &Prefix,
     parsed: &dyn Fn(&str) -> Option<&'a RawObject<'a>>,
 ) -> FieldResult<()> {
     for (k, v) in obj.fields() {
         match tree.get(k) {
-            None => tags.raw_under(prefix, k, v)?,
+            None => match prefix {
+                Prefix::Top => tags.raw_under("", k, v)?,
+                under => tags.raw_under(&under.text(), k, v)?,
+            },
             Some(None) => {}
             Some(Some(sub)) => {
                 if JsonKind::of(v) == JsonKind::Object {
-                    let sub_prefix = format!("{prefix}{k}.");
-                    match parsed(k).filter(|_| prefix.is_empty()) {
-                        Some(inner) => rest(tags, inner, sub, &sub_prefix, &|_| None)?,
-                        None => rest(tags, &RawObject::parse(v, k)?, sub, &sub_prefix, &|_| None)?,
+                    let inner = Prefix::Under(prefix, k);
+                    match parsed(k).filter(|_| matches!(prefix, Prefix::Top)) {
+                        Some(obj) => rest(tags, obj, sub, &inner, &|_| None)?,
+                        None => rest(tags, &RawObject::parse(v, k)?, sub, &inner, &|_| None)?,
                     }
                 }
             }

@@ -104,12 +104,15 @@ fn the_new_providers_read_their_documents() {
     assert!(text[0].contains("input_cached_tokens"), "breakdowns stay in the tags: {}", text[0]);
     assert!(text[2].contains("metric=Some(\"num_model_requests\")") && text[2].contains("unit=Some(\"requests\")"));
     assert!(text[3].contains("cost=Some(\"0.0458\")") && text[3].contains("currency=Some(\"USD\")"), "{}", text[3]);
+    // Each record takes its own bucket's times, past an empty bucket.
+    assert!(text[3].contains("usage_start=Some(1772409600000000)"), "{}", text[3]);
 
     let anthropic = br#"{"data":[{"starting_at":"2026-03-02T00:00:00Z","ending_at":"2026-03-03T00:00:00Z","results":[
         {"amount":"458.202","currency":"USD","cost_type":"tokens","token_type":"uncached_input_tokens",
          "description":"Claude Sonnet 4.5 Usage - Input Tokens","model":"claude-sonnet-4-5","workspace_id":null},
         {"uncached_input_tokens":10,"cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":0},
-         "cache_read_input_tokens":7,"output_tokens":3,"server_tool_use":{"web_search_requests":1},"model":"m"}]},
+         "cache_read_input_tokens":7,"output_tokens":3,"model":"m",
+         "server_tool_use":{"web_search_requests":1,"code_execution_requests":4,"tool":{"name":"t"}}}]},
       {"starting_at":"2026-03-03T00:00:00Z","ending_at":"2026-03-04T00:00:00Z","results":[]}],
       "has_more":false,"next_page":null}"#;
     let out = run(&Registry::builtin(), "anthropic.json", anthropic, None);
@@ -119,6 +122,10 @@ fn the_new_providers_read_their_documents() {
     assert!(b.row_text(0).contains("cost=Some(\"4.58202\")"), "{}", b.row_text(0));
     let tokens: Vec<String> = (1..6).map(|i| b.row_text(i)).collect();
     assert!(tokens[1].contains("metric=Some(\"cache_creation.ephemeral_5m_input_tokens\")"), "{}", tokens[1]);
+    // What no rule reads inside an object a rule reads into stays in the tags, under its key;
+    // every row of the record has the same tags.
+    let tags = r#"\"server_tool_use.code_execution_requests\":4,\"server_tool_use.tool\":{\"name\":\"t\"}"#;
+    assert!((1..7).all(|i| b.row_text(i).contains(tags)), "{}", b.row_text(6));
 
     let github = br#"{"usageItems":[{"date":"2026-03-02T00:00:00Z","product":"actions","sku":"Actions Linux",
         "quantity":1840.0,"unitType":"Minutes","pricePerUnit":0.006,"grossAmount":11.04,"discountAmount":11.04,
