@@ -30,7 +30,10 @@ fn replay_with(dir: &Path, check: fn(&[u8])) -> usize {
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    // The checkout being tested, read when the test runs (see build.rs: a binary compiled for
+    // another checkout that shares the target dir must not read that checkout's files).
+    let repo = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = repo.join("fuzz");
     let mut total = 0;
     // One corpus folder per fuzz target: `detect`, and one per format (its id).
     let mut targets: Vec<String> = std::fs::read_dir(root.join("corpus"))
@@ -40,7 +43,7 @@ fn fuzz_corpus_replays_cleanly() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     targets.sort();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exports");
+    let examples = repo.join("examples/exports");
     for id in usagenorm::providers::Registry::builtin().ids() {
         let sample = examples.join(format!("{id}.json"));
         let data = std::fs::read(&sample).unwrap_or_else(|e| panic!("format {id} has no sample {sample:?}: {e}"));

@@ -302,16 +302,21 @@ impl SpecPage<'_> {
                 found
             }
             Source::Join(paths) => {
-                let mut parts = Vec::with_capacity(paths.len());
-                for p in paths {
-                    parts.push(match self.find(sc, p)? {
-                        None => String::new(),
-                        Some(Found::Key(k)) => k.into_owned(),
-                        Some(Found::Record(raw, _)) => text_of(raw).into_owned(),
-                        Some(Found::Shared(raw, _)) => text_of(raw).into_owned(),
-                    });
+                // Written straight into one string (no string per part), with room for a
+                // typical id so that it rarely grows.
+                let mut joined = String::with_capacity(128);
+                for (i, p) in paths.iter().enumerate() {
+                    if i > 0 {
+                        joined.push('|');
+                    }
+                    match self.find(sc, p)? {
+                        None => {}
+                        Some(Found::Key(k)) => joined.push_str(&k),
+                        Some(Found::Record(raw, _)) => joined.push_str(&text_of(raw)),
+                        Some(Found::Shared(raw, _)) => joined.push_str(&text_of(raw)),
+                    }
                 }
-                return finish(rule, V::Str(Cow::Owned(parts.join("|"))), None);
+                return finish(rule, V::Str(Cow::Owned(joined)), None);
             }
             Source::HoursBetween(a, b) => {
                 let time = |p: &Path| -> FieldResult<Option<i64>> {

@@ -5,7 +5,9 @@ use crate::normalize::{normalize, ErrorMode, Input, NormalizeOptions, NormalizeO
 use crate::providers::{FormatReader, Registry};
 
 fn examples(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exports").join(name);
+    // Read when the test runs (see build.rs on checkouts sharing a target dir).
+    let repo = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let path = std::path::Path::new(&repo).join("examples/exports").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
