@@ -347,6 +347,11 @@ impl LabelColumn {
     /// Appends every label of `other`.
     pub fn append(&mut self, other: LabelColumn) {
         let remap: Vec<([u32; 4], [u32; 4])> = other.labels.iter().map(|(l, v)| (*v, self.view_of(l))).collect();
+        if remap.iter().all(|(from, to)| from == to) {
+            // The usual case (short labels live in their views): copied as they are.
+            self.views.extend_from_slice(&other.views);
+            return;
+        }
         let mapped = |v: &[u32; 4]| remap.iter().find(|(from, _)| from == v).map_or([0; 4], |(_, to)| *to);
         self.views.extend(other.views.iter().map(mapped));
     }
@@ -417,7 +422,12 @@ impl<T: Copy + Default> OptColumn<T> {
             self.leading_nulls += other.leading_nulls;
             return;
         }
-        other.iter().for_each(|v| self.push(v));
+        // Both sides' leading nulls become values, then other's values are copied as they are.
+        let nulls = std::mem::take(&mut self.leading_nulls) + other.leading_nulls;
+        self.values.resize(self.values.len() + nulls, T::default());
+        self.valid.resize(self.valid.len() + nulls, false);
+        self.values.extend_from_slice(&other.values);
+        self.valid.extend_from_slice(&other.valid);
     }
 
     pub fn shrink_to_fit(&mut self) {
