@@ -241,6 +241,10 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
         At::Lone => prefix.to_string(),
         At::Nested(nested) => nested.path(j).map_or_else(|| prefix.to_string(), |p| join_path(prefix, &p)),
     };
+    let nested = match at {
+        At::Nested(n) => Some(n),
+        _ => None,
+    };
     let mut out = Chunk::default();
     let raws: Vec<&'d str> = records.iter().map(R::raw).collect();
     let per_task = records_per_task(records.len());
@@ -254,10 +258,6 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     let result = match page_marked {
         Some(e) => Err(e),
         None => skipping(ctx.options.skip_tags, || {
-            let nested = match at {
-                At::Nested(n) => Some(n),
-                _ => None,
-            };
             provider.open_page(page.map(|p| p.obj), &raws, nested, ctx.options, ctx.whole)
         })
         .map(|reader| {

@@ -2,6 +2,8 @@
 //! without copying: `StrColumn` (Utf8View), `LabelColumn` (a few static labels), `OptColumn`
 //! (values with validity).
 
+use std::hash::Hasher;
+
 /// The longest value a string column holds: views store lengths and offsets in 32 bits.
 pub const MAX_VALUE_LEN: usize = u32::MAX as usize;
 /// Values of at most this many bytes live inside their view.
@@ -58,19 +60,19 @@ impl Recent {
             self.slots = vec![[0; 4]; RECENT_SLOTS];
         }
         self.lookups = self.lookups.saturating_add(1);
-        // A few words of the value, not all of it: values that differ only elsewhere share a
-        // slot and take turns in it (stored again, never mistaken: a hit compares every byte).
+        // Its length and four words of the value, not all of it: values that differ only
+        // elsewhere share a slot and take turns in it (stored again, never mistaken: a hit
+        // compares every byte).
         let word = |at: usize| {
             let mut w = [0u8; 8];
             w.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
             u64::from_le_bytes(w)
         };
         let n = b.len().saturating_sub(8);
-        let mut h = b.len() as u64;
-        for at in [0, n / 3, 2 * n / 3, n] {
-            h = (h.rotate_left(5) ^ word(at)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-        Some((h >> 56) as usize % RECENT_SLOTS)
+        let mut h = crate::hash::Fx::default();
+        h.write_usize(b.len());
+        [0, n / 3, 2 * n / 3, n].into_iter().for_each(|at| h.write_u64(word(at)));
+        Some((h.finish() >> 56) as usize % RECENT_SLOTS)
     }
 }
 

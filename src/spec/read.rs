@@ -241,9 +241,15 @@ impl SpecPage<'_> {
     /// holds an object there (anything else is read, and reported, by the general path).
     fn nested_object<'r, 'a>(&self, sc: &Scope2<'r, 'a>, p: &Path) -> Option<&'r RawObject<'a>> {
         let (Some(super::path::Step::Key(first)), true) = (p.steps.first(), p.steps.len() >= 2) else { return None };
-        let cell = sc.nested.get(self.spec.nested.iter().position(|k| k == first)?)?;
+        self.nested_at(sc, first)
+    }
+
+    /// The record's object under top-level `key`, parsed once per record for every path and
+    /// the tags (`None` when the format does not memoize it or the record holds no object there).
+    fn nested_at<'r, 'a>(&self, sc: &Scope2<'r, 'a>, key: &str) -> Option<&'r RawObject<'a>> {
+        let cell = sc.nested.get(self.spec.nested.iter().position(|k| k == key)?)?;
         cell.get_or_init(|| {
-            let v = value::present(sc.record.get(first))?;
+            let v = value::present(sc.record.get(key))?;
             (JsonKind::of(v) == JsonKind::Object).then(|| RawObject::parse(v, "").ok()).flatten()
         })
         .as_ref()
@@ -512,18 +518,9 @@ impl SpecPage<'_> {
             Some(t) => t,
             None => {
                 let mut t = Tags::new();
-                rest(&mut t, sc.record, &self.spec.mapped, &Prefix::Top, &|k| {
-                    let i = self.spec.nested.iter().position(|n| n == k)?;
-                    // Parsed here when no column has read into it yet, and kept for the columns
-                    // of the record's later rows.
-                    sc.nested
-                        .get(i)?
-                        .get_or_init(|| {
-                            let v = value::present(sc.record.get(k))?;
-                            (JsonKind::of(v) == JsonKind::Object).then(|| RawObject::parse(v, "").ok()).flatten()
-                        })
-                        .as_ref()
-                })?;
+                // An object no column has read into yet is parsed here, and kept for the
+                // columns of the record's later rows.
+                rest(&mut t, sc.record, &self.spec.mapped, &Prefix::Top, &|k| self.nested_at(sc, k))?;
                 if let Some(w) = &self.warning {
                     t.str("_page_warning", w);
                 }
