@@ -11,7 +11,7 @@ from polars.testing import assert_frame_equal
 
 import usagenorm as un
 from conftest import EXAMPLES
-from usagenorm import _core, _lazy, _scan
+from usagenorm import _canonical, _core, _dedupe, _lazy, _scan
 
 
 @pytest.fixture
@@ -147,7 +147,12 @@ def test_tags_not_selected_are_not_written_and_nothing_else_changes(monkeypatch,
     )
     calls: list[bool] = []
     real = _core.normalize
-    monkeypatch.setattr(_core, "normalize", lambda *a, **kw: calls.append(kw.get("tags", True)) or real(*a, **kw))
+    # Whether each call of the core writes the tags: it hands on every column, or the tags.
+    monkeypatch.setattr(
+        _core,
+        "normalize",
+        lambda *a, **kw: calls.append(kw.get("columns") is None or "tags" in kw["columns"]) or real(*a, **kw),
+    )
     eager = un.normalize(bad_exports, dedupe=False, errors="collect")
     got: list[un.ScanReport] = []
     lazy = un.scan(bad_exports, dedupe=False, errors="collect", rejects=got.append)
@@ -180,8 +185,62 @@ def test_tags_not_selected_are_not_written_and_nothing_else_changes(monkeypatch,
     calls.clear()
     un.scan(bad_exports, errors="collect", rejects=got.append).select(others).collect()
     assert calls == [True]
-    with pytest.raises(ValueError, match="tags=False needs dedupe=False"):
-        real([(str(EXAMPLES / "gitpod.json"), None)], tags=False)
+    with pytest.raises(ValueError, match="leaving columns out needs dedupe=False"):
+        real([(str(EXAMPLES / "gitpod.json"), None)], columns=["record_id"])
+
+
+def test_columns_not_selected_are_not_stored(monkeypatch, bad_exports, small_groups):
+    """A query that selects some columns gets from the core (where it does not dedupe) only
+    those, plus the ones its filter reads, and the streamed dedupe's second pass the ones that
+    place a record; every result, the rejects and the accounting are the eager call's."""
+    asked: list[list[str] | None] = []
+    handed: list[list[str]] = []
+    real = _core.normalize
+
+    def spy(*a, **kw):
+        asked.append(kw.get("columns"))
+        out = real(*a, **kw)
+        handed.append(out[0].columns)
+        return out
+
+    monkeypatch.setattr(_core, "normalize", spy)
+    every = list(_canonical.schema())
+    seven = ["provider", "metric", "usage_start", "usage_end", "quantity", "unit", "cost"]
+    for dedupe in (False, True):
+        eager = un.normalize(bad_exports, dedupe=dedupe, errors="collect")
+        got: list[un.ScanReport] = []
+        lazy = un.scan(bad_exports, dedupe=dedupe, errors="collect", rejects=got.append)
+        for k, (query, want) in enumerate([
+            (lazy.select(seven), eager.records.select(seven)),
+            (lazy.select("record_id", "cost"), eager.records.select("record_id", "cost")),
+            # Filtered on a column it does not select; cut short.
+            (
+                lazy.filter(pl.col("currency") == "USD").select("quantity"),
+                eager.records.filter(pl.col("currency") == "USD").select("quantity"),
+            ),
+            (lazy.select(pl.len()), eager.records.select(pl.len())),
+            # (Stopped early, its report holds the sources read: see the test of head.)
+            (lazy.select("quantity", "tags").head(3), eager.records.select("quantity", "tags").head(3)),
+        ]):
+            asked.clear()
+            handed.clear()
+            got.clear()
+            assert_frame_equal(query.collect(), want)
+            (report,) = got
+            if k < 4:
+                assert_frame_equal(report.rejected, eager.rejected)
+                assert_frame_equal(report.stats, eager.stats)
+                assert_frame_equal(report.conflicts, eager.conflicts)
+            # What the core built: every column in the dedupe's first pass, else what was asked.
+            projected = [(a, h) for a, h in zip(asked, handed, strict=True) if a is not None]
+            assert projected, asked
+            assert all(h == [c for c in every if c in a] for a, h in projected)
+            assert all(len(h) < len(every) for _, h in projected)
+            if dedupe:
+                assert any(a is None for a in asked), "the first pass compares every column"
+                assert all(set(_dedupe.NAMES) <= set(a) for a, _ in projected)
+    with pytest.raises(ValueError, match="is not a canonical column"):
+        real([(str(EXAMPLES / "gitpod.json"), None)], dedupe=False, columns=["nope"])
 
 
 @pytest.fixture(scope="module")

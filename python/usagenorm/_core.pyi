@@ -21,7 +21,7 @@ def normalize(
     formats: list[CompiledFormat] = ...,
     replace: list[CompiledFormat] = ...,
     progress: Callable[[dict[str, Any]], object] | None = None,
-    tags: bool = True,
+    columns: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Normalize sources into the canonical table, in parallel, with the GIL released.
 
@@ -42,9 +42,10 @@ def normalize(
             ``building the frame``, ``done``), ``sources`` / ``sources_total``, ``bytes`` /
             ``bytes_total`` (of finished sources) and ``records`` read. An exception it raises
             stops the call and is raised.
-        tags: ``False`` leaves the ``tags`` column ``{}`` without writing it (a scan whose
-            query does not select it); the values are still checked, so the same records are
-            rejected. Needs ``dedupe=False`` (dedupe compares the tags too).
+        columns: the canonical columns to hand on (a scan's projection; ``None``: all), in
+            the table's order. The others are not stored and ``tags``, unless named, is not
+            written; every value is still read and checked, so the same records are rejected.
+            Needs ``dedupe=False`` (dedupe compares every column).
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected

@@ -36,7 +36,8 @@ _KEY = ["__id", "__k", "__l"]
 #: A record's version: its key, content and row count.
 _VERSION = [*_KEY, "__h", "__g", "__n"]
 #: What the second pass gives of the versions in the conflicts report.
-_NAMES = ["provider", "record_id", "source_index"]
+#: The columns that name a version in the conflicts report (and ``source_index`` places a row).
+NAMES = ["provider", "record_id", "source_index"]
 #: Digests pending are folded when there are at least this many (or a quarter of those kept).
 FOLD_ROWS = 1 << 20
 #: The parts the versions kept are held in, by key.
@@ -337,12 +338,12 @@ def names(
     found = read[0]
     _first(read, decided, group, name)
     want = decided.wanted.get(group, pl.Series([], dtype=pl.UInt32))
-    named = found.select(*_NAMES).with_row_index("__rec").filter(pl.col("__rec").is_in(want.implode()))
+    named = found.select(*NAMES).with_row_index("__rec").filter(pl.col("__rec").is_in(want.implode()))
     # Copied out: the strings would otherwise hold their group's whole string buffers.
     return pl.DataFrame(
         [
             (named["__rec"].cast(pl.UInt64) + (group << 32)).alias("__pos"),
-            *(pl.Series(c, named[c].to_list(), found.schema[c]) for c in _NAMES),
+            *(pl.Series(c, named[c].to_list(), found.schema[c]) for c in NAMES),
         ]
     )
 
@@ -350,7 +351,7 @@ def names(
 def conflicts(decided: Plan, named: list[pl.DataFrame]) -> pl.DataFrame:
     """The conflicts report: the plan's, with the names the second pass gave (``names``)."""
     canonical = _canonical.schema()
-    none = pl.DataFrame(schema={"__pos": pl.UInt64, **{c: canonical[c] for c in _NAMES}})
+    none = pl.DataFrame(schema={"__pos": pl.UInt64, **{c: canonical[c] for c in NAMES}})
     found = pl.concat(named) if named else none
     return decided.conflicts.join(found, on="__pos", how="left", maintain_order="left").select(
         "provider", "record_id", "source", "source_index", "revision", "resolution"

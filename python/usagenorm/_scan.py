@@ -110,8 +110,10 @@ def scan(
             when ``scan`` is called; each group is downloaded (in parallel) while the one before
             it is parsed.
 
-    Only the selected columns are handed on (with ``dedupe=False``, ``tags`` is not even
-    written unless selected), filters (``filter``) are applied batch by batch as they are
+    Only the selected columns are handed on, and where the core does not dedupe
+    (``dedupe=False``, and the second pass of a streamed dedupe) the others are not stored
+    (their values are still read and checked, so that the same records are rejected) and
+    ``tags`` is not written unless selected; filters (``filter``) are applied batch by batch as they are
     read, and ``head(n)`` stops reading once it has its rows. With
     ``dedupe=False`` the sources are read in groups of about 16 MB: memory holds one group.
     With ``dedupe=True`` sources over 256 MB in all are read twice, in the same groups: first
@@ -161,13 +163,14 @@ def scan(
     def read(
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
-        # Tags not asked for are not written (dedupe compares them, so only where the core
-        # does not dedupe: without it, and in a streamed dedupe's second pass).
-        tags = (dedupe and not streamed) or with_columns is None or "tags" in with_columns
-        produce = deduplicated(tags) if streamed else records(tags)
+        # Columns not asked for are not stored, nor the tags written (dedupe compares every
+        # column, so only where the core does not dedupe: without it, and in a streamed dedupe's
+        # second pass). Polars asks for the columns its filter reads too.
+        columns = None if with_columns is None or (dedupe and not streamed) else list(with_columns)
+        produce = deduplicated(columns) if streamed else records(columns)
         return _lazy.handed_on(produce, with_columns, predicate, n_rows, batch_size)
 
-    def parsed(tags: bool, dedupe: bool, only: list[int] | None = None) -> Iterator[Read]:
+    def parsed(columns: list[str] | None, dedupe: bool, only: list[int] | None = None) -> Iterator[Read]:
         """What the core reads of each group (or of the groups ``only`` lists); the next group
         downloads (objects in stores) while this one is parsed."""
         which = list(range(len(groups))) if only is None else only
@@ -193,19 +196,19 @@ def scan(
                     formats=active,
                     replace=replace,
                     progress=None,
-                    tags=tags,
+                    columns=columns,
                 )
         finally:
             if coming is not None:
                 coming.cancel()
             prefetch.shutdown(wait=False)
 
-    def records(tags: bool) -> Iterator[pl.DataFrame]:
+    def records(columns: list[str] | None) -> Iterator[pl.DataFrame]:
         """Each group's canonical records. Closed early when the query has its rows: the
         rejects then get the sources read."""
         parts: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
         try:
-            for found, rejected, stats, conflicts in parsed(tags, dedupe):
+            for found, rejected, stats, conflicts in parsed(columns, dedupe):
                 if rejects is not None:
                     parts.append((rejected, stats, conflicts))
                 yield found
@@ -222,11 +225,13 @@ def scan(
                     ),
                 )
 
-    def deduplicated(tags: bool) -> Iterator[pl.DataFrame]:
+    def deduplicated(columns: list[str] | None) -> Iterator[pl.DataFrame]:
         """The groups deduplicated across each other: every group is read once to decide, then
         again to hand on what is kept. The rejects get the whole scan's accounting, which the
         first pass completes."""
-        decided = _dedupe.plan(parsed(True, False))
+        decided = _dedupe.plan(parsed(None, False))
+        # The second pass also needs each row's record and the names of conflicting versions.
+        again = None if columns is None else [*columns, *(c for c in _dedupe.NAMES if c not in columns)]
         # The conflicts report's names, from the groups that hold conflicting versions.
         named: dict[int, pl.DataFrame] = {}
         failed = False
@@ -234,7 +239,7 @@ def scan(
         # again here (the conflicts report may read them for names, below).
         needed = sorted(decided.kept)
         try:
-            for i, read in zip(needed, parsed(tags, False, needed), strict=True):
+            for i, read in zip(needed, parsed(again, False, needed), strict=True):
                 kept = _dedupe.kept(read, decided, i, groups[i][0][0])
                 if rejects is not None and i in decided.wanted:
                     named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
@@ -251,7 +256,7 @@ def scan(
                 # Groups not read again (a query that stopped early, groups of dropped records
                 # only) may hold versions the report names.
                 missing = [] if failed else sorted(set(decided.wanted) - set(named))
-                for i, read in zip(missing, parsed(False, False, missing), strict=True):
+                for i, read in zip(missing, parsed(_dedupe.NAMES, False, missing), strict=True):
                     named[i] = _dedupe.names(read, decided, i, groups[i][0][0])
                     del read
                 report = ScanReport(decided.rejected, decided.stats, _dedupe.conflicts(decided, list(named.values())))

@@ -47,14 +47,12 @@ impl Chunk {
     }
 
     /// Appends the rows of the next record, read from a bare record.
-    pub(super) fn push_rows(&mut self, provider: &'static str, rows: &mut Vec<Row>, source: u32) {
+    pub(super) fn push_rows(&mut self, provider: &'static str, rows: &mut Vec<Row>, kept: &Kept, source: u32) {
         if self.batches.last().is_none_or(|b| b.len() >= CHUNK_ROWS) {
             self.batches.push(CanonicalBatch::default());
         }
         if let Some(batch) = self.batches.last_mut() {
-            for row in rows.drain(..) {
-                batch.push(provider, &row, source, self.records);
-            }
+            push_record(batch, provider, rows, kept, source, self.records);
         }
         self.records += 1;
     }
@@ -89,6 +87,25 @@ impl Chunk {
 /// small ones: a batch of fewer than `CHUNK_ROWS / 4` rows is copied into the last batch while
 /// that has fewer than `CHUNK_ROWS` rows, and freed; a bigger one is kept as it is. A batch
 /// that is followed by another will not grow again and gives back its spare capacity.
+/// Appends a record's rows (taking them from `rows`), storing the columns `kept` leaves out
+/// as nulls where they may be null.
+pub(super) fn push_record(
+    batch: &mut CanonicalBatch,
+    provider: &'static str,
+    rows: &mut Vec<Row>,
+    kept: &Kept,
+    source: u32,
+    index: u64,
+) {
+    let project = kept.projects();
+    for mut row in rows.drain(..) {
+        if project {
+            row.clear_unkept(kept);
+        }
+        batch.push(provider, &row, source, index);
+    }
+}
+
 pub(super) fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: u64) {
     if b.is_empty() {
         return;

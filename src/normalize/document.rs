@@ -257,7 +257,7 @@ pub(super) fn read_records<'d, R: RecordSource<'d>>(
     });
     let result = match page_marked {
         Some(e) => Err(e),
-        None => skipping(ctx.options.skip_tags, || {
+        None => skipping(!ctx.options.kept.tags, || {
             provider.open_page(page.map(|p| p.obj), &raws, nested, ctx.options, ctx.whole)
         })
         .map(|reader| {
@@ -309,15 +309,13 @@ pub(super) fn read_chunk<'d, R: RecordSource<'d>>(
             Some(e) => Err(e),
             None => record
                 .object()
-                .and_then(|rec| skipping(ctx.options.skip_tags, || reader.rows(&rec, first + j, &mut rows)))
+                .and_then(|rec| skipping(!ctx.options.kept.tags, || reader.rows(&rec, first + j, &mut rows)))
                 .and_then(|()| fits(&rows)),
         };
         match result {
             Ok(()) => {
                 let first = batch.is_empty();
-                for row in rows.drain(..) {
-                    batch.push(provider, &row, ctx.source, index);
-                }
+                push_record(&mut batch, provider, &mut rows, &ctx.options.kept, ctx.source, index);
                 if first {
                     // As many rows for each record still to come as this one gave, in every
                     // column that holds a value (one still all null stays free).

@@ -24,7 +24,7 @@ use crate::json::{join_path, ErrorKind, FieldError, FieldResult, Kind, Large, Ra
 use crate::providers::{
     CallTimes, FormatReader, Nested, PageRecords, ReadOptions, RecordReader, Registry, WholeSource, NO_SOURCE,
 };
-use crate::schema::{CanonicalBatch, Row};
+use crate::schema::{CanonicalBatch, Kept, Row};
 
 mod batch;
 mod detect;
@@ -206,6 +206,10 @@ impl NormalizeOutput {
 
 /// Normalizes `inputs` into canonical rows.
 pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<NormalizeOutput> {
+    if options.dedupe && options.read.kept.projects() {
+        let why = "leaving columns out needs dedupe=False: dedupe compares every column";
+        return Err(Error::InvalidArgument(why.into()));
+    }
     let forced = match options.provider.as_deref() {
         None => None,
         Some(id) => Some(options.formats.get(id).ok_or_else(|| {

@@ -119,9 +119,9 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
                         out.absorb(read_document(&Ctx { provider: own, ..ctx }, doc, text, Some(number), "$"))
                     }
                     (Some(Doc::Object(obj)), Some(reader), Some(provider)) if !provider.is_page(&obj) => {
-                        let read = skipping(ctx.options.skip_tags, || reader.rows(&obj, 0, &mut rows));
+                        let read = skipping(!ctx.options.kept.tags, || reader.rows(&obj, 0, &mut rows));
                         match read.and_then(|()| fits(&rows)) {
-                            Ok(()) => out.push_rows(provider.id(), &mut rows, ctx.source),
+                            Ok(()) => out.push_rows(provider.id(), &mut rows, &ctx.options.kept, ctx.source),
                             Err(FieldError { path, reason, kind }) => {
                                 rows.clear();
                                 let mut c =
@@ -143,13 +143,12 @@ pub(super) fn read_ndjson<'d>(ctx: &mut Ctx, data: &'d [u8], lines_before: u64) 
             };
             let lone = match ctx.provider {
                 Some(provider) => {
-                    skipping(ctx.options.skip_tags, || provider.open_page(None, &[], None, ctx.options, ctx.whole)).map(
-                        |reader| {
+                    skipping(!ctx.options.kept.tags, || provider.open_page(None, &[], None, ctx.options, ctx.whole))
+                        .map(|reader| {
                             for (number, line) in chunk {
                                 read_line(Some(&*reader), &mut out, *number, line);
                             }
-                        },
-                    )
+                        })
                 }
                 None => Err(FieldError::new("", "no format detected")),
             };

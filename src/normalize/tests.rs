@@ -184,3 +184,61 @@ fn a_broken_gzip_stream_keeps_the_lines_before_it() {
     assert!(out.records > 10 && out.records < 293);
     assert_eq!(out.records, out.rejects.len() as u64 + out.batches.iter().map(|b| b.len() as u64).sum::<u64>());
 }
+
+#[test]
+fn columns_left_out_are_stored_as_nulls_and_the_rest_as_before() {
+    // Every bundled export (JSON pages and NDJSON), with dedupe off, read whole and projected.
+    let dir =
+        std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("examples/exports");
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("examples").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
+    let all = NormalizeOptions { dedupe: false, errors: ErrorMode::Collect, ..Default::default() };
+    let whole = normalize(&inputs, &all).expect("read whole");
+    let kept = Kept::only(&["provider", "metric", "usage_start", "quantity", "unit", "cost"]).expect("columns");
+    let some = NormalizeOptions { read: ReadOptions { kept, ..ReadOptions::default() }, ..all };
+    let projected = normalize(&inputs, &some).expect("read projected");
+    assert_eq!(projected.rejects.len(), whole.rejects.len());
+    assert_eq!(
+        projected.stats.iter().map(|s| (s.records, s.rows)).collect::<Vec<_>>(),
+        whole.stats.iter().map(|s| (s.records, s.rows)).collect::<Vec<_>>()
+    );
+    let rows = |b: &[CanonicalBatch]| -> Vec<String> {
+        b.iter().flat_map(|b| (0..b.len()).map(move |i| b.row_text(i))).collect()
+    };
+    let (full, cut) = (rows(&whole.batches), rows(&projected.batches));
+    assert!(full.len() > 20, "the examples give rows");
+    assert_eq!(cut.len(), full.len());
+    // `row_text` writes `name=value ` per column, in the table's order (values may hold spaces).
+    let fields = |text: &str| -> Vec<(&'static str, String)> {
+        let starts: Vec<(usize, &'static str)> = crate::schema::COLUMNS
+            .iter()
+            .scan(0, |from, (name, _, _)| {
+                let at = *from + text[*from..].find(&format!("{name}="))?;
+                *from = at + name.len() + 1;
+                Some((at, *name))
+            })
+            .collect();
+        assert_eq!(starts.len(), crate::schema::COLUMNS.len(), "{text}");
+        let ends = starts.iter().skip(1).map(|s| s.0).chain([text.len()]);
+        starts.iter().zip(ends).map(|(&(at, name), end)| (name, text[at..end].trim_end().to_string())).collect()
+    };
+    let mut nulled = 0;
+    for (f, c) in full.iter().zip(&cut) {
+        for ((column, fv), (_, cv)) in fields(f).into_iter().zip(fields(c)) {
+            if ["provider", "metric", "usage_start", "quantity", "unit", "cost"].contains(&column) {
+                assert_eq!(fv, cv);
+            } else if *cv != fv {
+                // Left out: null where the column may be null, `{}` for tags not written.
+                assert!(cv.ends_with("=None") || cv == "tags=Some(\"{}\")", "{cv} (was {fv})");
+                nulled += 1;
+            }
+        }
+    }
+    assert!(nulled > full.len(), "record ids, accounts, tags ... were left out");
+    // Dedupe compares every column: it cannot run on part of them.
+    let both = NormalizeOptions { dedupe: true, ..some };
+    assert!(matches!(normalize(&inputs, &both), Err(Error::InvalidArgument(m)) if m.contains("needs dedupe=False")));
+    assert!(Kept::only(&["usage_start", "nope"]).is_err_and(|e| e.contains("\"nope\" is not a canonical column")));
+}

@@ -16,9 +16,10 @@ pub mod vmware;
 pub struct ReadOptions {
     /// VMware's aggregation period when the caller states it (`period=`).
     pub period: Option<Period>,
-    /// Leave the `tags` column `{}` (a scan that does not select it, without dedupe: the
-    /// content dedupe compares includes the tags).
-    pub skip_tags: bool,
+    /// The columns the call hands on (a scan's projection, without dedupe: the content dedupe
+    /// compares is every column). A format leaves the `tags` column `{}` when they do not
+    /// include it; the batch stores the others left out as nulls where they may be null.
+    pub kept: crate::schema::Kept,
 }
 
 impl ReadOptions {
@@ -31,7 +32,7 @@ impl ReadOptions {
                 })
             })
             .transpose()?;
-        Ok(ReadOptions { period, skip_tags: false })
+        Ok(ReadOptions { period, kept: crate::schema::Kept::ALL })
     }
 }
 

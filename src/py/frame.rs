@@ -13,7 +13,7 @@ use crate::normalize::NormalizeOutput;
 use crate::pricing::{Priced, PricingInput, RateCard, MATCH_COLUMNS, OUTCOMES};
 use crate::providers::Registry;
 use crate::schema::kind::{self, Kind};
-use crate::schema::{CanonicalBatch, OptColumn, StrParts};
+use crate::schema::{CanonicalBatch, Kept, OptColumn, StrParts};
 
 fn strings<'a>(name: &str, it: impl Iterator<Item = Option<&'a str>>) -> Column {
     StringChunked::from_iter_options(name.into(), it).into_column()
@@ -131,10 +131,10 @@ fn label_views(name: &str, labels: &[&str], picks: impl Iterator<Item = u32>, va
 /// they leave `out`: each batch (about `normalize::CHUNK_ROWS` rows) becomes one chunk of every
 /// column, its vectors and text handed over without copying. Polars keeps the chunks as they
 /// are (`df.n_chunks()`); `df.rechunk()` makes one.
-pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
+pub fn canonical(out: &mut NormalizeOutput, kept: &Kept) -> PolarsResult<DataFrame> {
     let mut frame: Option<DataFrame> = None;
     for batch in std::mem::take(&mut out.batches) {
-        let part = canonical_chunk(batch, &out.sources)?;
+        let part = canonical_chunk(batch, &out.sources, kept)?;
         match frame.as_mut() {
             None => frame = Some(part),
             Some(df) => {
@@ -144,7 +144,7 @@ pub fn canonical(out: &mut NormalizeOutput) -> PolarsResult<DataFrame> {
     }
     match frame {
         Some(df) => Ok(df),
-        None => canonical_chunk(CanonicalBatch::default(), &out.sources),
+        None => canonical_chunk(CanonicalBatch::default(), &out.sources, kept),
     }
 }
 
@@ -221,15 +221,17 @@ impl FrameKind for kind::Index {
 macro_rules! chunk_builder {
     (all [$($c:ident: $ck:ident,)*] $($by_origin:tt)*) => {
         /// One chunk of the canonical table from one batch, its columns built in parallel, in
-        /// the table's order.
-        fn canonical_chunk(b: CanonicalBatch, sources: &[String]) -> PolarsResult<DataFrame> {
+        /// the table's order: the columns `kept` holds.
+        fn canonical_chunk(b: CanonicalBatch, sources: &[String], kept: &Kept) -> PolarsResult<DataFrame> {
             type Build<'a> = Box<dyn FnOnce() -> PolarsResult<Column> + Send + 'a>;
+            let height = b.len();
             let CanonicalBatch { $($c,)* } = b;
-            let builders: Vec<Build<'_>> = vec![
-                $(Box::new(move || <kind::$ck as FrameKind>::column(stringify!($c), $c, sources)),)*
-            ];
+            let mut builders: Vec<Build<'_>> = Vec::new();
+            $(if kept.$c {
+                builders.push(Box::new(move || <kind::$ck as FrameKind>::column(stringify!($c), $c, sources)));
+            })*
             let columns = builders.into_par_iter().map(|build| build()).collect::<PolarsResult<Vec<Column>>>()?;
-            DataFrame::new_infer_height(columns)
+            DataFrame::new(height, columns)
         }
     };
 }

@@ -17,6 +17,7 @@ use crate::aggregate::AggregateSpec;
 use crate::normalize::{Input, NormalizeOptions};
 use crate::pricing::{PricingOptions, RateCard};
 use crate::providers::{ReadOptions, Registry};
+use crate::schema::Kept;
 use crate::time::Every;
 
 /// Allocate with Polars' own allocator (jemalloc/mimalloc in the `polars` wheel): the frames we
@@ -157,7 +158,7 @@ fn registry(formats: &[Bound<'_, CompiledFormat>], replace: &[Bound<'_, Compiled
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None, tags=true))]
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None, columns=None))]
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     py: Python<'_>,
@@ -169,16 +170,16 @@ fn normalize(
     formats: Vec<Bound<'_, CompiledFormat>>,
     replace: Vec<Bound<'_, CompiledFormat>>,
     progress: Option<Bound<'_, PyAny>>,
-    tags: bool,
+    columns: Option<Vec<String>>,
 ) -> PyResult<Frames> {
-    if !tags && dedupe {
-        let why = "tags=False needs dedupe=False: dedupe compares every column, tags included";
-        return Err(crate::Error::InvalidArgument(why.into()).into());
-    }
+    let kept = match &columns {
+        None => Kept::ALL,
+        Some(names) => Kept::only(names).map_err(crate::Error::InvalidArgument)?,
+    };
     let options = NormalizeOptions {
         provider,
         errors: errors.parse()?,
-        read: ReadOptions { skip_tags: !tags, ..ReadOptions::with_period(period)? },
+        read: ReadOptions { kept, ..ReadOptions::with_period(period)? },
         dedupe,
         formats: registry(&formats, &replace)?,
     };
@@ -186,7 +187,7 @@ fn normalize(
     let frames = interruptible_with(py, progress.as_ref(), || {
         let mut out = crate::normalize(&inputs, &options)?;
         crate::cancel::report(|p| p.set_phase(crate::Phase::Frame));
-        let records = frame::canonical(&mut out);
+        let records = frame::canonical(&mut out, &kept);
         Ok((records, frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
     let pl = |r: polars::prelude::PolarsResult<_>| r.map(PyDataFrame).map_err(|e| PyErr::from(PyPolarsErr::from(e)));

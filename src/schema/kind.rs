@@ -22,6 +22,9 @@ pub trait Kind {
     /// index) and its revision do not.
     const CONTENT: bool = true;
     fn push(column: &mut Self::Column, value: &Self::Value<'_>);
+    /// Makes the value null where the kind may be null (a column a projection leaves out:
+    /// `schema::Kept`); a value that may not be null is kept.
+    fn clear(_: &mut Self::Value<'_>) {}
     /// Whether the value is longer than a column can hold.
     fn too_long(_: &Self::Value<'_>) -> bool {
         false
@@ -195,6 +198,9 @@ impl Kind for OptStr {
     type Column = StrColumn;
     const TYPE: ColumnType = ColumnType::Str;
     const NULLABLE: bool = true;
+    fn clear(value: &mut Self::Value<'_>) {
+        *value = None;
+    }
     fn push(column: &mut StrColumn, value: &Self::Value<'_>) {
         column.push(value.as_deref())
     }
@@ -264,6 +270,9 @@ impl Kind for OptTime {
     type Column = OptColumn<i64>;
     const TYPE: ColumnType = ColumnType::Datetime;
     const NULLABLE: bool = true;
+    fn clear(value: &mut Self::Value<'_>) {
+        *value = None;
+    }
     fn push(column: &mut OptColumn<i64>, value: &Option<i64>) {
         column.push(*value)
     }
@@ -276,6 +285,9 @@ impl Kind for OptF64 {
     type Column = OptColumn<f64>;
     const TYPE: ColumnType = ColumnType::F64;
     const NULLABLE: bool = true;
+    fn clear(value: &mut Self::Value<'_>) {
+        *value = None;
+    }
     fn push(column: &mut OptColumn<f64>, value: &Option<f64>) {
         column.push(*value)
     }
@@ -288,6 +300,9 @@ impl Kind for OptMoney {
     type Column = OptColumn<Decimal>;
     const TYPE: ColumnType = ColumnType::Decimal;
     const NULLABLE: bool = true;
+    fn clear(value: &mut Self::Value<'_>) {
+        *value = None;
+    }
     fn push(column: &mut OptColumn<Decimal>, value: &Option<Decimal>) {
         column.push(*value)
     }
@@ -312,6 +327,9 @@ impl Kind for Revision {
     type Column = OptColumn<i64>;
     const TYPE: ColumnType = ColumnType::I64;
     const NULLABLE: bool = true;
+    fn clear(value: &mut Self::Value<'_>) {
+        *value = None;
+    }
     const CONTENT: bool = false;
     fn push(column: &mut OptColumn<i64>, value: &Option<i64>) {
         column.push(*value)

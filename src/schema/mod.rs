@@ -135,12 +135,66 @@ macro_rules! define_table {
                 Row { $($r: start_value!($($rd)?),)* }
             }
 
+            /// Makes null every column `kept` leaves out that may be null (a projection: the
+            /// value was read and checked, it is not stored).
+            pub fn clear_unkept(&mut self, kept: &Kept) {
+                $(if !kept.$r {
+                    <kind::$rk as Kind>::clear(&mut self.$r);
+                })*
+            }
+
             /// The first column whose value is longer than a column can hold, if any.
             pub fn too_long(&self) -> Option<&'static str> {
                 $(if <kind::$rk as Kind>::too_long(&self.$r) {
                     return Some(stringify!($r));
                 })*
                 None
+            }
+        }
+
+        /// The canonical columns a call hands on (a scan's projection): the others that may be
+        /// null are stored as nulls and left out of the frame, the rest left out of the frame.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Kept {
+            $(pub $c: bool,)*
+        }
+
+        impl Default for Kept {
+            fn default() -> Kept {
+                Kept::ALL
+            }
+        }
+
+        impl Kept {
+            pub const ALL: Kept = Kept { $($c: true,)* };
+
+            /// Whether the column named is kept (an unknown name is not).
+            pub fn has(&self, name: &str) -> bool {
+                match name {
+                    $(stringify!($c) => self.$c,)*
+                    _ => false,
+                }
+            }
+
+            /// Whether a column may be left out (false: every column is kept).
+            pub fn projects(&self) -> bool {
+                *self != Kept::ALL
+            }
+
+            /// The columns named (in any order; an unknown name is an error that lists the
+            /// canonical columns).
+            pub fn only<S: AsRef<str>>(names: &[S]) -> Result<Kept, String> {
+                let mut kept = Kept { $($c: false,)* };
+                for name in names {
+                    match name.as_ref() {
+                        $(stringify!($c) => kept.$c = true,)*
+                        other => {
+                            let all: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+                            return Err(format!("{other:?} is not a canonical column (they are {})", all.join(", ")));
+                        }
+                    }
+                }
+                Ok(kept)
             }
         }
 
