@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::cond::cond;
 use super::model::{FieldRules, FormatFile, Rows};
-use super::path::{Path, Scope};
+use super::path::{Path, Scope, Step};
 use super::rules::{Col, Compiled, Const, CountRule, Fast, Kind, RecordsAt, RowRule, Source, Tree, ValueRule};
 use crate::money::Decimal;
 use crate::providers::FormatInfo;
@@ -443,9 +443,30 @@ fn value_rule(name: &str, f: &FieldRules, key: &str) -> Checked<ValueRule> {
         && f.null_if.as_ref().is_none_or(|n| n.is_empty())
         && f.otherwise.is_none()
         && matches!(&source, Source::Paths(p) if p.len() == 1);
+    // A join writes any value as its text and is never null: only a path that steps into a
+    // value (which may not be an object) can fail.
+    let skippable = matches!(&source, Source::Join(paths) if paths.iter().all(|p| match p.scope {
+        Scope::Record => p.steps.len() == 1 && matches!(p.steps.first(), Some(Step::Key(_))),
+        Scope::Page | Scope::Parent | Scope::Key => true,
+        Scope::Item => false,
+    })) && matches!(
+        col,
+        Col::RecordId
+            | Col::AccountId
+            | Col::CustomerId
+            | Col::ProjectId
+            | Col::UserId
+            | Col::ResourceId
+            | Col::ResourceName
+            | Col::ResourceType
+            | Col::Sku
+            | Col::Currency
+            | Col::Status
+    );
     Ok(ValueRule {
         col,
         shared: None,
+        skippable,
         plain,
         known_time,
         hint_slot: 0,

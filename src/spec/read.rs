@@ -81,7 +81,7 @@ impl FormatReader for Compiled {
         envelope: Option<&RawObject>,
         records: &[&str],
         nested: Option<&Nested>,
-        _: &ReadOptions,
+        options: &ReadOptions,
         _: &WholeSource,
     ) -> FieldResult<Box<dyn RecordReader + 's>> {
         let owned = |paths: &[Path], root: Option<&RawObject>| -> FieldResult<Vec<Option<String>>> {
@@ -100,6 +100,12 @@ impl FormatReader for Compiled {
             parent_of: Vec::new(),
             warning: None,
             hints: self.rows.iter().flat_map(|r| &r.columns).map(|_| Default::default()).collect(),
+            skip: self
+                .rows
+                .iter()
+                .flat_map(|r| &r.columns)
+                .map(|c| c.skippable && !options.kept.has(c.col.name()))
+                .collect(),
         };
         if let (RecordsAt::Nested { .. }, Some(nested)) = (&self.records, nested) {
             // The parents as `page_records` parsed them: no outer element is read again.
@@ -178,6 +184,9 @@ struct SpecPage<'s> {
     warning: Option<String>,
     /// Per rule (`ValueRule::hint_slot`), where its record field was last found.
     hints: Vec<std::sync::atomic::AtomicU32>,
+    /// Per rule (by `hint_slot`), whether it is not read: its column is left out and reading
+    /// it cannot fail (`ValueRule::skippable`).
+    skip: Vec<bool>,
 }
 
 /// A placeholder for the times a row has not read.
@@ -423,6 +432,9 @@ impl SpecPage<'_> {
         let mut known: [(&Path, Option<i64>); 2] = [(&NO_PATH, None), (&NO_PATH, None)];
         let mut n_known = 0;
         for col in &rule.columns {
+            if self.skip.get(col.hint_slot).copied().unwrap_or(false) {
+                continue;
+            }
             let v = match (col.fast, &col.source) {
                 (Fast::Const, Source::Const(c)) => V::of(c),
                 (Fast::Field, _) => self.field(col, sc)?,

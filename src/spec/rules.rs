@@ -179,6 +179,10 @@ pub struct ValueRule {
     /// The slot of the per-record cache this value is kept in when a record gives several rows
     /// (a value that does not depend on the row's field or `each` element is read once).
     pub shared: Option<usize>,
+    /// Reading it cannot fail and no other column reads it (a join of the record's own fields,
+    /// `$page` / `$parent` values and keys into an id or label column): a call that leaves its
+    /// column out does not read it, and rejects the same records.
+    pub skippable: bool,
 }
 
 impl ValueRule {

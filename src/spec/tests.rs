@@ -199,3 +199,45 @@ fn a_format_file_maps_every_canonical_column_but_the_ones_the_core_writes() {
     let by_core = ["provider", "tags", "source", "source_index"];
     assert_eq!(mapped, table.iter().copied().filter(|n| !by_core.contains(n)).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_join_left_out_is_not_read_and_the_same_records_are_rejected() {
+    // `sku` joins top-level fields (cannot fail: not read when left out); `resource_id` joins a
+    // nested path (may fail: read, and its record rejected, either way).
+    let text = r#"
+id = "joined"
+title = "Joined ids"
+[record]
+detect = { has = ["meter", "at"] }
+[columns]
+record_id = "id"
+usage_start = { path = "at", required = true }
+metric = "meter"
+sku = { join = ["meter", "plan", "region"] }
+resource_id = { join = ["meter", "host.name"] }
+"#;
+    let compiled = from_toml(text, "joined.toml").unwrap();
+    let skippable: Vec<(&str, bool)> = compiled.rows[0].columns.iter().map(|c| (c.col.name(), c.skippable)).collect();
+    assert!(skippable.contains(&("sku", true)) && skippable.contains(&("resource_id", false)), "{skippable:?}");
+    assert!(skippable.iter().filter(|(n, _)| !["sku"].contains(n)).all(|(_, s)| !s), "{skippable:?}");
+    let registry = Registry::builtin().with(Arc::new(compiled)).unwrap();
+    let data = br#"[{"id":"a","meter":"cpu","at":"2026-01-02T00:00:00Z","plan":{"x":1},"host":{"name":"h1"}},
+                   {"id":"b","meter":"cpu","at":"2026-01-02T00:00:00Z","plan":"p","host":"not an object"}]"#;
+    let read = |kept: crate::schema::Kept| {
+        let options = NormalizeOptions {
+            errors: ErrorMode::Collect,
+            dedupe: false,
+            formats: registry.clone(),
+            read: crate::providers::ReadOptions { kept, ..Default::default() },
+            ..Default::default()
+        };
+        normalize(&[Input::Bytes { name: "j.json".into(), data }], &options).expect("collect mode")
+    };
+    let whole = read(crate::schema::Kept::ALL);
+    let part = read(crate::schema::Kept::only(&["record_id", "usage_start", "metric"]).unwrap());
+    assert_eq!((whole.rows(), part.rows()), (1, 1));
+    assert_eq!(format!("{:?}", whole.rejects), format!("{:?}", part.rejects));
+    assert_eq!(whole.rejects[0].path, "$[1].host");
+    assert!(whole.batches[0].row_text(0).contains(r#"sku=Some("cpu|{\"x\":1}|")"#), "{}", whole.batches[0].row_text(0));
+    assert!(part.batches[0].row_text(0).contains("sku=None"));
+}
