@@ -30,7 +30,7 @@ pub use json::{ErrorKind, FieldError, FieldResult, RawObject};
 pub use money::Decimal;
 pub use normalize::{normalize, ErrorMode, Input, NormalizeOptions, NormalizeOutput, Rejection, SourceStats};
 pub use pricing::{price, Outcome, Priced, PricingInput, PricingOptions, RateCard, MATCH_COLUMNS, OUTCOMES};
-pub use schema::{CanonicalBatch, ColumnType, Row, Tags, COLUMNS};
+pub use schema::{CanonicalBatch, ColumnType, Kept, Row, Tags, COLUMNS};
 pub use time::Every;
 
 #[cfg(feature = "python")]

@@ -5,7 +5,8 @@
 //!
 //! Reads every `.json` / `.ndjson` / `.gz` file under the paths given, in sorted order, as
 //! `usagenorm.normalize(paths)` does with the default options, and prints one JSON line: the
-//! rows, rejections and seconds. `profile_normalize --runs N` repeats the call N times.
+//! rows, rejections and seconds. `profile_normalize --runs N` repeats the call N times;
+//! `--columns provider,metric,...` keeps only those columns (dedupe off, as a scan's projection).
 
 mod files;
 
@@ -21,11 +22,26 @@ fn main() {
         runs = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1);
         args.drain(i..(i + 2).min(args.len()));
     }
+    // `--columns a,b,c`: a scan's projection (with dedupe off, as a projecting scan reads).
+    let mut kept = None;
+    if let Some(i) = args.iter().position(|a| a == "--columns") {
+        let names: Vec<String> =
+            args.get(i + 1).map(|c| c.split(',').map(str::to_string).collect()).unwrap_or_default();
+        kept = Some(usagenorm::Kept::only(&names).unwrap_or_else(|e| {
+            eprintln!("profile_normalize: {e}");
+            std::process::exit(2)
+        }));
+        args.drain(i..(i + 2).min(args.len()));
+    }
     let mut files = Vec::new();
     args.iter().for_each(|a| files::collect(Path::new(a), &mut files));
     files.retain(|f| f.extension().is_some_and(|e| e == "json" || e == "ndjson" || e == "gz"));
     let inputs: Vec<Input> = files.into_iter().map(Input::Path).collect();
-    let options = NormalizeOptions::default();
+    let mut options = NormalizeOptions::default();
+    if let Some(kept) = kept {
+        options.read.kept = kept;
+        options.dedupe = false;
+    }
     for _ in 0..runs {
         let start = Instant::now();
         match normalize(&inputs, &options) {

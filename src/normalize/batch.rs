@@ -98,12 +98,14 @@ pub(super) fn push_record(
     index: u64,
 ) {
     let project = kept.projects();
-    for mut row in rows.drain(..) {
+    // Read where they are (not moved out one by one), then dropped.
+    for row in rows.iter_mut() {
         if project {
             row.clear_unkept(kept);
         }
-        batch.push(provider, &row, source, index);
+        batch.push(provider, row, source, index);
     }
+    rows.clear();
 }
 
 pub(super) fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: u64) {

@@ -413,20 +413,25 @@ impl SpecPage<'_> {
         })
     }
 
-    /// One row of a record under one rule (at one `each` element, if the rule has `each`).
+    /// One row of a record under one rule (at one `each` element, if the rule has `each`), at
+    /// the end of `out`.
     fn row<'a>(
         &self,
         rule: &RowRule,
         sc: &Scope2<'_, 'a>,
         tags: &std::cell::OnceCell<String>,
         cache: &[std::cell::OnceCell<V<'a>>],
-    ) -> FieldResult<Option<Row<'a>>> {
+        out: &mut Vec<Row<'a>>,
+    ) -> FieldResult<()> {
         if let Some(p) = &rule.if_present {
             if self.find(sc, p)?.is_none() {
-                return Ok(None);
+                return Ok(());
             }
         }
-        let mut row = Row::untagged("", 0);
+        // Written where it stays (a row is some 400 bytes: not built, then moved). A record that
+        // fails leaves it half written: `rows` drops the record's rows on an error.
+        out.push(Row::untagged("", 0));
+        let Some(row) = out.last_mut() else { return Ok(()) };
         let (mut start, mut start_name): (Option<i64>, Option<&ValueRule>) = (None, None);
         let mut converted = None;
         let mut known: [(&Path, Option<i64>); 2] = [(&NO_PATH, None), (&NO_PATH, None)];
@@ -555,7 +560,7 @@ impl SpecPage<'_> {
             t.extend(record_tags);
             row.tags = t.finish();
         }
-        Ok(Some(row))
+        Ok(())
     }
 }
 
@@ -608,6 +613,18 @@ fn rest<'a>(
 
 impl RecordReader for SpecPage<'_> {
     fn rows<'a>(&self, record: &RawObject<'a>, index: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
+        let first = out.len();
+        let read = self.record_rows(record, index, out);
+        if read.is_err() {
+            // Rows are written in place (`row`): a record that fails leaves none.
+            out.truncate(first);
+        }
+        read
+    }
+}
+
+impl SpecPage<'_> {
+    fn record_rows<'a>(&self, record: &RawObject<'a>, index: usize, out: &mut Vec<Row<'a>>) -> FieldResult<()> {
         let spec = self.spec;
         let parent = self.parent_of.get(index).and_then(|p| self.parents.get(*p as usize));
         let nested: Vec<std::cell::OnceCell<Option<RawObject<'a>>>> =
@@ -638,9 +655,7 @@ impl RecordReader for SpecPage<'_> {
             }
             applied = true;
             let Some(each) = &rule.each else {
-                if let Some(row) = self.row(rule, &base, &tags, &cache)? {
-                    out.push(row);
-                }
+                self.row(rule, &base, &tags, &cache, out)?;
                 continue;
             };
             let items: Vec<(Raw<'a>, String, Option<Cow<'a, str>>)> = match self.find(&base, each)? {
@@ -663,9 +678,7 @@ impl RecordReader for SpecPage<'_> {
             };
             for (raw, at, key) in items {
                 let sc = Scope2 { item: Some((raw, at)), key, ..base_clone(&base) };
-                if let Some(row) = self.row(rule, &sc, &tags, &cache)? {
-                    out.push(row);
-                }
+                self.row(rule, &sc, &tags, &cache, out)?;
             }
         }
         if spec.explicit_rows && !applied {
