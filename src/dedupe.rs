@@ -229,6 +229,82 @@ pub fn dedupe(batches: &mut [CanonicalBatch]) -> DedupeResult {
     result
 }
 
+/// A record reduced to what a dedupe across calls compares (a scan's streamed dedupe,
+/// `python/usagenorm/_dedupe.py`): its first row (in the call's output order), its rows, a
+/// 128-bit hash of its content (every content column of its rows, in order), a 128-bit hash
+/// of its key (`(provider, record_id)`; its content's without an id) and its revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    pub first_row: u64,
+    pub rows: u32,
+    pub content: u128,
+    pub has_id: bool,
+    pub key: u128,
+    pub revision: Option<i64>,
+}
+
+/// Writes what `Hash` feeds a hasher into a byte buffer: the whole encoding of a record, hashed
+/// at once by xxh3-128. (`Hash` writes strings with a terminator and options with a tag, so
+/// different values give different bytes.)
+struct Encoded(Vec<u8>);
+
+impl Hasher for Encoded {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+/// The digest of every record of `batches`, in output order (batches in parallel). A record is
+/// its consecutive rows of one (source, source_index), within one batch (as `dedupe` reads them).
+pub fn record_digests(batches: &[CanonicalBatch]) -> Vec<Digest> {
+    let firsts: Vec<u64> = batches
+        .iter()
+        .scan(0u64, |row, b| {
+            let at = *row;
+            *row += b.len() as u64;
+            Some(at)
+        })
+        .collect();
+    let parts: Vec<Vec<Digest>> = batches
+        .par_iter()
+        .zip(firsts)
+        .map(|(b, first)| {
+            let mut buf = Encoded(Vec::with_capacity(1024));
+            let starts: Vec<usize> = starts(b).chain([b.len()]).collect();
+            starts
+                .windows(2)
+                .map(|w| {
+                    let (start, end) = (w[0], w[1]);
+                    buf.0.clear();
+                    (start..end).for_each(|i| b.hash_content(i, &mut buf));
+                    let content = xxhash_rust::xxh3::xxh3_128(&buf.0);
+                    let (provider, id) = (b.provider.get(start).unwrap_or_default(), b.record_id.get(start));
+                    let key = match id {
+                        Some(id) => {
+                            buf.0.clear();
+                            (provider, id).hash(&mut buf);
+                            xxhash_rust::xxh3::xxh3_128(&buf.0)
+                        }
+                        None => content,
+                    };
+                    Digest {
+                        first_row: first + start as u64,
+                        rows: (end - start) as u32,
+                        content,
+                        has_id: id.is_some(),
+                        key,
+                        revision: b.revision.get(start),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    parts.concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +320,50 @@ mod tests {
             b.push("p", &r, 0, *idx);
         }
         b
+    }
+
+    #[test]
+    fn digests_match_copies_wherever_they_are_and_nothing_else() {
+        let row = |id: Option<&'static str>, idx: u64, q: f64, metric: &'static str, tags: &str| {
+            let mut r = Row::new(metric, 0);
+            r.record_id = id.map(Into::into);
+            r.quantity = Some(q);
+            r.tags = tags.to_string();
+            (r, idx)
+        };
+        let push = |rows: &[(Row, u64)], source: u32| {
+            let mut b = CanonicalBatch::default();
+            rows.iter().for_each(|(r, idx)| b.push("p", r, source, *idx));
+            b
+        };
+        // Batch 0: record a (two rows), b, then one without an id. Batch 1 (another source):
+        // the same three, then a with its rows swapped, a with other tags, -0.0 for 0.0.
+        let a = [row(Some("a"), 0, 1.0, "x", "{}"), row(Some("a"), 0, 2.0, "y", "{}")];
+        let b = row(Some("b"), 1, 0.0, "x", "{}");
+        let none = row(None, 2, 3.0, "x", "{\"k\":1}");
+        let first = push(&[a[0].clone(), a[1].clone(), b.clone(), none.clone()], 0);
+        let swapped = [row(Some("a"), 3, 2.0, "y", "{}"), row(Some("a"), 3, 1.0, "x", "{}")];
+        let tagged = [row(Some("a"), 4, 1.0, "x", "{\"t\":1}"), row(Some("a"), 4, 2.0, "y", "{}")];
+        let negative = row(Some("b"), 5, -0.0, "x", "{}");
+        let mut later = vec![a[0].clone(), a[1].clone(), b, none];
+        later.extend(swapped);
+        later.extend(tagged);
+        later.push(negative);
+        let batches = vec![first, push(&later, 1)];
+        let d = record_digests(&batches);
+        assert_eq!(
+            d.iter().map(|d| (d.first_row, d.rows)).collect::<Vec<_>>(),
+            [(0, 2), (2, 1), (3, 1), (4, 2), (6, 1), (7, 1), (8, 2), (10, 2), (12, 1)]
+        );
+        // Copies in another batch and source: the same digests.
+        for k in 0..3 {
+            assert_eq!((d[k].content, d[k].key, d[k].has_id), (d[k + 3].content, d[k + 3].key, d[k + 3].has_id));
+        }
+        // One key for a's versions, other contents; a record without an id is keyed by content.
+        assert!(d[6].key == d[0].key && d[7].key == d[0].key);
+        let contents: std::collections::HashSet<u128> = [0, 1, 2, 6, 7, 8].iter().map(|&k| d[k].content).collect();
+        assert_eq!(contents.len(), 6);
+        assert!(!d[2].has_id && d[2].key == d[2].content && d[0].key != d[0].content);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use aggregate::{
     aggregate, AggregateSpec, Aggregated, Aggregator, ExactSum, GroupColumn, KeyColumn, Nullable, UsageColumns,
 };
 pub use cancel::{run as run_cancellable, Phase, Snapshot, Token as CancelToken};
-pub use dedupe::Conflict;
+pub use dedupe::{record_digests, Conflict, Digest};
 pub use error::{Error, Result};
 #[cfg(feature = "fuzzing")]
 pub use json::assert_checked_agrees_with_serde;

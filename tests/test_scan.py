@@ -372,34 +372,35 @@ def test_a_streamed_dedupe_never_trusts_its_64_bit_fingerprint_alone():
 def test_a_streamed_dedupe_tells_records_apart_by_the_order_of_their_rows():
     """A record of several rows (a Suger group) and the same rows in another order are two
     contents, as in one call of the core; the same rows in the same order are one."""
-    from usagenorm import _dedupe
+    group = json.loads((EXAMPLES / "suger.json").read_text())["usageRecordGroups"][0]
+    assert len(group["records"]) > 1
+    turned = dict(group, records=dict(reversed(list(group["records"].items()))))
 
-    found, _, stats, _ = _core.normalize([(str(EXAMPLES / "suger.json"), None)], dedupe=False, errors="collect")
-    first = found.filter(pl.col("source_index") == found["source_index"][0])
-    assert first.height > 1
-    again = first.with_columns(pl.lit(1, pl.UInt64).alias("source_index"))
-    reversed_ = again.reverse().with_columns(pl.lit(2, pl.UInt64).alias("source_index"))
-    three = pl.concat([first, again, reversed_])
-    stats = stats.head(1).with_columns(pl.lit(three.height, pl.UInt64).alias("rows"))
-    digests = _dedupe._digests(three, stats, 0)
-    assert digests["__n"].to_list() == [first.height] * 3
-    assert digests["__h"][0] == digests["__h"][1] != digests["__h"][2]
-    assert digests["__g"][0] == digests["__g"][1] != digests["__g"][2]
+    def page(g: dict) -> bytes:
+        return json.dumps({"usageRecordGroups": [g]}).encode()
+
+    digests = _dedupe._read_digests([("a.json", page(group)), ("b.json", page(group)), ("c.json", page(turned))])
+    assert digests["__n"].to_list() == [len(group["records"])] * 3
+    assert digests["__rec"].to_list() == [0, 2, 4]
+    for half in ("__h", "__g"):
+        assert digests[half][0] == digests[half][1] != digests[half][2]
+    # One id: one key, three versions of which two are copies.
+    assert digests["__k"].n_unique() == 1 and digests["__id"].all()
 
 
 def test_a_records_digest_does_not_depend_on_the_other_records_of_its_group():
     """A copy of a record read in a group of records of one row each, and in a group with
     records of several rows, has the same digest (groups mix formats as the sizes fall)."""
-    from usagenorm import _dedupe
 
     def read(*names):
-        found, _, stats, _ = _core.normalize([(str(EXAMPLES / n), None) for n in names], dedupe=False, errors="collect")
-        return _dedupe._digests(found, stats, 0)
+        return _dedupe._read_digests([(str(EXAMPLES / n), None) for n in names])
 
     alone, mixed = read("exabits.json"), read("exabits.json", "suger.json")
     assert (mixed["__n"] > 1).any()
     cols = ["__h", "__g", "__k", "__l", "__n"]
     assert_frame_equal(mixed.head(alone.height).select(cols), alone.select(cols))
+    with pytest.raises(ValueError, match="digests=True needs dedupe=False"):
+        _core.normalize([(str(EXAMPLES / "exabits.json"), None)], digests=True)
 
 
 def test_a_streamed_dedupe_of_no_groups_is_empty():

@@ -22,6 +22,7 @@ def normalize(
     replace: list[CompiledFormat] = ...,
     progress: Callable[[dict[str, Any]], object] | None = None,
     columns: Sequence[str] | None = None,
+    digests: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Normalize sources into the canonical table, in parallel, with the GIL released.
 
@@ -46,6 +47,12 @@ def normalize(
             the table's order. The others are not stored and ``tags``, unless named, is not
             written; every value is still read and checked, so the same records are rejected.
             Needs ``dedupe=False`` (dedupe compares every column).
+        digests: one row per record in place of its rows (a streamed dedupe's first pass):
+            ``__rec`` its first row, ``__n`` its rows, ``__h`` / ``__g`` the two halves of a
+            128-bit hash (xxh3) of its content (every content column of its rows, in order),
+            ``__id`` whether it has a ``record_id``, ``__k`` / ``__l`` the halves of its key's
+            hash (provider and ``record_id``; its content's without an id), ``revision``. Needs
+            ``dedupe=False`` and every column.
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected

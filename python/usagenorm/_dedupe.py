@@ -2,9 +2,10 @@
 call's table, rejects, statistics and conflicts (README "Duplicates"), holding one group's
 records and a digest per distinct record version, not every record.
 
-1. Every group is read with dedupe off and each record reduced to its digest: two independent
-   64-bit hashes of its key (provider and ``record_id``) and of its content (from ``_merge``'s
-   row hashes), its row count, revision and place (its source is found from its place).
+1. Every group is read with dedupe off and the core reduces each record to its digest
+   (``dedupe::record_digests``, no frame of rows built): a 128-bit hash (xxh3) of its key (provider
+   and ``record_id``) and one of its content (every content column of its rows, in order), each
+   as two 64-bit halves, its row count, revision and place (its source is found from its place).
    Digests of identical copies fold into the first one (counted as duplicates of their source)
    whenever the digests pending reach a quarter of those kept, so the state is bounded by the
    number of distinct record versions (52 bytes each, held in parts by key; see BENCHMARKS.md)
@@ -74,47 +75,13 @@ def _record_of_rows(first: pl.Series) -> pl.Expr:
     return pl.when(first).then(pl.int_range(pl.len(), dtype=pl.UInt32)).forward_fill()
 
 
-def _digests(found: pl.DataFrame, stats: pl.DataFrame, group: int) -> pl.DataFrame:
-    """One row per record of a group: its place (``__pos``: the group in the high half, its
-    first row in the low half, so places sort in output order), row count, content hashes, key
-    and revision.
-
-    The content hashes start from ``_merge``'s two independent row hashes: a record's is the
-    (wrapping) sum of its rows', each mixed with the row's place in the record, so the order of
-    the rows counts."""
-    first = _first_rows(found, stats)
-    content = _merge._content()
-    rows = found.select(
-        _merge._hash(content, 0).alias("__h"),
-        _merge._hash(content, 1).alias("__g"),
-        _record_of_rows(first).alias("__rec"),
-    )
-    recs = found.select("provider", "record_id", "revision").with_row_index("__rec").filter(first)
-    ends = recs["__rec"].shift(-1, fill_value=found.height)
-    recs = recs.with_columns((ends - recs["__rec"]).alias("__n"))
-    # Every record the same way, whatever else its group holds (a group's records may all be
-    # of one row, or not: one function of the record's rows, either way).
-    place = pl.int_range(pl.len(), dtype=pl.UInt32) - pl.col("__rec")
-    summed = rows.select(
-        pl.struct("__h", place.alias("__o")).hash(31).cum_sum().alias("__h"),
-        pl.struct("__g", place.alias("__o")).hash(32).cum_sum().alias("__g"),
-    )
-    for c in ("__h", "__g"):
-        # The running sum with a zero before it: a record's sum is its end's minus its start's.
-        running = pl.concat([pl.Series([0], dtype=pl.UInt64), summed[c]])
-        recs = recs.with_columns((running.gather(ends) - running.gather(recs["__rec"])).alias(c))
-    has_id = pl.col("record_id").is_not_null()
-    key = pl.struct("provider", "record_id")
-    return recs.select(
-        (pl.col("__rec").cast(pl.UInt64) + (group << 32)).alias("__pos"),
-        pl.col("__n").cast(pl.UInt32),
-        "__h",
-        "__g",
-        has_id.alias("__id"),
-        pl.when(has_id).then(key.hash(21)).otherwise("__h").alias("__k"),
-        pl.when(has_id).then(key.hash(22)).otherwise("__g").alias("__l"),
-        "revision",
-    )
+def _placed(digests: pl.DataFrame, group: int) -> pl.DataFrame:
+    """A group's record digests as the core gives them (``_core.normalize(digests=True)``: per
+    record its first row, row count, content and key as two 64-bit halves of a 128-bit hash each,
+    revision), each placed in the scan (``__pos``: the group in the high half, its first row in
+    the low half, so places sort in output order). A record's digest is a function of its own
+    rows, in order, whatever else its group holds."""
+    return digests.select((pl.col("__rec") + (group << 32)).alias("__pos"), pl.exclude("__rec"))
 
 
 def _starts(stats: pl.DataFrame, group: int) -> pl.Series:
@@ -221,7 +188,7 @@ class _Versions:
         """The versions of keys with several versions, with their source."""
         self.fold()
         found = [_repeated(p) for p in self.parts if p is not None]
-        both = pl.concat(found) if found else _digests(nothing()[0], nothing()[2], 0)
+        both = pl.concat(found) if found else _placed(_read_digests([]), 0)
         return both.with_columns(self.source_of(both["__pos"]))
 
     def places(self) -> pl.Series:
@@ -238,14 +205,14 @@ def _repeated(state: pl.DataFrame) -> pl.DataFrame:
 
 
 def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]]) -> Plan:
-    """The first pass over ``groups``: what the core read of each group with dedupe off and
-    tags written (records, rejects, statistics, no conflicts), in order."""
+    """The first pass over ``groups``: what the core read of each group with dedupe off, as
+    digests (``_read_digests``: digests, rejects, statistics, no conflicts), in order."""
     seen = _Versions()
     sizes: list[tuple[int, int]] = []
     rejected: list[pl.DataFrame] = []
     stats: list[pl.DataFrame] = []
     for group, (found, rej, st, _) in enumerate(groups):
-        digests = _digests(found, st, group)
+        digests = _placed(found, group)
         del found
         sizes.append((digests.height, int(st["rows"].sum())))
         rejected.append(rej)
@@ -291,6 +258,11 @@ def _by_group(places: pl.Series) -> dict[int, pl.Series]:
     """Places by group: per group the first rows of the records at them."""
     by_group = pl.DataFrame({"group": places // (1 << 32), "rec": (places % (1 << 32)).cast(pl.UInt32)})
     return {int(g[0]): part["rec"] for g, part in by_group.group_by("group")}
+
+
+def _read_digests(sources: list[tuple[str, bytes | None]]) -> pl.DataFrame:
+    """The digests of ``sources``' records (none: the empty frame of digests)."""
+    return _core.normalize(sources, errors="collect", dedupe=False, digests=True)[0]
 
 
 def nothing() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -170,9 +170,12 @@ def scan(
         produce = deduplicated(columns) if streamed else records(columns)
         return _lazy.handed_on(produce, with_columns, predicate, n_rows, batch_size)
 
-    def parsed(columns: list[str] | None, dedupe: bool, only: list[int] | None = None) -> Iterator[Read]:
-        """What the core reads of each group (or of the groups ``only`` lists); the next group
-        downloads (objects in stores) while this one is parsed."""
+    def parsed(
+        columns: list[str] | None, dedupe: bool, only: list[int] | None = None, digests: bool = False
+    ) -> Iterator[Read]:
+        """What the core reads of each group (or of the groups ``only`` lists; with ``digests``
+        a digest per record in place of its rows); the next group downloads (objects in stores)
+        while this one is parsed."""
         which = list(range(len(groups))) if only is None else only
         prefetch = concurrent.futures.ThreadPoolExecutor(1)
         coming: concurrent.futures.Future[Group] | None = None
@@ -197,6 +200,7 @@ def scan(
                     replace=replace,
                     progress=None,
                     columns=columns,
+                    digests=digests,
                 )
         finally:
             if coming is not None:
@@ -229,7 +233,7 @@ def scan(
         """The groups deduplicated across each other: every group is read once to decide, then
         again to hand on what is kept. The rejects get the whole scan's accounting, which the
         first pass completes."""
-        decided = _dedupe.plan(parsed(None, False))
+        decided = _dedupe.plan(parsed(None, False, digests=True))
         # The second pass also needs each row's record and the names of conflicting versions.
         again = None if columns is None else [*columns, *(c for c in _dedupe.NAMES if c not in columns)]
         # The conflicts report's names, from the groups that hold conflicting versions.

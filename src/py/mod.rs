@@ -158,7 +158,7 @@ fn registry(formats: &[Bound<'_, CompiledFormat>], replace: &[Bound<'_, Compiled
 /// Normalizes sources: `(name, None)` is a file path, `(name, bytes)` in-memory text.
 /// Returns `(records, rejected, stats, conflicts)`.
 #[pyfunction]
-#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None, columns=None))]
+#[pyo3(signature = (sources, /, *, provider=None, errors="raise", period=None, dedupe=true, formats=Vec::new(), replace=Vec::new(), progress=None, columns=None, digests=false))]
 #[allow(clippy::too_many_arguments)]
 fn normalize(
     py: Python<'_>,
@@ -171,7 +171,12 @@ fn normalize(
     replace: Vec<Bound<'_, CompiledFormat>>,
     progress: Option<Bound<'_, PyAny>>,
     columns: Option<Vec<String>>,
+    digests: bool,
 ) -> PyResult<Frames> {
+    if digests && (dedupe || columns.is_some()) {
+        let why = "digests=True needs dedupe=False and every column: a digest covers a record's whole content";
+        return Err(crate::Error::InvalidArgument(why.into()).into());
+    }
     let kept = match &columns {
         None => Kept::ALL,
         Some(names) => Kept::only(names).map_err(crate::Error::InvalidArgument)?,
@@ -187,7 +192,11 @@ fn normalize(
     let frames = interruptible_with(py, progress.as_ref(), || {
         let mut out = crate::normalize(&inputs, &options)?;
         crate::cancel::report(|p| p.set_phase(crate::Phase::Frame));
-        let records = frame::canonical(&mut out, &kept);
+        let records = if digests {
+            frame::digests(&crate::dedupe::record_digests(&std::mem::take(&mut out.batches)))
+        } else {
+            frame::canonical(&mut out, &kept)
+        };
         Ok((records, frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
     let pl = |r: polars::prelude::PolarsResult<_>| r.map(PyDataFrame).map_err(|e| PyErr::from(PyPolarsErr::from(e)));

@@ -8,7 +8,6 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::{ColumnType, LabelColumn, OptColumn, StrColumn, MAX_VALUE_LEN};
-use crate::hash::Fx;
 use crate::money::Decimal;
 
 pub trait Kind {
@@ -39,7 +38,7 @@ pub trait Storage: Default + Clone + Debug {
     fn shrink_to_fit(&mut self);
     fn filter(&self, keep: &[bool]) -> Self;
     /// Feeds value `i` to the content hash: equal values hash alike, whichever batch holds them.
-    fn hash_at(&self, i: usize, h: &mut Fx);
+    fn hash_at(&self, i: usize, h: &mut impl std::hash::Hasher);
     fn same_at(&self, i: usize, other: &Self, j: usize) -> bool;
     /// Value `i` as `Some(..)` / `None` text (tests compare readers with it).
     fn text_at(&self, i: usize) -> String;
@@ -58,7 +57,7 @@ impl Storage for StrColumn {
     fn filter(&self, keep: &[bool]) -> Self {
         StrColumn::filter(self, keep)
     }
-    fn hash_at(&self, i: usize, h: &mut Fx) {
+    fn hash_at(&self, i: usize, h: &mut impl std::hash::Hasher) {
         self.hash_value(i, h)
     }
     fn same_at(&self, i: usize, other: &Self, j: usize) -> bool {
@@ -82,7 +81,7 @@ impl Storage for LabelColumn {
     fn filter(&self, keep: &[bool]) -> Self {
         LabelColumn::filter(self, keep)
     }
-    fn hash_at(&self, i: usize, h: &mut Fx) {
+    fn hash_at(&self, i: usize, h: &mut impl std::hash::Hasher) {
         self.hash_value(i, h)
     }
     fn same_at(&self, i: usize, other: &Self, j: usize) -> bool {
@@ -95,7 +94,7 @@ impl Storage for LabelColumn {
 
 /// A fixed-width value: how it is hashed, compared and shown.
 pub trait Scalar: Copy + Default + Debug + Send + Sync {
-    fn hash_into(v: Option<Self>, h: &mut Fx);
+    fn hash_into(v: Option<Self>, h: &mut impl std::hash::Hasher);
     fn same(a: Option<Self>, b: Option<Self>) -> bool;
     fn text(v: Option<Self>) -> String {
         format!("{v:?}")
@@ -105,7 +104,7 @@ pub trait Scalar: Copy + Default + Debug + Send + Sync {
 macro_rules! hashed_scalars {
     ($($t:ty),*) => {$(
         impl Scalar for $t {
-            fn hash_into(v: Option<Self>, h: &mut Fx) {
+            fn hash_into(v: Option<Self>, h: &mut impl std::hash::Hasher) {
                 v.hash(h)
             }
             fn same(a: Option<Self>, b: Option<Self>) -> bool {
@@ -119,7 +118,7 @@ hashed_scalars!(i64, u32, u64, bool);
 /// Quantities compare by their bits (a NaN equals itself; 0.0 and -0.0 differ), as a value
 /// written twice is the same bits.
 impl Scalar for f64 {
-    fn hash_into(v: Option<Self>, h: &mut Fx) {
+    fn hash_into(v: Option<Self>, h: &mut impl std::hash::Hasher) {
         v.map(f64::to_bits).hash(h)
     }
     fn same(a: Option<Self>, b: Option<Self>) -> bool {
@@ -128,7 +127,7 @@ impl Scalar for f64 {
 }
 
 impl Scalar for Decimal {
-    fn hash_into(v: Option<Self>, h: &mut Fx) {
+    fn hash_into(v: Option<Self>, h: &mut impl std::hash::Hasher) {
         v.hash(h)
     }
     fn same(a: Option<Self>, b: Option<Self>) -> bool {
@@ -152,7 +151,7 @@ impl<T: Scalar> Storage for OptColumn<T> {
     fn filter(&self, keep: &[bool]) -> Self {
         OptColumn::filter(self, keep)
     }
-    fn hash_at(&self, i: usize, h: &mut Fx) {
+    fn hash_at(&self, i: usize, h: &mut impl std::hash::Hasher) {
         T::hash_into(self.get(i), h)
     }
     fn same_at(&self, i: usize, other: &Self, j: usize) -> bool {
@@ -176,7 +175,7 @@ impl<T: Scalar> Storage for Vec<T> {
     fn filter(&self, keep: &[bool]) -> Self {
         self.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| *v).collect()
     }
-    fn hash_at(&self, i: usize, h: &mut Fx) {
+    fn hash_at(&self, i: usize, h: &mut impl std::hash::Hasher) {
         T::hash_into(self.get(i).copied(), h)
     }
     fn same_at(&self, i: usize, other: &Self, j: usize) -> bool {

@@ -6,8 +6,6 @@
 
 use std::borrow::Cow;
 
-use crate::hash::Fx;
-
 mod columns;
 pub mod kind;
 pub mod tags;
@@ -244,7 +242,7 @@ macro_rules! define_table {
             }
 
             /// Feeds row `i`'s content (every column a kind counts as content) to a hasher.
-            pub fn hash_content(&self, i: usize, h: &mut Fx) {
+            pub fn hash_content(&self, i: usize, h: &mut impl std::hash::Hasher) {
                 $(if <kind::$ck as Kind>::CONTENT {
                     Storage::hash_at(&self.$c, i, h);
                 })*
