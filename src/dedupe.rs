@@ -268,41 +268,38 @@ pub fn record_digests(batches: &[CanonicalBatch]) -> Vec<Digest> {
             Some(at)
         })
         .collect();
-    let parts: Vec<Vec<Digest>> = batches
+    batches
         .par_iter()
+        .enumerate()
         .zip(firsts)
-        .map(|(b, first)| {
+        .flat_map_iter(|((batch, b), first)| {
             let mut buf = Encoded(Vec::with_capacity(1024));
             let starts: Vec<usize> = starts(b).chain([b.len()]).collect();
-            starts
-                .windows(2)
-                .map(|w| {
-                    let (start, end) = (w[0], w[1]);
-                    buf.0.clear();
-                    (start..end).for_each(|i| b.hash_content(i, &mut buf));
-                    let content = xxhash_rust::xxh3::xxh3_128(&buf.0);
-                    let (provider, id) = (b.provider.get(start).unwrap_or_default(), b.record_id.get(start));
-                    let key = match id {
-                        Some(id) => {
-                            buf.0.clear();
-                            (provider, id).hash(&mut buf);
-                            xxhash_rust::xxh3::xxh3_128(&buf.0)
-                        }
-                        None => content,
-                    };
-                    Digest {
-                        first_row: first + start as u64,
-                        rows: (end - start) as u32,
-                        content,
-                        has_id: id.is_some(),
-                        key,
-                        revision: b.revision.get(start),
+            let spans: Vec<(usize, usize)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+            spans.into_iter().map(move |(start, end)| {
+                buf.0.clear();
+                (start..end).for_each(|i| b.hash_content(i, &mut buf));
+                let content = xxhash_rust::xxh3::xxh3_128(&buf.0);
+                let (provider, id) = key(batches, &Rec { batch, start, end, hash: 0 });
+                let key = match id {
+                    Some(id) => {
+                        buf.0.clear();
+                        (provider, id).hash(&mut buf);
+                        xxhash_rust::xxh3::xxh3_128(&buf.0)
                     }
-                })
-                .collect()
+                    None => content,
+                };
+                Digest {
+                    first_row: first + start as u64,
+                    rows: (end - start) as u32,
+                    content,
+                    has_id: id.is_some(),
+                    key,
+                    revision: b.revision.get(start),
+                }
+            })
         })
-        .collect();
-    parts.concat()
+        .collect()
 }
 
 #[cfg(test)]

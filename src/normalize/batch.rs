@@ -83,10 +83,6 @@ impl Chunk {
     }
 }
 
-/// Appends a batch (its source indices shifted by `offset`) to batches in output order, merging
-/// small ones: a batch of fewer than `CHUNK_ROWS / 4` rows is copied into the last batch while
-/// that has fewer than `CHUNK_ROWS` rows, and freed; a bigger one is kept as it is. A batch
-/// that is followed by another will not grow again and gives back its spare capacity.
 /// Appends a record's rows (taking them from `rows`), storing the columns `kept` leaves out
 /// as nulls where they may be null.
 pub(super) fn push_record(
@@ -108,6 +104,10 @@ pub(super) fn push_record(
     rows.clear();
 }
 
+/// Appends a batch (its source indices shifted by `offset`) to batches in output order, merging
+/// small ones: a batch of fewer than `CHUNK_ROWS / 4` rows is copied into the last batch while
+/// that has fewer than `CHUNK_ROWS` rows, and freed; a bigger one is kept as it is. A batch
+/// that is followed by another will not grow again and gives back its spare capacity.
 pub(super) fn push_batch(batches: &mut Vec<CanonicalBatch>, mut b: CanonicalBatch, offset: u64) {
     if b.is_empty() {
         return;

@@ -682,7 +682,6 @@ impl SpecPage<'_> {
             }
         }
         if spec.explicit_rows && !applied {
-            out.truncate(first);
             return Err(FieldError::new("", "no [[rows]] rule of the format applies to this record"));
         }
         if let Some(mut record_tags) = tags.into_inner() {
