@@ -48,11 +48,12 @@ def normalize(
             written; every value is still read and checked, so the same records are rejected.
             Needs ``dedupe=False`` (dedupe compares every column).
         digests: one row per record in place of its rows (a streamed dedupe's first pass):
-            ``__rec`` its first row, ``__n`` its rows, ``__h`` / ``__g`` the two halves of a
-            128-bit hash (xxh3) of its content (every content column of its rows, in order),
-            ``__id`` whether it has a ``record_id``, ``__k`` / ``__l`` the halves of its key's
-            hash (provider and ``record_id``; its content's without an id), ``revision``. Needs
-            ``dedupe=False`` and every column.
+            ``__rec`` its first row, ``__n`` its rows, ``__h`` 64 bits of a 128-bit hash (xxh3)
+            of its content (every content column of its rows, in order), ``__id`` whether it
+            has a ``record_id``, ``__k`` / ``__l`` the halves of its key's 128-bit hash
+            (provider and ``record_id``; its content's without an id), ``revision``. Each group
+            of sources read in parallel is digested as soon as it is read, so the call holds
+            the rows of one group per thread. Needs ``dedupe=False`` and every column.
 
     Returns:
         ``(records, rejected, stats, conflicts)``: the canonical frame; one row per rejected

@@ -3,13 +3,15 @@ call's table, rejects, statistics and conflicts (README "Duplicates"), holding o
 records and a digest per distinct record version, not every record.
 
 1. Every group is read with dedupe off and the core reduces each record to its digest
-   (``dedupe::record_digests``, no frame of rows built): a 128-bit hash (xxh3) of its key (provider
-   and ``record_id``) and one of its content (every content column of its rows, in order), each
-   as two 64-bit halves, its row count, revision and place (its source is found from its place).
-   Digests of identical copies fold into the first one (counted as duplicates of their source)
-   whenever the digests pending reach a quarter of those kept, so the state is bounded by the
-   number of distinct record versions (52 bytes each, held in parts by key; see BENCHMARKS.md)
-   plus those pending.
+   (``dedupe::record_digests``; no frame of rows is built, and each of the core's own groups is
+   digested as soon as it is read): a 128-bit hash (xxh3) of its key (provider and
+   ``record_id``; for a record without an id, of its content) as two 64-bit halves; 64 bits of
+   the same hash of its content (every content column of its rows, in order), which only has to
+   tell apart the versions of one key; its row count, revision and place (its source is found
+   from its place). Digests of identical copies fold into the first one (counted as duplicates
+   of their source) whenever the digests pending reach a quarter of those kept, so the state is
+   bounded by the number of distinct record versions (44 bytes each, held in parts by key; see
+   BENCHMARKS.md) plus those pending.
 2. After the last group the revision rule runs on the versions left: the superseded records and
    the conflicts are known, so the statistics are final, and what remains is the places kept.
 3. Every group is read again and the records at the kept places are handed on, in order. The
@@ -35,7 +37,7 @@ from . import _canonical, _core, _merge
 #: without an id its content's (then ``__id`` is false).
 _KEY = ["__id", "__k", "__l"]
 #: A record's version: its key, content and row count.
-_VERSION = [*_KEY, "__h", "__g", "__n"]
+_VERSION = [*_KEY, "__h", "__n"]
 #: What the second pass gives of the versions in the conflicts report.
 #: The columns that name a version in the conflicts report (and ``source_index`` places a row).
 NAMES = ["provider", "record_id", "source_index"]
@@ -91,10 +93,10 @@ def _starts(stats: pl.DataFrame, group: int) -> pl.Series:
     return (stats["rows"].cum_sum().shift(1, fill_value=0) + (group << 32)).cast(pl.UInt64)
 
 
-#: A version's 64-bit fingerprint: its second content hash mixed with its first key hash (for a
-#: record without an id, its first content hash). Arithmetic, so cheap to compute at each fold;
-#: it only finds candidates, each checked field by field.
-_FINGERPRINT = pl.col("__g").xor(pl.col("__k") * 0x9E3779B97F4A7C15)
+#: A version's 64-bit fingerprint: its content hash mixed with the high half of its key hash.
+#: Arithmetic, so cheap to compute at each fold; it only finds candidates, each checked field
+#: by field.
+_FINGERPRINT = pl.col("__h").xor(pl.col("__l") * 0x9E3779B97F4A7C15)
 
 
 def _first_versions(state: pl.DataFrame, fingerprint: pl.Series | None = None, known: int = 0) -> pl.Series:
@@ -192,9 +194,16 @@ class _Versions:
         return both.with_columns(self.source_of(both["__pos"]))
 
     def places(self) -> pl.Series:
-        """The places of every version kept."""
+        """The places of every version kept. The versions are let go part by part as their
+        places are taken (the last use of them)."""
         self.fold()
-        return pl.concat([p["__pos"] for p in self.parts if p is not None] or [pl.Series("__pos", [], pl.UInt64)])
+        found = [pl.Series("__pos", [], pl.UInt64)]
+        for p in range(PARTS):
+            part, self.parts[p] = self.parts[p], None
+            if part is not None:
+                found.append(part["__pos"])
+            del part
+        return pl.concat(found)
 
 
 def _repeated(state: pl.DataFrame) -> pl.DataFrame:

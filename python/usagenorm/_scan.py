@@ -117,7 +117,7 @@ def scan(
     read, and ``head(n)`` stops reading once it has its rows. With
     ``dedupe=False`` the sources are read in groups of about 16 MB: memory holds one group.
     With ``dedupe=True`` sources over 256 MB in all are read twice, in the same groups: first
-    to decide what dedupe drops (memory: a group, and about 52 bytes per distinct record),
+    to decide what dedupe drops (memory: a group, and about 44 bytes per distinct record),
     then to hand on what it keeps (groups whose records were all dropped are not read again).
 
     Raises:

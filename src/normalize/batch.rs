@@ -7,13 +7,31 @@ use super::*;
 pub(super) struct Group {
     pub(super) batches: Vec<CanonicalBatch>,
     pub(super) rejects: Vec<Rejection>,
-    /// Per source: its format, its records and its rejections.
-    pub(super) read: Vec<(Option<&'static str>, u64, u64)>,
+    /// Per source: its format, its records, its rejections and its rows.
+    pub(super) read: Vec<(Option<&'static str>, u64, u64, u64)>,
+    /// With `NormalizeOptions::digests`, its records' digests (first rows counted from the
+    /// group's start) in place of its rows.
+    pub(super) digests: Vec<Digest>,
+    /// Its rows (`batches`' or, with digests, the rows they were taken from).
+    pub(super) rows: u64,
 }
 
 /// Reads the sources `range` one after another, merging their rows as they arrive.
-pub(super) fn read_group(inputs: &[Input], range: std::ops::Range<usize>, sizes: &[u64], base: &Ctx) -> Result<Group> {
-    let mut group = Group { batches: Vec::new(), rejects: Vec::new(), read: Vec::with_capacity(range.len()) };
+/// With `digests`, the group's records are reduced to their digests once it is read.
+pub(super) fn read_group(
+    inputs: &[Input],
+    range: std::ops::Range<usize>,
+    sizes: &[u64],
+    base: &Ctx,
+    digests: bool,
+) -> Result<Group> {
+    let mut group = Group {
+        batches: Vec::new(),
+        rejects: Vec::new(),
+        read: Vec::with_capacity(range.len()),
+        digests: Vec::new(),
+        rows: 0,
+    };
     for (k, input) in range.clone().zip(&inputs[range]) {
         let (chunk, provider) = read_source(k as u32, input, base)?;
         let size = sizes.get(k).copied().unwrap_or(0);
@@ -21,9 +39,17 @@ pub(super) fn read_group(inputs: &[Input], range: std::ops::Range<usize>, sizes:
             p.sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             p.bytes.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         });
-        group.read.push((provider, chunk.records, chunk.rejects.len() as u64));
+        let rows = chunk.batches.iter().map(|b| b.len() as u64).sum();
+        group.read.push((provider, chunk.records, chunk.rejects.len() as u64, rows));
+        group.rows += rows;
         chunk.batches.into_iter().for_each(|b| push_batch(&mut group.batches, b, 0));
         group.rejects.extend(chunk.rejects);
+    }
+    if digests {
+        // Digested while its rows are at hand, and the rows dropped: a call that digests holds
+        // one group's rows per thread, not every row it reads.
+        group.digests = record_digests(&group.batches);
+        group.batches = Vec::new();
     }
     Ok(group)
 }

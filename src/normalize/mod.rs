@@ -18,7 +18,7 @@ use crate::cancel::Phase;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
 
-use crate::dedupe::{dedupe, Conflict, DedupeResult};
+use crate::dedupe::{dedupe, record_digests, Conflict, DedupeResult, Digest};
 use crate::error::{Error, Result};
 use crate::json::{join_path, ErrorKind, FieldError, FieldResult, Kind, Large, Raw, RawObject};
 use crate::providers::{
@@ -137,6 +137,9 @@ pub struct NormalizeOptions {
     pub dedupe: bool,
     /// The formats to detect and read: the built-in ones and any format files added.
     pub formats: Registry,
+    /// Reduce each record to its digest (`NormalizeOutput::digests`, for a dedupe across calls)
+    /// instead of keeping its rows (`batches` is then empty); needs `dedupe: false`.
+    pub digests: bool,
 }
 
 impl Default for NormalizeOptions {
@@ -147,6 +150,7 @@ impl Default for NormalizeOptions {
             read: ReadOptions::default(),
             dedupe: true,
             formats: Registry::builtin(),
+            digests: false,
         }
     }
 }
@@ -196,6 +200,9 @@ pub struct NormalizeOutput {
     pub stats: Vec<SourceStats>,
     /// Every version of every record whose id came with different content.
     pub conflicts: Vec<Conflict>,
+    /// With `NormalizeOptions::digests`, every record's digest in output order (first rows
+    /// numbered as if `batches` held the rows).
+    pub digests: Vec<Digest>,
 }
 
 impl NormalizeOutput {
@@ -208,6 +215,10 @@ impl NormalizeOutput {
 pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<NormalizeOutput> {
     if options.dedupe && options.read.kept.projects() {
         let why = "leaving columns out needs dedupe=False: dedupe compares every column";
+        return Err(Error::InvalidArgument(why.into()));
+    }
+    if options.digests && (options.dedupe || options.read.kept.projects()) {
+        let why = "digests need dedupe=False and every column: a digest covers a record's whole content";
         return Err(Error::InvalidArgument(why.into()));
     }
     let forced = match options.provider.as_deref() {
@@ -259,13 +270,16 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
         nonfinite: false,
     };
     let groups: Vec<Result<Group>> =
-        groups.into_par_iter().map(|range| read_group(inputs, range, &sizes, &base)).collect();
+        groups.into_par_iter().map(|range| read_group(inputs, range, &sizes, &base, options.digests)).collect();
     // A Ctrl-C makes the remaining sources and chunks return nothing; the call then fails.
     crate::cancel::check()?;
+    let mut row = 0;
     for group in groups {
         let group = group?;
         read.extend(group.read);
         group.batches.into_iter().for_each(|b| push_batch(&mut out.batches, b, 0));
+        out.digests.extend(group.digests.into_iter().map(|d| Digest { first_row: d.first_row + row, ..d }));
+        row += group.rows;
         out.rejects.extend(group.rejects);
     }
     if let Some(last) = out.batches.last_mut() {
@@ -288,11 +302,14 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
     let removed = if options.dedupe { dedupe(&mut out.batches) } else { DedupeResult::default() };
     crate::cancel::check()?;
     out.conflicts = removed.conflicts;
-    let mut rows = vec![0u64; inputs.len()];
-    for b in &out.batches {
-        b.source.iter().for_each(|s| rows[*s as usize] += 1);
+    // Rows per source: of the rows kept, or with digests (no dedupe) of those read.
+    let mut rows: Vec<u64> = if options.digests { read.iter().map(|r| r.3).collect() } else { vec![0; inputs.len()] };
+    if !options.digests {
+        for b in &out.batches {
+            b.source.iter().for_each(|s| rows[*s as usize] += 1);
+        }
     }
-    for (i, (provider, records, rejected)) in read.into_iter().enumerate() {
+    for (i, (provider, records, rejected, _)) in read.into_iter().enumerate() {
         let key = i as u32;
         let duplicates = removed.duplicates.get(&key).copied().unwrap_or(0);
         let superseded = removed.superseded.get(&key).copied().unwrap_or(0);

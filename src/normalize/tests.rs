@@ -242,3 +242,31 @@ fn columns_left_out_are_stored_as_nulls_and_the_rest_as_before() {
     assert!(matches!(normalize(&inputs, &both), Err(Error::InvalidArgument(m)) if m.contains("needs dedupe=False")));
     assert!(Kept::only(&["usage_start", "nope"]).is_err_and(|e| e.contains("\"nope\" is not a canonical column")));
 }
+
+#[test]
+fn a_call_that_digests_gives_the_digests_of_the_rows_it_would_give() {
+    // Sources large enough to be read in several groups (in parallel, each digested on its
+    // own), with rejections and records of several rows among them.
+    let mut inputs: Vec<(String, Vec<u8>)> =
+        (0..5).map(|k| (format!("s{k}.ndjson"), ndjson().repeat(2_000 + 500 * k))).collect();
+    let dir =
+        std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("examples/exports");
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("examples").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    inputs.extend(paths.iter().map(|p| (p.display().to_string(), std::fs::read(p).expect("example"))));
+    let inputs: Vec<Input> = inputs.iter().map(|(name, data)| Input::Bytes { name: name.clone(), data }).collect();
+    assert!(inputs.iter().map(Input::size_hint).sum::<u64>() > 8 * GROUP_MIN, "several groups");
+    let rows = NormalizeOptions { dedupe: false, errors: ErrorMode::Collect, ..Default::default() };
+    let whole = normalize(&inputs, &rows).expect("read");
+    let digested = normalize(&inputs, &NormalizeOptions { digests: true, ..rows.clone() }).expect("digests");
+    assert!(digested.batches.is_empty(), "no rows kept");
+    let expected = record_digests(&whole.batches);
+    assert!(expected.len() > 10_000 && expected.iter().any(|d| d.rows > 1), "many records, some of several rows");
+    assert_eq!(digested.digests, expected);
+    assert_eq!(digested.stats, whole.stats);
+    assert_eq!(digested.rejects, whole.rejects);
+    // Dedupe compares rows in the call: digests are for a dedupe across calls.
+    let both = NormalizeOptions { digests: true, dedupe: true, ..rows };
+    assert!(matches!(normalize(&inputs, &both), Err(Error::InvalidArgument(m)) if m.contains("digests need")));
+}

@@ -238,8 +238,9 @@ macro_rules! chunk_builder {
 crate::schema::canonical_table!(chunk_builder);
 
 /// One row per record digest (`dedupe::record_digests`): `__rec` its first row, `__n` its rows,
-/// `__h` / `__g` its content's hash (low and high halves), `__id` whether it has an id,
-/// `__k` / `__l` its key's hash, and its `revision`.
+/// `__h` 64 bits of its content's hash (it tells apart versions of one key: the key's 128 bits
+/// tell keys apart, and a record without an id is keyed by its content's 128 bits), `__id`
+/// whether it has an id, `__k` / `__l` its key's hash (low and high halves), and its `revision`.
 pub fn digests(d: &[crate::dedupe::Digest]) -> PolarsResult<DataFrame> {
     let u64s = |name: &str, f: fn(&crate::dedupe::Digest) -> u64| {
         UInt64Chunked::from_vec(name.into(), d.iter().map(f).collect()).into_column()
@@ -248,7 +249,6 @@ pub fn digests(d: &[crate::dedupe::Digest]) -> PolarsResult<DataFrame> {
         u64s("__rec", |d| d.first_row),
         UInt32Chunked::from_vec("__n".into(), d.iter().map(|d| d.rows).collect()).into_column(),
         u64s("__h", |d| d.content as u64),
-        u64s("__g", |d| (d.content >> 64) as u64),
         BooleanChunked::from_iter_values("__id".into(), d.iter().map(|d| d.has_id)).into_column(),
         u64s("__k", |d| d.key as u64),
         u64s("__l", |d| (d.key >> 64) as u64),

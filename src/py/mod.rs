@@ -173,10 +173,6 @@ fn normalize(
     columns: Option<Vec<String>>,
     digests: bool,
 ) -> PyResult<Frames> {
-    if digests && (dedupe || columns.is_some()) {
-        let why = "digests=True needs dedupe=False and every column: a digest covers a record's whole content";
-        return Err(crate::Error::InvalidArgument(why.into()).into());
-    }
     let kept = match &columns {
         None => Kept::ALL,
         Some(names) => Kept::only(names).map_err(crate::Error::InvalidArgument)?,
@@ -187,16 +183,13 @@ fn normalize(
         read: ReadOptions { kept, ..ReadOptions::with_period(period)? },
         dedupe,
         formats: registry(&formats, &replace)?,
+        digests,
     };
     let inputs: Vec<Input> = sources.iter().map(|(name, data)| Input::new(name, data.as_deref())).collect();
     let frames = interruptible_with(py, progress.as_ref(), || {
         let mut out = crate::normalize(&inputs, &options)?;
         crate::cancel::report(|p| p.set_phase(crate::Phase::Frame));
-        let records = if digests {
-            frame::digests(&crate::dedupe::record_digests(&std::mem::take(&mut out.batches)))
-        } else {
-            frame::canonical(&mut out, &kept)
-        };
+        let records = if digests { frame::digests(&out.digests) } else { frame::canonical(&mut out, &kept) };
         Ok((records, frame::rejected(&out), frame::stats(&out), frame::conflicts(&out)))
     })?;
     let pl = |r: polars::prelude::PolarsResult<_>| r.map(PyDataFrame).map_err(|e| PyErr::from(PyPolarsErr::from(e)));
