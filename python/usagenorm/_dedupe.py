@@ -156,14 +156,15 @@ class _Versions:
         starts = pl.concat(self.starts) if self.starts else pl.Series([], dtype=pl.UInt64)
         return (starts.search_sorted(places, side="right").cast(pl.Int64) - 1).cast(pl.UInt32).alias("__src")
 
-    def fold(self) -> None:
-        """Every part folded."""
+    def fold(self, final: bool = False) -> None:
+        """Every part folded (``final``: for the last time, see ``_fold``)."""
         for p in range(PARTS):
-            self._fold(p)
+            self._fold(p, final)
 
-    def _fold(self, p: int) -> None:
+    def _fold(self, p: int, final: bool = False) -> None:
         """Part ``p``'s later copies of a version removed (added to ``dropped``: per source,
-        duplicates and rows)."""
+        duplicates and rows). A part of many chunks is made one, unless this is its ``final``
+        fold (then it is read once more at most)."""
         if not self.pending[p]:
             return
         old = self.parts[p]
@@ -182,28 +183,30 @@ class _Versions:
                 )
             )
             state = state.filter(first)
-        if state.n_chunks() > 8:
+        if state.n_chunks() > 8 and not final:
             state = state.rechunk()
         self.parts[p] = state
 
     def repeated(self) -> pl.DataFrame:
         """The versions of keys with several versions, with their source."""
-        self.fold()
+        self.fold(final=True)
         found = [_repeated(p) for p in self.parts if p is not None]
         both = pl.concat(found) if found else _placed(_read_digests([]), 0)
         return both.with_columns(self.source_of(both["__pos"]))
 
-    def places(self) -> pl.Series:
-        """The places of every version kept. The versions are let go part by part as their
-        places are taken (the last use of them)."""
-        self.fold()
+    def places(self, superseded: pl.Series) -> pl.Series:
+        """The places of every version kept but those ``superseded``, sorted. The versions are
+        let go part by part as their places are taken (the last use of them)."""
+        self.fold(final=True)
+        gone = superseded.implode()
         found = [pl.Series("__pos", [], pl.UInt64)]
         for p in range(PARTS):
             part, self.parts[p] = self.parts[p], None
             if part is not None:
-                found.append(part["__pos"])
-            del part
-        return pl.concat(found)
+                pos = part["__pos"]
+                del part
+                found.append(pos.filter(~pos.is_in(gone)) if superseded.len() else pos)
+        return pl.concat(found).sort()
 
 
 def _repeated(state: pl.DataFrame) -> pl.DataFrame:
@@ -243,9 +246,8 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
             pl.col("__n").sum().cast(pl.UInt64).alias("rows"),
         ),
     ]
-    places = seen.places()
+    places = seen.places(superseded["__pos"])
     del seen
-    places = places.filter(~places.is_in(superseded["__pos"].implode()))
     return Plan(
         _by_group(places),
         sizes,
@@ -259,14 +261,23 @@ def plan(groups: Iterable[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
             "revision",
             "resolution",
         ),
-        _by_group(conflicted["__pos"]),
+        _by_group(conflicted["__pos"].sort()),
     )
 
 
 def _by_group(places: pl.Series) -> dict[int, pl.Series]:
-    """Places by group: per group the first rows of the records at them."""
-    by_group = pl.DataFrame({"group": places // (1 << 32), "rec": (places % (1 << 32)).cast(pl.UInt32)})
-    return {int(g[0]): part["rec"] for g, part in by_group.group_by("group")}
+    """Places by group: per group the first rows of the records at them. ``places`` sorted
+    (then each group's are a slice of them, found by binary search, and no copy of them all is
+    made but the first rows)."""
+    if places.is_empty():
+        return {}
+    first, last = int(places[0]) >> 32, int(places[-1]) >> 32
+    bounds = places.search_sorted(pl.Series([g << 32 for g in range(first, last + 2)], dtype=pl.UInt64)).to_list()
+    return {
+        g: (places.slice(a, b - a) - (g << 32)).cast(pl.UInt32)
+        for g, a, b in zip(range(first, last + 1), bounds, bounds[1:], strict=False)
+        if b > a
+    }
 
 
 def _read_digests(sources: list[tuple[str, bytes | None]]) -> pl.DataFrame:
