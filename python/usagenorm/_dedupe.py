@@ -26,6 +26,7 @@ between the passes) is an error, not a wrong table.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -275,7 +276,7 @@ def _by_group(places: pl.Series) -> dict[int, pl.Series]:
     bounds = places.search_sorted(pl.Series([g << 32 for g in range(first, last + 2)], dtype=pl.UInt64)).to_list()
     return {
         g: (places.slice(a, b - a) - (g << 32)).cast(pl.UInt32)
-        for g, a, b in zip(range(first, last + 1), bounds, bounds[1:], strict=False)
+        for g, (a, b) in zip(range(first, last + 1), itertools.pairwise(bounds), strict=True)
         if b > a
     }
 

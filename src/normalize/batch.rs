@@ -12,8 +12,6 @@ pub(super) struct Group {
     /// With `NormalizeOptions::digests`, its records' digests (first rows counted from the
     /// group's start) in place of its rows.
     pub(super) digests: Vec<Digest>,
-    /// Its rows (`batches`' or, with digests, the rows they were taken from).
-    pub(super) rows: u64,
 }
 
 /// Reads the sources `range` one after another, merging their rows as they arrive.
@@ -25,13 +23,8 @@ pub(super) fn read_group(
     base: &Ctx,
     digests: bool,
 ) -> Result<Group> {
-    let mut group = Group {
-        batches: Vec::new(),
-        rejects: Vec::new(),
-        read: Vec::with_capacity(range.len()),
-        digests: Vec::new(),
-        rows: 0,
-    };
+    let mut group =
+        Group { batches: Vec::new(), rejects: Vec::new(), read: Vec::with_capacity(range.len()), digests: Vec::new() };
     for (k, input) in range.clone().zip(&inputs[range]) {
         let (chunk, provider) = read_source(k as u32, input, base)?;
         let size = sizes.get(k).copied().unwrap_or(0);
@@ -41,7 +34,6 @@ pub(super) fn read_group(
         });
         let rows = chunk.batches.iter().map(|b| b.len() as u64).sum();
         group.read.push((provider, chunk.records, chunk.rejects.len() as u64, rows));
-        group.rows += rows;
         chunk.batches.into_iter().for_each(|b| push_batch(&mut group.batches, b, 0));
         group.rejects.extend(chunk.rejects);
     }

@@ -276,10 +276,10 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
     let mut row = 0;
     for group in groups {
         let group = group?;
+        out.digests.extend(group.digests.into_iter().map(|d| Digest { first_row: d.first_row + row, ..d }));
+        row += group.read.iter().map(|r| r.3).sum::<u64>();
         read.extend(group.read);
         group.batches.into_iter().for_each(|b| push_batch(&mut out.batches, b, 0));
-        out.digests.extend(group.digests.into_iter().map(|d| Digest { first_row: d.first_row + row, ..d }));
-        row += group.rows;
         out.rejects.extend(group.rejects);
     }
     if let Some(last) = out.batches.last_mut() {
@@ -302,13 +302,14 @@ pub fn normalize(inputs: &[Input], options: &NormalizeOptions) -> Result<Normali
     let removed = if options.dedupe { dedupe(&mut out.batches) } else { DedupeResult::default() };
     crate::cancel::check()?;
     out.conflicts = removed.conflicts;
-    // Rows per source: of the rows kept, or with digests (no dedupe) of those read.
-    let mut rows: Vec<u64> = if options.digests { read.iter().map(|r| r.3).collect() } else { vec![0; inputs.len()] };
-    if !options.digests {
-        for b in &out.batches {
-            b.source.iter().for_each(|s| rows[*s as usize] += 1);
-        }
-    }
+    // Rows per source: of the rows kept, or with digests (no dedupe, no rows kept) of those read.
+    let rows: Vec<u64> = if options.digests {
+        read.iter().map(|r| r.3).collect()
+    } else {
+        let mut rows = vec![0u64; inputs.len()];
+        out.batches.iter().flat_map(|b| &b.source).for_each(|s| rows[*s as usize] += 1);
+        rows
+    };
     for (i, (provider, records, rejected, _)) in read.into_iter().enumerate() {
         let key = i as u32;
         let duplicates = removed.duplicates.get(&key).copied().unwrap_or(0);
