@@ -170,6 +170,7 @@ def stream_child(how: str, data: Path) -> dict:
     how = how.removesuffix("_decay")
     agg: dict = {"every": "1d", "by": ["provider", "metric"]}
     base = peak_rss_mb()
+    frame_mb = None
     t = time.perf_counter()
     if how == "eager_sink":
         df = un.normalize(data, dedupe=False)
@@ -200,6 +201,7 @@ def stream_child(how: str, data: Path) -> dict:
     seconds = time.perf_counter() - t
     if how.startswith("lazy_select"):
         rows, digest = result.height, None
+        frame_mb = un._core._frame_bytes(result) / 2**20
     elif "aggregate" in how:
         # The sums, so that the runner can check that eager and lazy agree exactly.
         rows = result.height
@@ -208,7 +210,7 @@ def stream_child(how: str, data: Path) -> dict:
         rows = pl.scan_parquet(out).select(pl.len()).collect().item()
         digest = None
         out.unlink()
-    return {"seconds": seconds, "rows": rows, "digest": digest, "base_mb": base}
+    return {"seconds": seconds, "rows": rows, "digest": digest, "base_mb": base, "frame_mb": frame_mb}
 
 
 def streamed_at_any_size(data: Path) -> None:
@@ -246,6 +248,14 @@ def floor(path: Path, target: Path) -> dict:
     exe = target / "release" / "parse_floor"
     out = subprocess.run([str(exe), str(path)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def write_floor(mb: float, target: Path) -> float:
+    """The least time in which any program puts a frame of ``mb`` MiB in a fresh process's
+    memory (``parse_floor --write``: the kernel faults in and zeroes every page)."""
+    exe = target / "release" / "parse_floor"
+    out = subprocess.run([str(exe), "--write", str(max(round(mb), 1))], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["seconds"]
 
 
 def build_floor() -> Path:
@@ -299,7 +309,7 @@ def table(header: list[str], rows: list[list]) -> str:
 def run_normalize(args, scale, target, report) -> None:
     data = args.data / "pages"
     generate(data, scale["records"], "pages", ",".join(FORMATS))
-    rows, totals = [], {"un": 0.0, "pl": 0.0, "ln": 0.0, "pd": 0.0, "fl": 0.0, "mb": 0.0, "rows": 0}
+    rows, totals = [], {"un": 0.0, "pl": 0.0, "ln": 0.0, "pd": 0.0, "fl": 0.0, "wr": 0.0, "mb": 0.0, "rows": 0}
     parsers: dict[str, float] = {}
     floors = []
     for fmt in FORMATS:
@@ -315,6 +325,7 @@ def run_normalize(args, scale, target, report) -> None:
             else measure("pandas", fmt, str(path))
         )
         fl = floor(path, target)
+        fl["write"] = write_floor(un_["frame_mb"], target)
         for name in PARSERS:
             parsers[name] = parsers.get(name, 0.0) + fl[name]
         floors.append(f"{fmt} {fl['parser']}")
@@ -334,10 +345,12 @@ def run_normalize(args, scale, target, report) -> None:
                 f"{pd_['seconds']:.2f}",
                 f"{pd_['peak_rss_mb']:.0f}",
                 f"{fl['seconds']:.3f}",
+                f"{fl['write']:.3f}",
                 f"{pl_['seconds'] / un_['seconds']:.1f}×",
                 f"{ln['seconds'] / un_['seconds']:.1f}×",
                 f"{pd_['seconds'] / un_['seconds']:.1f}×",
                 f"{un_['seconds'] / fl['seconds']:.1f}×",
+                f"{(fl['seconds'] + fl['write']) / fl['seconds']:.1f}×",
             ]
         )
         for k, v in (
@@ -346,6 +359,7 @@ def run_normalize(args, scale, target, report) -> None:
             ("ln", ln["seconds"]),
             ("pd", pd_["seconds"]),
             ("fl", fl["seconds"]),
+            ("wr", fl["write"]),
             ("mb", mb),
         ):
             totals[k] += v
@@ -374,10 +388,12 @@ def run_normalize(args, scale, target, report) -> None:
             f"{t['pd']:.2f}",
             "",
             f"{t['fl']:.3f}",
+            f"{t['wr']:.3f}",
             f"{t['pl'] / t['un']:.1f}×",
             f"{t['ln'] / t['un']:.1f}×",
             f"{t['pd'] / t['un']:.1f}×",
             f"{t['un'] / t['fl']:.1f}×",
+            f"{(t['fl'] + t['wr']) / t['fl']:.1f}×",
         ]
     )
     print(f"\n## normalize: {scale['records']:,} records per format, pages of 1,000\n")
@@ -398,10 +414,12 @@ def run_normalize(args, scale, target, report) -> None:
                 "pandas s",
                 "RSS MB",
                 "floor s",
+                "write s",
                 "polars/un",
                 "lean/un",
                 "pandas/un",
                 "un/floor",
+                "(floor+write)/floor",
             ],
             rows,
         )
@@ -544,7 +562,8 @@ def run_stream(args, scale, report) -> None:
     got[("lazy_sink_dedupe_decay", "one")] = [measure("stream", "lazy_sink_dedupe_decay", str(one))]
     got[("lazy_select", "one")] = [measure("stream", "lazy_select", str(one))]
     got[("lazy_select_nodedupe", "one")] = [measure("stream", "lazy_select_nodedupe", str(one))]
-    fl = floor(one, build_floor())
+    target = build_floor()
+    fl = floor(one, target)
     warm(files_of(many))
     for how in ("lazy_sink", "lazy_aggregate", "lazy_sink_dedupe", "lazy_aggregate_dedupe", "lazy_sink_dedupe_decay"):
         got[(how, "all")] = [measure("stream", how, str(many))]
@@ -579,10 +598,14 @@ def run_stream(args, scale, report) -> None:
     print(table(["contender", "input MB", "seconds (min–max)", "MB/s", "peak RSS MB", "rows"], rows))
     report["stream"]["floor"] = fl
     for how, what in (("lazy_select", "scan(dir)"), ("lazy_select_nodedupe", "scan(dir, dedupe=False)")):
-        select = got[(how, "one")][0]["seconds"]
+        select, frame_mb = got[(how, "one")][0]["seconds"], got[(how, "one")][0]["frame_mb"]
+        write = write_floor(frame_mb, target)
+        report["stream"][f"{how}/one"] |= {"frame_mb": frame_mb, "write_floor": write}
         print(
             f"\nprojection ({what}.select(7 columns).collect(), one copy): {select:.2f} s, "
-            f"{select / fl['seconds']:.1f}× the parse floor ({fl['seconds']:.2f} s, {fl['parser']})"
+            f"{select / fl['seconds']:.1f}× the parse floor ({fl['seconds']:.2f} s, {fl['parser']}); "
+            f"its frame ({frame_mb:,.0f} MB) written into fresh memory takes {write:.2f} s, so the "
+            f"floor and that write alone are {(fl['seconds'] + write) / fl['seconds']:.2f}× the floor"
         )
 
 

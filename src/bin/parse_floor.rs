@@ -7,6 +7,11 @@
 //! seconds of each parser, peak RSS.
 //!
 //!     parse_floor PATH...
+//!
+//! With `--write MB` instead: the least time in which any normalizer can put a frame of MB
+//! megabytes in memory. It writes MB into fresh memory (64 MB blocks: glibc maps each anew, so
+//! every page is faulted in and zeroed by the kernel, as a new process's frame is) over the
+//! rayon pool's threads, three times, and prints the best as `{"write_mb": .., "seconds": ..}`.
 
 mod files;
 
@@ -71,7 +76,37 @@ fn run(files: &[PathBuf], parse: Parser) -> (usize, usize, f64) {
     (bytes, docs, start.elapsed().as_secs_f64())
 }
 
+/// Writes `mb` megabytes into fresh 64 MB blocks over the rayon pool: seconds.
+fn write_fresh(mb: usize) -> f64 {
+    const BLOCK: usize = 64 << 20;
+    let total = mb << 20;
+    let start = Instant::now();
+    let touched: usize = (0..total.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|i| {
+            let n = BLOCK.min(total - i * BLOCK);
+            let block = vec![i as u8 | 1; n];
+            // Read back so that the writes are not optimized away.
+            block.iter().step_by(4096).map(|b| usize::from(*b)).sum::<usize>()
+        })
+        .sum();
+    std::hint::black_box(touched);
+    start.elapsed().as_secs_f64()
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, mb] = args.as_slice() {
+        if flag == "--write" {
+            let Ok(mb) = mb.parse::<usize>() else {
+                eprintln!("parse_floor --write MB: MB must be a whole number, not {mb:?}");
+                std::process::exit(2);
+            };
+            let best = (0..3).map(|_| write_fresh(mb)).fold(f64::INFINITY, f64::min);
+            println!("{{\"write_mb\": {mb}, \"seconds\": {best:.6}}}");
+            return;
+        }
+    }
     let mut files = Vec::new();
     std::env::args().skip(1).for_each(|a| files::collect(Path::new(&a), &mut files));
     let mut best = vec![f64::INFINITY; PARSERS.len()];
